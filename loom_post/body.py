@@ -1,0 +1,311 @@
+"""Function bodies: the instruction decoder and encoder.
+
+An instruction decodes to a tuple `(op, imm, start, end)`: the OpInfo row from
+opcodes.py, its immediate operands, and its byte span in the module. Spans let
+callers keep untouched bytes as they are; `encode_instr` writes minimal LEB128s.
+This is the hot path: the dispatch below is ordered by how often rustc emits each
+immediate kind, and one-byte LEB128s are read inline.
+"""
+
+from . import opcodes as O
+from .errors import DecodeError, UnknownInstruction
+from .leb128 import (encode_s, encode_u, read_s32, read_s33, read_s64, read_u32,
+                     read_u64)
+
+_SINGLE = O.SINGLE
+_PREFIXED = O.PREFIXED
+_OPENERS = frozenset((0x02, 0x03, 0x04, 0x06, 0x1F))
+_END, _DELEGATE = 0x0B, 0x18
+_SIMPLE_VALTYPES = frozenset((0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F,
+                              0x6E, 0x6D, 0x6C, 0x6B, 0x6A, 0x69, 0x71, 0x72, 0x73, 0x74))
+
+
+def read_valtype(data, pos):
+    """A value type: a byte for number/vector/abstract reference types, or
+    `(0x63|0x64, heaptype)` for a typed reference."""
+    if pos >= len(data):
+        raise DecodeError("unexpected end of data inside a value type", pos)
+    b = data[pos]
+    if b in _SIMPLE_VALTYPES:
+        return b, pos + 1
+    if b in (0x63, 0x64):
+        ht, pos2 = read_s33(data, pos + 1)
+        return (b, ht), pos2
+    raise DecodeError(f"invalid value type 0x{b:02x}", pos)
+
+
+def encode_valtype(vt):
+    if isinstance(vt, int):
+        return bytes((vt,))
+    return bytes((vt[0],)) + encode_s(vt[1])
+
+
+def _read_blocktype(data, pos):
+    b = data[pos]
+    if b == 0x40:
+        return None, pos + 1
+    if b in _SIMPLE_VALTYPES or b in (0x63, 0x64):
+        return read_valtype(data, pos)
+    idx, pos = read_s33(data, pos)
+    if idx < 0:
+        raise DecodeError(f"invalid block type 0x{b:02x}", pos)
+    return ("t", idx), pos
+
+
+def _encode_blocktype(bt):
+    if bt is None:
+        return b"\x40"
+    if isinstance(bt, tuple) and bt[0] == "t":
+        return encode_s(bt[1])
+    return encode_valtype(bt)
+
+
+def _read_memarg(data, pos):
+    align, pos = read_u32(data, pos)
+    mem = 0
+    if align & 0x40:
+        align &= ~0x40
+        mem, pos = read_u32(data, pos)
+    b = data[pos]
+    if b < 0x80:
+        return (align, mem, b), pos + 1
+    offset, pos = read_u64(data, pos)
+    return (align, mem, offset), pos
+
+
+def _encode_memarg(m):
+    align, mem, offset = m[0], m[1], m[2]
+    if mem:
+        return encode_u(align | 0x40) + encode_u(mem) + encode_u(offset)
+    return encode_u(align) + encode_u(offset)
+
+
+def decode_instrs(data, pos, end):
+    """Decode instructions from `pos` up to the `end` that closes the expression.
+
+    Returns `(instrs, pos_after)`. Raises UnknownInstruction for an opcode outside
+    the table and DecodeError for anything malformed.
+    """
+    out = []
+    append = out.append
+    depth = 0
+    try:
+        while pos < end:
+            start = pos
+            op = data[pos]
+            pos += 1
+            info = _SINGLE[op]
+            if info is None:
+                table = _PREFIXED.get(op)
+                if table is None:
+                    raise UnknownInstruction(f"unknown opcode 0x{op:02x}", start)
+                sub, pos = read_u32(data, pos)
+                info = table.get(sub)
+                if info is None:
+                    raise UnknownInstruction(f"unknown opcode 0x{op:02x} {sub}", start)
+            kind = info.imm
+            if kind == 0:
+                imm = None
+                if op == _END:
+                    depth -= 1
+                    if depth < 0:
+                        append((info, None, start, pos))
+                        return out, pos
+            elif kind == 1:
+                b = data[pos]
+                if b < 0x80:
+                    imm = b
+                    pos += 1
+                else:
+                    imm, pos = read_u32(data, pos)
+                if op == _DELEGATE:
+                    depth -= 1
+            elif kind == 6:
+                imm, pos = _read_memarg(data, pos)
+            elif kind == 2:
+                b = data[pos]
+                if b < 0x40:
+                    imm = b
+                    pos += 1
+                elif b < 0x80:
+                    imm = b - 0x80
+                    pos += 1
+                else:
+                    imm, pos = read_s32(data, pos)
+            elif kind == 7:
+                imm, pos = _read_blocktype(data, pos)
+                depth += 1
+            elif kind == 8:
+                n, pos = read_u32(data, pos)
+                labels = []
+                for _ in range(n):
+                    label, pos = read_u32(data, pos)
+                    labels.append(label)
+                default, pos = read_u32(data, pos)
+                imm = (tuple(labels), default)
+            elif kind == 3:
+                imm, pos = read_s64(data, pos)
+            elif kind == 9:
+                a, pos = read_u32(data, pos)
+                b, pos = read_u32(data, pos)
+                imm = (a, b)
+            elif kind == 4:
+                imm = bytes(data[pos:pos + 4])
+                pos += 4
+            elif kind == 5:
+                imm = bytes(data[pos:pos + 8])
+                pos += 8
+            elif kind == 10:
+                n, pos = read_u32(data, pos)
+                types = []
+                for _ in range(n):
+                    vt, pos = read_valtype(data, pos)
+                    types.append(vt)
+                imm = tuple(types)
+            elif kind == 11:
+                imm, pos = read_s33(data, pos)
+            elif kind == 12 or kind == 13:
+                imm = bytes(data[pos:pos + 16])
+                pos += 16
+            elif kind == 14:
+                imm = data[pos]
+                pos += 1
+            elif kind == 15:
+                m, pos = _read_memarg(data, pos)
+                imm = m + (data[pos],)
+                pos += 1
+            elif kind == 16:
+                if data[pos] != 0:
+                    raise DecodeError("atomic.fence expects a zero byte", pos)
+                imm = 0
+                pos += 1
+            elif kind == 17:
+                bt, pos = _read_blocktype(data, pos)
+                n, pos = read_u32(data, pos)
+                clauses = []
+                for _ in range(n):
+                    ck = data[pos]
+                    pos += 1
+                    if ck in (0, 1):
+                        tag, pos = read_u32(data, pos)
+                        label, pos = read_u32(data, pos)
+                        clauses.append((ck, tag, label))
+                    elif ck in (2, 3):
+                        label, pos = read_u32(data, pos)
+                        clauses.append((ck, None, label))
+                    else:
+                        raise DecodeError(f"invalid catch clause kind {ck}", pos - 1)
+                imm = (bt, tuple(clauses))
+                depth += 1
+            else:  # pragma: no cover - the table and this decoder disagree
+                raise AssertionError(f"immediate kind {kind} of {info.name} not decoded")
+            if pos > end:
+                raise DecodeError(f"{info.name} runs past the end of its code", start)
+            append((info, imm, start, pos))
+    except IndexError:
+        raise DecodeError("unexpected end of data inside an instruction", min(pos, len(data)))
+    raise DecodeError("code ends without its final 'end'", pos)
+
+
+def encode_imm(info, imm):
+    kind = info.imm
+    if kind == 0:
+        return b""
+    if kind == 1 or kind == 14:
+        return encode_u(imm)
+    if kind == 2 or kind == 3 or kind == 11:
+        return encode_s(imm)
+    if kind == 6:
+        return _encode_memarg(imm)
+    if kind == 7:
+        return _encode_blocktype(imm)
+    if kind == 4 or kind == 5 or kind == 12 or kind == 13:
+        return imm
+    if kind == 8:
+        labels, default = imm
+        return encode_u(len(labels)) + b"".join(encode_u(x) for x in labels) + encode_u(default)
+    if kind == 9:
+        return encode_u(imm[0]) + encode_u(imm[1])
+    if kind == 10:
+        return encode_u(len(imm)) + b"".join(encode_valtype(t) for t in imm)
+    if kind == 15:
+        return _encode_memarg(imm) + bytes((imm[3],))
+    if kind == 16:
+        return b"\x00"
+    if kind == 17:
+        bt, clauses = imm
+        out = [_encode_blocktype(bt), encode_u(len(clauses))]
+        for ck, tag, label in clauses:
+            out.append(bytes((ck,)))
+            if tag is not None:
+                out.append(encode_u(tag))
+            out.append(encode_u(label))
+        return b"".join(out)
+    raise AssertionError(f"immediate kind {kind} of {info.name} not encoded")
+
+
+def encode_instr(info, imm):
+    """Minimal encoding of one instruction."""
+    return info.opcode_bytes + encode_imm(info, imm)
+
+
+class Body:
+    """A decoded function body: local groups and instructions."""
+
+    __slots__ = ("locals", "instrs", "start", "end", "code_start")
+
+    def __init__(self, locals_, instrs, start, end, code_start):
+        self.locals = locals_        # [(count, valtype)]
+        self.instrs = instrs         # [(op, imm, start, end)]
+        self.start = start           # first byte of the body (after its size)
+        self.end = end
+        self.code_start = code_start  # first byte of the instructions
+
+    def local_types(self):
+        out = []
+        for count, vt in self.locals:
+            out.extend([vt] * count)
+        return out
+
+
+MAX_LOCALS = 50000  # what engines accept (wasmtime, V8); the spec allows 2**32 - 1
+
+
+def decode_locals(data, pos, end):
+    n, pos = read_u32(data, pos)
+    groups = []
+    total = 0
+    for _ in range(n):
+        count, pos = read_u32(data, pos)
+        vt, pos = read_valtype(data, pos)
+        total += count
+        if total > MAX_LOCALS:
+            raise DecodeError(f"more than {MAX_LOCALS} locals", pos)
+        groups.append((count, vt))
+    if pos > end:
+        raise DecodeError("local declarations run past the end of the function body", pos)
+    return groups, pos
+
+
+def decode_body(data, start, end):
+    """Decode the body occupying data[start:end] (after its size prefix)."""
+    groups, code_start = decode_locals(data, start, end)
+    instrs, pos = decode_instrs(data, code_start, end)
+    if pos != end:
+        raise DecodeError("function body has bytes after its final 'end'", pos)
+    return Body(groups, instrs, start, end, code_start)
+
+
+def encode_locals(groups):
+    return encode_u(len(groups)) + b"".join(encode_u(c) + encode_valtype(t) for c, t in groups)
+
+
+def encode_body(groups, instrs):
+    """Minimal encoding of a body (without its size prefix)."""
+    parts = [encode_locals(groups)]
+    append = parts.append
+    for info, imm, _s, _e in instrs:
+        append(info.opcode_bytes)
+        if info.imm:
+            append(encode_imm(info, imm))
+    return b"".join(parts)

@@ -1,0 +1,73 @@
+"""The `loom-post` command line: one sub-command per module in commands/.
+
+Every command module has `add_parser(subparsers)` and `run(args) -> int`. Errors a
+user can cause are LoomPostError subclasses and become one `loom-post: error:`
+line and an exit code, never a traceback.
+"""
+
+import argparse
+import importlib
+import sys
+
+from . import __version__, exitcodes
+from .errors import ConfigError, InputError, LoomPostError
+
+COMMANDS = ("inspect", "optimize", "check", "baseline", "diff", "cargo", "watch")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error raises instead of exiting the interpreter."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        raise ConfigError(message)
+
+
+def build_parser():
+    parser = _Parser(prog="loom-post", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"loom-post {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMANDS:
+        module = importlib.import_module(f".commands.{name}", __package__)
+        module.add_parser(sub)
+    return parser
+
+
+def error(message):
+    print(f"loom-post: error: {message}", file=sys.stderr)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        parser = build_parser()
+        # `loom-post cargo ARGS...` hands everything after `cargo` to cargo.
+        if argv and argv[0] == "cargo":
+            from .commands import cargo
+            return cargo.run_argv(argv[1:])
+        args = parser.parse_args(argv)
+        return args.func(args)
+    except SystemExit as e:  # --help / --version
+        return e.code if isinstance(e.code, int) else 0
+    except ConfigError as e:
+        error(str(e))
+        return exitcodes.USAGE
+    except InputError as e:
+        error(str(e))
+        return exitcodes.BAD_INPUT
+    except LoomPostError as e:
+        error(str(e))
+        return exitcodes.USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return exitcodes.OK
+
+
+def not_yet(name):
+    """Entry point for executables whose issue has not landed yet."""
+    def entry(argv=None):
+        print(f"{name}: not yet available", file=sys.stderr)
+        return exitcodes.USAGE
+    return entry

@@ -1,0 +1,1 @@
+"""One module per `loom-post` sub-command: `add_parser(subparsers)`, `run(args) -> int`."""

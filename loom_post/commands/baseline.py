@@ -1,0 +1,19 @@
+"""`loom-post baseline`: not yet available (its issue has not landed)."""
+
+from .. import exitcodes
+from ..cli import error
+
+
+def add_parser(sub):
+    p = sub.add_parser("baseline", help="(not yet available)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    error("'baseline' is not yet available")
+    return exitcodes.USAGE
+
+
+def run_argv(argv):
+    error("'baseline' is not yet available")
+    return exitcodes.USAGE

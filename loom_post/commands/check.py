@@ -1,0 +1,19 @@
+"""`loom-post check`: not yet available (its issue has not landed)."""
+
+from .. import exitcodes
+from ..cli import error
+
+
+def add_parser(sub):
+    p = sub.add_parser("check", help="(not yet available)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    error("'check' is not yet available")
+    return exitcodes.USAGE
+
+
+def run_argv(argv):
+    error("'check' is not yet available")
+    return exitcodes.USAGE

@@ -1,0 +1,74 @@
+"""`loom-post inspect`: sections, code size and the largest functions of modules."""
+
+import json
+
+from .. import exitcodes
+from ..cli import error
+from ..errors import InputError
+from ..fileio import load_module
+
+
+def add_parser(sub):
+    p = sub.add_parser("inspect", help="show sections, code size and the largest functions")
+    p.add_argument("paths", nargs="+", metavar="FILE")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--top", type=int, default=10, metavar="N",
+                   help="how many of the largest functions to list (0: all; default 10)")
+    p.set_defaults(func=run)
+
+
+def describe(path, module):
+    names = module.function_names()
+    sections = []
+    for sec in module.sections:
+        sections.append({"id": sec.id, "name": sec.name if sec.id == 0 else sec.kind,
+                         "bytes": sec.payload_size})
+    functions = []
+    for pos, entry in enumerate(module.code):
+        index = module.func_index(pos)
+        functions.append({"index": index, "name": names.get(index), "body_bytes": entry.body_size})
+    functions.sort(key=lambda f: (-f["body_bytes"], f["index"]))
+    return {"path": path, "code_bytes": module.code_size, "sections": sections,
+            "functions": functions, "function_count": len(functions),
+            "imported_functions": module.num_imported_funcs}
+
+
+def run(args):
+    if args.top < 0:
+        error("--top takes a number >= 0")
+        return exitcodes.USAGE
+    reports, status = [], exitcodes.OK
+    for path in args.paths:
+        try:
+            _, module = load_module(path)
+        except InputError as e:
+            error(str(e))
+            status = exitcodes.BAD_INPUT
+            continue
+        info = describe(path, module)
+        if args.top:
+            info["functions"] = info["functions"][:args.top]
+        reports.append(info)
+    if args.format == "json":
+        print(json.dumps({"modules": reports}, indent=2))
+    else:
+        for info in reports:
+            _print_text(info)
+    return status
+
+
+def _print_text(info):
+    print(f"{info['path']}: code section {info['code_bytes']} bytes, "
+          f"{info['function_count']} functions ({info['imported_functions']} imported)")
+    print(f"  {'section':<24} {'bytes':>10}")
+    for sec in info["sections"]:
+        label = sec["name"] if sec["id"] != 0 else f"custom \"{sec['name']}\""
+        print(f"  {label:<24} {sec['bytes']:>10}")
+    if info["functions"]:
+        total = info["code_bytes"] or 1
+        print(f"  {'function':<40} {'bytes':>8} {'%':>6}")
+        for f in info["functions"]:
+            name = f["name"] or f"func[{f['index']}]"
+            if len(name) > 40:
+                name = name[:37] + "..."
+            print(f"  {name:<40} {f['body_bytes']:>8} {100.0 * f['body_bytes'] / total:>5.1f}%")
