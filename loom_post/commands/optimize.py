@@ -1,19 +1,166 @@
-"""`loom-post optimize`: not yet available (its issue has not landed)."""
+"""`loom-post optimize`: rewrite modules in place with the CSE pass, then gate them.
+
+`optimize_paths` is the one pipeline every integration uses (cargo wrapper,
+linker hook, watch): per module, take the lock, read, optimize, validate, replace
+atomically, and measure against the budgets.
+"""
+
+import json
+import sys
 
 from .. import exitcodes
 from ..cli import error
+from ..config import load_config, resolve_paths
+from ..errors import InputError
+from ..fileio import load_module, locked, read_bytes, replace_module, write_atomic
+from ..gate import evaluate
+from ..optimizer import optimize
+from ..report_units import percent, signed
+from ..validate import OutputInvalid
 
 
 def add_parser(sub):
-    p = sub.add_parser("optimize", help="(not yet available)")
+    p = sub.add_parser("optimize", help="optimize modules in place and check their budgets")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="modules to optimize (default: the configured `paths` globs)")
+    p.add_argument("-o", "--output", metavar="OUT", help="write the result here (one input only)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--config", metavar="FILE", help="configuration file (default: search upwards)")
+    p.add_argument("--keep-dwarf", action="store_true",
+                   help="keep .debug_* sections even though changed code makes them stale")
     p.set_defaults(func=run)
 
 
 def run(args):
-    error("'optimize' is not yet available")
-    return exitcodes.USAGE
+    config = load_config(args.config)
+    paths = resolve_paths(config, args.paths)
+    if args.output and len(paths) != 1:
+        error("-o/--output takes exactly one input module")
+        return exitcodes.USAGE
+    if not paths:
+        error("no modules given and none match the configured paths: "
+              + ", ".join(config.paths))
+        return exitcodes.USAGE
+    return optimize_paths(paths, config, output=args.output, fmt=args.format,
+                          keep_dwarf=args.keep_dwarf)
 
 
-def run_argv(argv):
-    error("'optimize' is not yet available")
-    return exitcodes.USAGE
+class Outcome:
+    """What happened to one module."""
+
+    def __init__(self, path):
+        self.path = path
+        self.error = None
+        self.result = None
+        self.verdict = None
+        self.optimized = True
+
+    def to_json(self):
+        if self.error:
+            return {"path": self.path, "error": self.error}
+        r = self.result
+        out = {"path": self.path, "code_bytes_before": r.code_bytes_before,
+               "code_bytes_after": r.code_bytes_after,
+               "functions_changed": r.cse.functions_changed,
+               "deduplicated": r.cse.deduplicated,
+               "rejected_by_cost_gate": r.cse.rejected_by_cost_gate,
+               "not_understood": r.cse.not_understood,
+               "bytes_saved": r.code_bytes_before - r.code_bytes_after,
+               "dwarf_dropped": r.dwarf_dropped, "optimized": self.optimized}
+        if self.verdict is not None:
+            out["status"] = self.verdict.status
+            out["budgets"] = [{"kind": b.kind, "limit": b.limit, "actual": b.actual,
+                               "status": b.status} for b in self.verdict.budgets]
+        return out
+
+
+class _Unchanged:
+    """Stand-in result for a module measured without rewriting."""
+
+    def __init__(self, module):
+        from ..passes.cse import CseStats
+        self.code_bytes_before = self.code_bytes_after = module.code_size
+        self.cse = CseStats()
+        self.dwarf_dropped = []
+        self.data = None
+
+
+def optimize_one(path, config, output=None, keep_dwarf=False):
+    """Optimize and gate one module. Never raises for a bad input: see Outcome.error."""
+    outcome = Outcome(path)
+    settings = config.settings_for(path)
+    try:
+        with locked(path):
+            data, module = load_module(path)
+            if not settings.optimize:
+                outcome.optimized = False
+                outcome.result = _Unchanged(module)
+                final = module
+            else:
+                result = optimize(data, module, keep_dwarf=keep_dwarf)
+                outcome.result = result
+                if output:
+                    write_atomic(output, result.data, like=path)
+                elif result.data is not data:
+                    replace_module(path, result.data)
+                final = load_module(path if not output else output,
+                                    result.data)[1] if result.data is not data else module
+        outcome.verdict = evaluate(output or path, final, config,
+                                   code_bytes_before=outcome.result.code_bytes_before)
+    except FileNotFoundError:
+        outcome.error = f"{path}: no such file"
+    except (InputError, OutputInvalid) as e:
+        outcome.error = str(e) if str(e).startswith(path) else f"{path}: {e}"
+    except OSError as e:
+        outcome.error = f"{path}: {e.strerror or e}"
+    return outcome
+
+
+def optimize_paths(paths, config, output=None, fmt="text", keep_dwarf=False, out=None):
+    """Optimize and gate every path, print one report, return the exit code."""
+    out = out or sys.stdout
+    outcomes = [optimize_one(p, config, output=output, keep_dwarf=keep_dwarf) for p in paths]
+    status = exit_status(outcomes)
+    if fmt == "json":
+        doc = {"status": {0: "pass", 1: "fail"}.get(status, "error"),
+               "modules": [o.to_json() for o in outcomes]}
+        out.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        for o in outcomes:
+            print_outcome(o, out)
+    for o in outcomes:
+        if o.error:
+            error(o.error)
+    return status
+
+
+def exit_status(outcomes):
+    if any(o.error for o in outcomes):
+        return exitcodes.BAD_INPUT
+    if any(o.verdict is not None and o.verdict.status == "fail" for o in outcomes):
+        return exitcodes.OVER_BUDGET
+    return exitcodes.OK
+
+
+def print_outcome(o, out):
+    if o.error:
+        return
+    r = o.result
+    before, after = r.code_bytes_before, r.code_bytes_after
+    verdict = o.verdict.status.upper() if o.verdict is not None else "PASS"
+    what = "measured (optimize = false)" if not o.optimized else (
+        f"{r.cse.functions_changed} functions changed, {r.cse.deduplicated} expressions "
+        f"deduplicated, {r.cse.rejected_by_cost_gate} rejected by the cost gate")
+    out.write(f"{o.path}: code {before} -> {after} bytes ({signed(after - before)}, "
+              f"{percent(after, before)}); {what}; {verdict}\n")
+    if r.cse.not_understood:
+        out.write(f"  {r.cse.not_understood} functions use instructions loom-post does not "
+                  f"understand and were kept as they are\n")
+    if r.dwarf_dropped:
+        out.write(f"  note: dropped stale DWARF ({', '.join(r.dwarf_dropped)}); "
+                  f"--keep-dwarf keeps it\n")
+    if o.verdict is not None:
+        for b in o.verdict.budgets:
+            if b.status == "fail":
+                out.write(f"  over budget: {b.kind}: {b.message or ''} "
+                          f"(limit {b.limit}, actual {b.actual})\n")

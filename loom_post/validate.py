@@ -1,0 +1,65 @@
+"""Validation of an optimizer output before it may replace its input.
+
+The output is parsed again from its bytes by the same reader that reads inputs,
+every rewritten function body is decoded and type-checked instruction by
+instruction (stack_types.check_function), and when the `wasmtime` package is
+installed the whole module is also validated by a real engine.
+"""
+
+from .binary import read_module
+from .errors import DecodeError, LoomPostError
+
+
+class OutputInvalid(LoomPostError):
+    """The optimizer produced a module that does not validate: keep the input."""
+
+
+def validate_output(data, changed=(), original=None):
+    try:
+        module = read_module(data)
+    except DecodeError as e:
+        raise OutputInvalid(f"optimized output does not parse: {e}")
+    from .body import decode_body
+    from .stack_types import TypeError_, check_function
+    for pos in changed:
+        entry = module.code[pos]
+        try:
+            body = decode_body(module.data, entry.body_start, entry.end)
+            check_function(module, pos, body)
+        except (DecodeError, TypeError_) as e:
+            raise OutputInvalid(f"optimized function {module.func_index(pos)} is invalid: {e}")
+    if original is not None:
+        _engine_validate(data, original)
+    return module
+
+
+def _engine(wasmtime):
+    config = wasmtime.Config()
+    for feature in ("wasm_simd", "wasm_bulk_memory", "wasm_reference_types",
+                    "wasm_multi_value", "wasm_threads", "wasm_tail_call",
+                    "wasm_relaxed_simd", "wasm_multi_memory", "wasm_memory64",
+                    "wasm_function_references", "wasm_gc", "wasm_exceptions"):
+        try:
+            setattr(config, feature, True)
+        except Exception:
+            pass
+    return wasmtime.Engine(config)
+
+
+def _engine_validate(data, original):
+    """If a real engine accepts the input, it must accept the output too."""
+    try:
+        import wasmtime
+    except ImportError:
+        return
+    engine = _engine(wasmtime)
+    try:
+        wasmtime.Module.validate(engine, original)
+    except Exception:
+        return  # the engine does not take the input either (a feature it lacks)
+    try:
+        wasmtime.Module.validate(engine, data)
+    except Exception as e:
+        text = str(e).strip()
+        message = text.splitlines()[0] if text else type(e).__name__
+        raise OutputInvalid(f"optimized output fails validation: {message}")
