@@ -309,3 +309,28 @@ def encode_body(groups, instrs):
         if info.imm:
             append(encode_imm(info, imm))
     return b"".join(parts)
+
+
+def _size_s(v):
+    n = 1
+    while not -64 <= v < 64:
+        v >>= 7
+        n += 1
+    return n
+
+
+def instr_size(info, imm):
+    """Bytes of the minimal encoding of one instruction (= len(encode_instr(...)))."""
+    kind = info.imm
+    base = len(info.opcode_bytes)
+    if kind == 0:
+        return base
+    if kind == 1:
+        return base + (1 if imm < 0x80 else len(encode_u(imm)))
+    if kind == 2 or kind == 3:
+        return base + _size_s(imm)
+    if kind == 6:
+        align, mem, offset = imm
+        n = (1 if offset < 0x80 else len(encode_u(offset)))
+        return base + n + (1 + len(encode_u(mem)) if mem else 1)
+    return base + len(encode_imm(info, imm))
