@@ -211,8 +211,10 @@ def encode_imm(info, imm):
     kind = info.imm
     if kind == 0:
         return b""
-    if kind == 1 or kind == 14:
+    if kind == 1:
         return encode_u(imm)
+    if kind == 14:              # a lane index is one raw byte, not a LEB128
+        return bytes((imm,))
     if kind == 2 or kind == 3 or kind == 11:
         return encode_s(imm)
     if kind == 6:

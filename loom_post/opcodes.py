@@ -328,7 +328,7 @@ class OpInfo:
     """One row of the table, with what decoding and encoding need precomputed."""
 
     __slots__ = ("prefix", "code", "name", "imm", "sig", "effect", "opcode_bytes",
-                 "pops", "pushes")
+                 "pops", "pushes", "stack_effect")
 
     def __init__(self, prefix, code, name, imm, sig, effect):
         from .leb128 import encode_u
@@ -336,11 +336,12 @@ class OpInfo:
         self.imm, self.sig, self.effect = imm, sig, effect
         self.opcode_bytes = bytes((code,)) if prefix is None else bytes((prefix,)) + encode_u(code)
         if sig is None:
-            self.pops = self.pushes = None
+            self.pops = self.pushes = self.stack_effect = None
         else:
             params, results = sig.split(":")
             self.pops = tuple(VALTYPE_OF_LETTER[c] for c in params)
             self.pushes = tuple(VALTYPE_OF_LETTER[c] for c in results)
+            self.stack_effect = (len(self.pops), self.pushes)
 
     def __repr__(self):
         return f"<op {self.name}>"

@@ -24,10 +24,10 @@ class OptimizeResult:
         return self.cse.functions_changed > 0 or bool(self.dwarf_dropped)
 
 
-def optimize(data, module=None, keep_dwarf=False):
+def optimize(data, module=None, keep_dwarf=False, jobs=1):
     module = module if module is not None else read_module(data)
     before = module.code_size
-    stats = cse.run(module)
+    stats = cse.run(module, jobs=jobs)
     dropped = []
     if stats.functions_changed and not keep_dwarf:
         # DWARF addresses code by offset: once a body changes it describes

@@ -136,7 +136,7 @@ def stack_effects(module, pos, body):
                     raise StackTypeError(f"{info.name} expects {O_NAMES.get(t, t)} "
                                          f"but found {O_NAMES.get(have, have)}")
             stack.extend(info.pushes)
-            record((len(pops), info.pushes))
+            record(info.stack_effect)
             continue
         name = info.name
         if name == "local.get":

@@ -106,8 +106,8 @@ def test_an_invalid_output_never_replaces_its_input(tmp_path, capsys, monkeypatc
 
     real_run = cse.run
 
-    def broken(module):
-        stats = real_run(module)
+    def broken(module, **kwargs):
+        stats = real_run(module, **kwargs)
         module.replace_body(0, b"\x00\x6a\x0b")
         stats.changed_positions.append(0)
         stats.functions_changed += 1

@@ -1,19 +1,74 @@
-"""`loom-post baseline`: not yet available (its issue has not landed)."""
+"""`loom-post baseline`: record modules' current sizes in the configured baseline file.
+
+The file (the `baseline` key, relative to the configuration file) gets each
+module's code section size and per-function sizes under its path relative to the
+configuration's directory. Entries of modules not measured this time are kept, so
+recording one module never forgets the others. Modules in [[module]] tables with
+their own `baseline` go to that file. An unreadable module is reported (exit 3)
+and its old entry kept; the readable ones are still recorded.
+"""
+
+from __future__ import annotations
 
 from .. import exitcodes
+from ..baseline import load_baseline
 from ..cli import error
+from ..config import load_config, resolve_paths
+from ..errors import ConfigError, InputError
+from ..fileio import load_module
 
 
 def add_parser(sub):
-    p = sub.add_parser("baseline", help="(not yet available)")
+    p = sub.add_parser("baseline", help="record module sizes in the baseline file")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="modules to record (default: the configured `paths` globs)")
+    p.add_argument("--config", metavar="FILE", help="configuration file (default: search upwards)")
     p.set_defaults(func=run)
 
 
 def run(args):
-    error("'baseline' is not yet available")
-    return exitcodes.USAGE
-
-
-def run_argv(argv):
-    error("'baseline' is not yet available")
-    return exitcodes.USAGE
+    config = load_config(args.config)
+    paths = resolve_paths(config, args.paths)
+    if not paths:
+        error("no modules given and none match the configured paths ("
+              + ", ".join(config.paths) + f" in {config.root})")
+        return exitcodes.USAGE
+    groups, unconfigured = {}, []
+    for path in paths:
+        target = config.settings_for(path).baseline
+        if target:
+            groups.setdefault(target, []).append(path)
+        else:
+            unconfigured.append(path)
+    if not groups:
+        raise ConfigError(f"{config.describe()}: no `baseline` file is configured; add e.g. "
+                          f"baseline = \"wasm-sizes.json\" to loom-post.toml or "
+                          f"[tool.loom-post]")
+    # Read every baseline first: a malformed one stops everything before any write.
+    baselines = {target: load_baseline(target, missing_ok=True) for target in groups}
+    status = exitcodes.OK
+    for target, members in sorted(groups.items()):
+        base = baselines[target]
+        before = set(base.modules)
+        recorded = []
+        for path in members:
+            try:
+                _, module = load_module(path)
+            except InputError as e:
+                error(str(e))
+                status = exitcodes.BAD_INPUT
+                continue
+            base.record(config.module_key(path), module)
+            recorded.append(path)
+        if not recorded:
+            continue
+        base.save()
+        keys = {config.module_key(p) for p in recorded}
+        added = len(keys - before)
+        kept = len(before - keys)
+        print(f"{target}: recorded {len(recorded)} module{'s' if len(recorded) != 1 else ''} "
+              f"({added} new, {len(recorded) - added} updated), kept {kept} other "
+              f"entr{'ies' if kept != 1 else 'y'}")
+    for path in unconfigured:
+        print(f"{path}: not recorded: no `baseline` file applies to it")
+    return status

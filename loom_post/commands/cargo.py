@@ -1,19 +1,159 @@
-"""`loom-post cargo`: not yet available (its issue has not landed)."""
+"""`loom-post cargo ARGS...`: run cargo, then optimize and gate the .wasm it built.
+
+    loom-post cargo [--loom-config FILE] [--loom-format text|json] [--loom-keep-dwarf] ARGS...
+
+cargo runs with ARGS plus `--message-format=json-render-diagnostics`, so its
+stderr (progress, rendered diagnostics) streams through untouched while its
+stdout is a JSON message stream; the `.wasm` files of `compiler-artifact`
+messages are then handed, in build order and once each, to the same pipeline
+as `loom-post optimize`, which prints one summary. Lines on cargo's stdout that
+are not JSON messages pass through.
+
+Why `--loom-` options: everything else belongs to cargo, which has none by that
+name, so they may stand anywhere before a `--`. The configuration is, in order:
+`--loom-config FILE`, `$LOOM_POST_CONFIG`, else loom-post.toml found upwards from
+the `--manifest-path` directory (or the current one).
+
+cargo is `$CARGO` when set (cargo sets it for `cargo loom-post`), else `cargo` on
+PATH. When cargo fails, nothing is optimized and cargo's exit status is ours.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
 
 from .. import exitcodes
-from ..cli import error
+from ..cargo_messages import Collector, with_json_messages
+from ..config import load_config
+from ..errors import ConfigError
+from .optimize import optimize_paths
+
+USAGE = "loom-post cargo [--loom-config FILE] [--loom-format text|json] [--loom-keep-dwarf] ARGS..."
+HELP = __doc__.split("\n\n", 2)[2]
 
 
 def add_parser(sub):
-    p = sub.add_parser("cargo", help="(not yet available)")
+    p = sub.add_parser("cargo", help="run cargo, then optimize and gate the .wasm files it built",
+                       usage=USAGE, description=HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
+                   help="cargo's arguments, e.g. build --release --target wasm32-unknown-unknown")
     p.set_defaults(func=run)
 
 
 def run(args):
-    error("'cargo' is not yet available")
-    return exitcodes.USAGE
+    return run_argv(args.args)
+
+
+class Options:
+    def __init__(self):
+        self.config = os.environ.get("LOOM_POST_CONFIG") or None
+        self.format = "text"
+        self.keep_dwarf = False
+        self.cargo_args = []
+
+
+def parse(argv):
+    """Split loom-post's `--loom-*` options from cargo's arguments."""
+    opts = Options()
+    end = argv.index("--") if "--" in argv else len(argv)
+    i = 0
+    while i < end:
+        arg = argv[i]
+        name, eq, value = arg.partition("=")
+        if name in ("--loom-config", "--loom-format"):
+            if not eq:
+                if i + 1 >= end:
+                    raise ConfigError(f"{name} needs a value")
+                value = argv[i + 1]
+                i += 1
+            if name == "--loom-config":
+                opts.config = value
+            elif value in ("text", "json"):
+                opts.format = value
+            else:
+                raise ConfigError(f"--loom-format: expected text or json, not {value!r}")
+        elif arg == "--loom-keep-dwarf":
+            opts.keep_dwarf = True
+        elif arg.startswith("--loom-"):
+            raise ConfigError(f"unknown option {arg} (usage: {USAGE})")
+        else:
+            opts.cargo_args.append(arg)
+        i += 1
+    opts.cargo_args.extend(argv[end:])
+    return opts
+
+
+def find_cargo():
+    cargo = os.environ.get("CARGO") or shutil.which("cargo")
+    if not cargo:
+        raise ConfigError("cannot find cargo: it is not on PATH and $CARGO is not set")
+    return cargo
+
+
+def manifest_dir(cargo_args):
+    """The directory of `--manifest-path`, where configuration discovery starts."""
+    end = cargo_args.index("--") if "--" in cargo_args else len(cargo_args)
+    for i, arg in enumerate(cargo_args[:end]):
+        if arg == "--manifest-path" and i + 1 < end:
+            return os.path.dirname(os.path.abspath(cargo_args[i + 1]))
+        if arg.startswith("--manifest-path="):
+            return os.path.dirname(os.path.abspath(arg.split("=", 1)[1]))
+    return None
+
+
+def _passthrough(raw):
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is not None:
+        buffer.write(raw)
+        buffer.flush()
+    else:
+        sys.stdout.write(raw.decode("utf-8", "replace"))
+        sys.stdout.flush()
+
+
+def run_cargo(cargo, args, user_wants_json):
+    """Run cargo; return (exit status, .wasm artifacts in build order)."""
+    collector = Collector()
+    try:
+        proc = subprocess.Popen([cargo] + args, stdout=subprocess.PIPE)
+    except FileNotFoundError:
+        raise ConfigError(f"cannot run cargo: {cargo}: no such file")
+    except PermissionError:
+        raise ConfigError(f"cannot run cargo: {cargo}: permission denied")
+    try:
+        for raw in proc.stdout:
+            msg = collector.feed(raw.decode("utf-8", "replace"))
+            if msg is None or user_wants_json:
+                _passthrough(raw)
+    finally:
+        proc.stdout.close()
+        status = proc.wait()
+    if status < 0:  # killed by a signal: report it the way a shell would
+        status = 128 - status
+    return status, collector.paths
 
 
 def run_argv(argv):
-    error("'cargo' is not yet available")
-    return exitcodes.USAGE
+    argv = list(argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        sys.stdout.write(f"usage: {USAGE}\n\n{HELP}")
+        return exitcodes.OK
+    opts = parse(argv)
+    if not opts.cargo_args:
+        raise ConfigError(f"no cargo command given (usage: {USAGE})")
+    config = load_config(opts.config, cwd=manifest_dir(opts.cargo_args))
+    cargo_args, user_wants_json = with_json_messages(opts.cargo_args)
+    status, paths = run_cargo(find_cargo(), cargo_args, user_wants_json)
+    if status != 0:
+        return status
+    if not paths:
+        print("loom-post: cargo built no .wasm files (build with --target wasm32-unknown-unknown?)",
+              file=sys.stderr)
+        return exitcodes.OK
+    # With the user's JSON on stdout, the report must not interleave with it.
+    out = sys.stderr if user_wants_json else sys.stdout
+    return optimize_paths(paths, config, fmt=opts.format, keep_dwarf=opts.keep_dwarf, out=out)

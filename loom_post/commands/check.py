@@ -1,19 +1,71 @@
-"""`loom-post check`: not yet available (its issue has not landed)."""
+"""`loom-post check`: measure modules against their size budgets without rewriting them.
+
+The CI gate: exit 0 when every module is within its budgets, 1 when any budget is
+exceeded, 2 for bad usage or configuration, 3 when a module could not be read (the
+others are still measured and reported). `max-growth` compares the optimizer's
+output with its input, and `check` runs no optimizer, so only `max-code-size` and
+`max-growth-vs-baseline` apply here.
+"""
+
+from __future__ import annotations
+
+import sys
 
 from .. import exitcodes
 from ..cli import error
+from ..config import load_config, resolve_paths
+from ..errors import InputError
+from ..fileio import load_module
+from ..gate import evaluate
+from ..report import FORMATS, render
 
 
 def add_parser(sub):
-    p = sub.add_parser("check", help="(not yet available)")
+    p = sub.add_parser("check", help="measure modules against their size budgets (no rewriting)")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="modules to check (default: the configured `paths` globs)")
+    p.add_argument("--format", choices=tuple(FORMATS), default="text",
+                   help="text (default), json, markdown (a table for a PR comment or "
+                        "step summary) or github (workflow annotations)")
+    p.add_argument("--config", metavar="FILE", help="configuration file (default: search upwards)")
+    p.add_argument("--top", type=int, default=5, metavar="N",
+                   help="how many of the functions that grew most to name (default 5)")
     p.set_defaults(func=run)
 
 
-def run(args):
-    error("'check' is not yet available")
-    return exitcodes.USAGE
+def measure(paths, config):
+    """(verdicts, errors): a gate.Verdict per readable module, (path, message) per other."""
+    verdicts, errors = [], []
+    for path in paths:
+        try:
+            _, module = load_module(path)
+        except InputError as e:
+            message = str(e)
+            prefix = f"{path}: "
+            errors.append((path, message[len(prefix):] if message.startswith(prefix) else message))
+            continue
+        verdicts.append(evaluate(path, module, config))
+    return verdicts, errors
 
 
-def run_argv(argv):
-    error("'check' is not yet available")
-    return exitcodes.USAGE
+def run(args, out=None):
+    out = out or sys.stdout
+    if args.top < 0:
+        error("--top takes a number >= 0")
+        return exitcodes.USAGE
+    config = load_config(args.config)
+    paths = resolve_paths(config, args.paths)
+    if not paths:
+        error("no modules given and none match the configured paths ("
+              + ", ".join(config.paths) + f" in {config.root})")
+        return exitcodes.USAGE
+    verdicts, errors = measure(paths, config)
+    out.write(render(args.format, verdicts, errors, top=args.top))
+    out.flush()
+    for path, message in errors:
+        error(f"{path}: {message}")
+    if errors:
+        return exitcodes.BAD_INPUT
+    if any(v.status == "fail" for v in verdicts):
+        return exitcodes.OVER_BUDGET
+    return exitcodes.OK

@@ -1,19 +1,89 @@
-"""`loom-post diff`: not yet available (its issue has not landed)."""
+"""`loom-post diff OLD NEW`: which functions grew or shrank between two modules.
+
+Like `twiggy diff`: functions are matched by their name from the `name` section
+when both modules have one, else by index ("func[12]"); largest changes first;
+added and removed functions; and the code section total, old -> new. Function
+sizes are body bytes, so their sum differs from the section total by the size
+prefixes and the function count.
+"""
+
+from __future__ import annotations
+
+import json
 
 from .. import exitcodes
+from ..baseline import compare_functions, function_sizes
 from ..cli import error
+from ..errors import InputError
+from ..fileio import load_module
+from ..report_units import percent, signed
 
 
 def add_parser(sub):
-    p = sub.add_parser("diff", help="(not yet available)")
+    p = sub.add_parser("diff", help="per-function size differences between two modules")
+    p.add_argument("old", metavar="OLD")
+    p.add_argument("new", metavar="NEW")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--top", type=int, default=30, metavar="N",
+                   help="how many changed functions to list in text (0: all; default 30)")
     p.set_defaults(func=run)
 
 
+def compare(old_module, new_module):
+    old, new = function_sizes(old_module), function_sizes(new_module)
+    changes = compare_functions(old, new)
+    return {
+        "code_bytes_old": old_module.code_size,
+        "code_bytes_new": new_module.code_size,
+        "delta_bytes": new_module.code_size - old_module.code_size,
+        "delta_percent": percent(new_module.code_size, old_module.code_size),
+        "functions_old": len(old), "functions_new": len(new),
+        "added": sum(1 for c in changes if c.status == "added"),
+        "removed": sum(1 for c in changes if c.status == "removed"),
+        "changed": sum(1 for c in changes if c.status == "changed"),
+        "unchanged": sum(1 for k in old if k in new and old[k] == new[k]),
+        "functions": [c.to_json() for c in changes],
+    }
+
+
 def run(args):
-    error("'diff' is not yet available")
-    return exitcodes.USAGE
+    if args.top < 0:
+        error("--top takes a number >= 0")
+        return exitcodes.USAGE
+    modules = []
+    status = exitcodes.OK
+    for path in (args.old, args.new):
+        try:
+            modules.append(load_module(path)[1])
+        except InputError as e:
+            error(str(e))
+            status = exitcodes.BAD_INPUT
+    if status:
+        return status
+    doc = compare(*modules)
+    doc = {"old": args.old, "new": args.new, **doc}
+    if args.format == "json":
+        print(json.dumps(doc, indent=2))
+    else:
+        _print_text(doc, args.top)
+    return exitcodes.OK
 
 
-def run_argv(argv):
-    error("'diff' is not yet available")
-    return exitcodes.USAGE
+def _print_text(doc, top):
+    print(f"code section: {doc['code_bytes_old']} -> {doc['code_bytes_new']} bytes "
+          f"({signed(doc['delta_bytes'])}, {doc['delta_percent']})")
+    print(f"functions: {doc['functions_old']} -> {doc['functions_new']} "
+          f"({doc['added']} added, {doc['removed']} removed, {doc['changed']} changed, "
+          f"{doc['unchanged']} unchanged)")
+    changes = doc["functions"]
+    if not changes:
+        return
+    shown = changes[:top] if top else changes
+    print(f"  {'delta':>8} {'old':>8} {'new':>8}  function")
+    for c in shown:
+        old = "-" if c["old"] is None else c["old"]
+        new = "-" if c["new"] is None else c["new"]
+        note = {"added": "  (added)", "removed": "  (removed)"}.get(c["status"], "")
+        print(f"  {signed(c['delta']):>8} {old:>8} {new:>8}  {c['name']}{note}")
+    if len(changes) > len(shown):
+        print(f"  ... and {len(changes) - len(shown)} more changed functions (--top 0 lists all)")

@@ -6,6 +6,7 @@ atomically, and measure against the budgets.
 """
 
 import json
+import os
 import sys
 
 from .. import exitcodes
@@ -28,6 +29,8 @@ def add_parser(sub):
     p.add_argument("--config", metavar="FILE", help="configuration file (default: search upwards)")
     p.add_argument("--keep-dwarf", action="store_true",
                    help="keep .debug_* sections even though changed code makes them stale")
+    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="worker processes for large modules (default: one per CPU)")
     p.set_defaults(func=run)
 
 
@@ -41,8 +44,11 @@ def run(args):
         error("no modules given and none match the configured paths: "
               + ", ".join(config.paths))
         return exitcodes.USAGE
+    if args.jobs is not None and args.jobs < 1:
+        error("--jobs takes a number >= 1")
+        return exitcodes.USAGE
     return optimize_paths(paths, config, output=args.output, fmt=args.format,
-                          keep_dwarf=args.keep_dwarf)
+                          keep_dwarf=args.keep_dwarf, jobs=args.jobs)
 
 
 class Outcome:
@@ -85,7 +91,12 @@ class _Unchanged:
         self.data = None
 
 
-def optimize_one(path, config, output=None, keep_dwarf=False):
+def default_jobs():
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1))
+
+
+def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1):
     """Optimize and gate one module. Never raises for a bad input: see Outcome.error."""
     outcome = Outcome(path)
     settings = config.settings_for(path)
@@ -97,7 +108,7 @@ def optimize_one(path, config, output=None, keep_dwarf=False):
                 outcome.result = _Unchanged(module)
                 final = module
             else:
-                result = optimize(data, module, keep_dwarf=keep_dwarf)
+                result = optimize(data, module, keep_dwarf=keep_dwarf, jobs=jobs)
                 outcome.result = result
                 if output:
                     write_atomic(output, result.data, like=path)
@@ -116,10 +127,13 @@ def optimize_one(path, config, output=None, keep_dwarf=False):
     return outcome
 
 
-def optimize_paths(paths, config, output=None, fmt="text", keep_dwarf=False, out=None):
+def optimize_paths(paths, config, output=None, fmt="text", keep_dwarf=False, out=None,
+                   jobs=None):
     """Optimize and gate every path, print one report, return the exit code."""
     out = out or sys.stdout
-    outcomes = [optimize_one(p, config, output=output, keep_dwarf=keep_dwarf) for p in paths]
+    jobs = default_jobs() if jobs is None else jobs
+    outcomes = [optimize_one(p, config, output=output, keep_dwarf=keep_dwarf, jobs=jobs)
+                for p in paths]
     status = exit_status(outcomes)
     if fmt == "json":
         doc = {"status": {0: "pass", 1: "fail"}.get(status, "error"),

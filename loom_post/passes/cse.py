@@ -71,19 +71,6 @@ class CseStats:
         self.changed_positions = []
 
 
-class _Expr:
-    __slots__ = ("start", "end_next", "key", "locals", "globals", "load", "cost")
-
-    def __init__(self, start, key, locals_, globals_, load, cost):
-        self.start = start
-        self.end_next = None
-        self.key = key
-        self.locals = locals_
-        self.globals = globals_
-        self.load = load
-        self.cost = cost
-
-
 class _Group:
     """One first occurrence and the later occurrences that may reuse it."""
 
@@ -94,45 +81,115 @@ class _Group:
         self.reuses = []
 
 
-class _Frame:
-    __slots__ = ("kind", "entry", "snaps")
+class _Scope:
+    """A block, loop, if/else arm or try body, in the scoped table of available
+    expressions. `added` lists what became available inside it; `cut` is how many
+    of those had been added when the first branch to its label was taken."""
 
-    def __init__(self, kind, entry=None):
+    __slots__ = ("kind", "added", "cut")
+
+    def __init__(self, kind):
         self.kind = kind
-        self.entry = entry   # `if`: what is available when the condition is false
-        self.snaps = []      # what is available at each branch to this label
+        self.added = []
+        self.cut = None
 
 
-def run(module):
-    """Run the pass over every defined function of `module` (in place)."""
+PARALLEL_MIN_CODE = 256 * 1024  # below this, starting workers costs more than it saves
+
+
+def run(module, jobs=1):
+    """Run the pass over every defined function of `module` (in place).
+
+    Functions are independent, so with jobs > 1 a large module's functions are
+    shared out to forked worker processes; the result is the same either way.
+    """
     stats = CseStats()
     if module.memory64():
         stats.not_understood = len(module.code)  # 64-bit addresses: not supported yet
         return stats
     protected = _wbindgen_protected(module)
-    for pos, entry in enumerate(module.code):
-        if module.func_index(pos) in protected:
-            stats.skipped += 1
-            continue
+    todo = [pos for pos in range(len(module.code))
+            if module.func_index(pos) not in protected]
+    stats.skipped = len(module.code) - len(todo)
+    if jobs > 1 and module.code_size >= PARALLEL_MIN_CODE and len(todo) > 1:
+        results = _run_parallel(module, todo, jobs)
+    else:
+        results = _run_functions(module, todo)
+    for kind, pos, payload in results:
+        if kind == "not_understood":
+            stats.not_understood += 1
+        elif kind == "rejected":
+            stats.rejected_by_cost_gate += payload
+        else:
+            new_body, replaced, rejected = payload
+            stats.rejected_by_cost_gate += rejected
+            entry = module.code[pos]
+            module.replace_body(pos, new_body)
+            stats.functions_changed += 1
+            stats.deduplicated += replaced
+            stats.bytes_saved += (entry.end - entry.start) - (len(new_body) + size_u(len(new_body)))
+            stats.changed_positions.append(pos)
+    stats.changed_positions.sort()
+    return stats
+
+
+def _run_functions(module, positions):
+    """[(kind, position, payload)] for the functions at `positions`."""
+    out = []
+    for pos in positions:
+        entry = module.code[pos]
         try:
             body = decode_body(module.data, entry.body_start, entry.end)
             effects = stack_effects(module, pos, body)
         except (DecodeError, StackTypeError):
-            stats.not_understood += 1
+            out.append(("not_understood", pos, None))
             continue
-        result = optimize_function(module, pos, body, effects, stats)
-        if result is None:
-            continue
-        new_body, replaced = result
-        old_size = entry.end - entry.start
-        new_size = len(new_body) + size_u(len(new_body))
-        if new_size < old_size:
-            module.replace_body(pos, new_body)
-            stats.functions_changed += 1
-            stats.deduplicated += replaced
-            stats.bytes_saved += old_size - new_size
-            stats.changed_positions.append(pos)
-    return stats
+        counts = CseStats()
+        result = optimize_function(module, pos, body, effects, counts)
+        if result is not None:
+            new_body, replaced = result
+            old_size = entry.end - entry.start
+            if len(new_body) + size_u(len(new_body)) < old_size:
+                out.append(("changed", pos, (new_body, replaced, counts.rejected_by_cost_gate)))
+                continue
+        if counts.rejected_by_cost_gate:
+            out.append(("rejected", pos, counts.rejected_by_cost_gate))
+    return out
+
+
+_worker_module = None  # set in forked workers only
+
+
+def _init_worker(module):
+    global _worker_module
+    _worker_module = module
+
+
+def _work(positions):
+    return _run_functions(_worker_module, positions)
+
+
+def _run_parallel(module, positions, jobs):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    try:
+        ctx = multiprocessing.get_context("fork")
+    except ValueError:  # no fork on this platform
+        return _run_functions(module, positions)
+    # Balance by body size: biggest first, each to the least loaded share.
+    shares = [[] for _ in range(jobs)]
+    loads = [0] * jobs
+    for pos in sorted(positions, key=lambda p: -module.code[p].body_size):
+        k = loads.index(min(loads))
+        shares[k].append(pos)
+        loads[k] += module.code[pos].body_size
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(module,)) as pool:
+            parts = list(pool.map(_work, [s for s in shares if s]))
+    except (OSError, RuntimeError):  # cannot start workers: do it here
+        return _run_functions(module, positions)
+    return [r for part in parts for r in part]
 
 
 def _wbindgen_protected(module):
@@ -205,110 +262,124 @@ def _loop_summaries(instrs, module):
     return summaries
 
 
-def _intersect(states):
-    smallest = min(states, key=len)
-    others = [s for s in states if s is not smallest]
-    return {k: g for k, g in smallest.items() if all(s.get(k) == g for s in others)}
-
-
 def optimize_function(module, pos, body, effects, stats):
-    """The new body bytes for one function, or None when nothing pays."""
+    """(new body bytes, later occurrences replaced) for one function, or None
+    when nothing pays.
+
+    The available expressions live in one scoped table (`avail`, key -> group).
+    A kill deletes for good, which is conservative at merges: a value killed on
+    any path into a point is not available there. Leaving a scope removes what
+    was added inside it, except that a block or loop keeps what was added before
+    the first branch to it, since that code ran on every path to its end.
+    """
     instrs = body.instrs
     n = len(instrs)
     params = module.func_type(module.func_index(pos))[0]
-    mutable_globals = module.globals
+    mutable = [g[1] for g in module.globals]
+    shared = {i for i in range(len(module.memories)) if module.shared_memory(i)}
     loops = None
 
     intern = {}                 # structural key tuple -> small int
     groups = []
     avail = {}                  # key id -> group index
-    by_local = {}               # local -> key ids reading it
-    by_global = {}              # global -> key ids reading it
-    with_load = set()           # key ids containing a load
-    key_meta = {}               # key id -> (locals, globals, load)
-    shadow = []                 # the operand stack: _Expr or None per value
-    ctrl = [_Frame("func")]
+    by_local = {}               # local -> key ids (available or not) reading it
+    by_global = {}              # mutable global -> key ids reading it
+    with_load = []              # key ids containing a load
+    # The operand stack: per value, None (opaque) or an expression tuple
+    # (start, end + 1, key, locals, globals, has load, cost).
+    shadow = []
+    scopes = [_Scope("func")]
     reachable = True
+    CANDIDATE, LOAD, LOCAL_GET, GLOBAL_GET = _CANDIDATE, O.LOAD, O.LOCAL_GET, O.GLOBAL_GET
+    LOCAL_SET, GLOBAL_SET, CALL, CONTROL = O.LOCAL_SET, O.GLOBAL_SET, O.CALL, O.CONTROL
+    KILLS_LOADS = _KILLS_LOADS
+    EMPTY = ()
+
+    def leave(scope, keep):
+        """Remove what `scope` added, except its first `keep` entries, which
+        move up to the enclosing scope."""
+        added = scope.added
+        for k, g in added[keep:]:
+            if avail.get(k) == g:
+                del avail[k]
+        if keep:
+            scopes[-1].added.extend(added[:keep])
+
+    def branch_to(depth):
+        target = scopes[-1 - depth]
+        if target.cut is None and target.kind != "loop":
+            target.cut = len(target.added)
 
     for i in range(n):
         eff = effects[i]
         if eff is None:
             continue            # unreachable code: left alone
-        op, imm = instrs[i][0], instrs[i][1]
+        ins = instrs[i]
+        op = ins[0]
         npops, pushes = eff
         effect = op.effect
 
-        if effect in _CANDIDATE and len(pushes) == 1:
+        if effect in CANDIDATE and len(pushes) == 1:
+            imm = ins[1]
             expr = None
             if npops == 0:
-                expr_ok = True
+                if effect is LOCAL_GET:
+                    expr = (i, i + 1, None, (imm,), EMPTY, False,
+                            2 if imm < 128 else instr_size(op, imm))
+                elif effect is GLOBAL_GET:
+                    expr = (i, i + 1, None, EMPTY, (imm,) if mutable[imm] else EMPTY, False,
+                            instr_size(op, imm))
+                else:
+                    expr = (i, i + 1, None, EMPTY, EMPTY, False, instr_size(op, imm))
+                raw = (op, imm)
             else:
                 operands = shadow[-npops:]
-                expr_ok = True
-                nxt = None
-                for o in operands:
-                    if o is None or (nxt is not None and o.start != nxt):
-                        expr_ok = False
-                        break
-                    nxt = o.end_next
-                if expr_ok and nxt != i:
-                    expr_ok = False
-            if expr_ok and effect is O.LOAD and module.shared_memory(imm[1]):
-                expr_ok = False
-            if expr_ok:
-                size = instr_size(op, imm)
-                if npops == 0:
-                    if effect is O.LOCAL_GET:
-                        locs, globs = (imm,), ()
-                    elif effect is O.GLOBAL_GET:
-                        locs = ()
-                        globs = (imm,) if mutable_globals[imm][1] else ()
-                    else:
-                        locs, globs = (), ()
-                    raw = (op, imm)
-                    expr = _Expr(i, None, locs, globs, False, size)
-                else:
-                    first = operands[0]
+                ok = operands[0] is not None
+                if ok:
+                    nxt = operands[0][0]
+                    for o in operands:
+                        if o is None or o[0] != nxt:
+                            ok = False
+                            break
+                        nxt = o[1]
+                if ok and nxt == i and not (effect is LOAD and imm[1] in shared):
                     if npops == 1:
-                        locs, globs, load = first.locals, first.globals, first.load
-                        cost = first.cost
+                        o = operands[0]
+                        expr = (o[0], i + 1, None, o[3], o[4], o[5] or effect is LOAD,
+                                o[6] + instr_size(op, imm))
+                        raw = (op, imm, o[2])
                     else:
-                        locs, globs, load, cost = set(), set(), False, 0
+                        locs, globs, load, cost = [], [], effect is LOAD, instr_size(op, imm)
                         for o in operands:
-                            locs.update(o.locals)
-                            globs.update(o.globals)
-                            load = load or o.load
-                            cost += o.cost
-                        locs, globs = tuple(locs), tuple(globs)
-                    raw = (op, imm) + tuple(o.key for o in operands)
-                    expr = _Expr(first.start, None, locs, globs, load or effect is O.LOAD,
-                                 cost + size)
-                    del shadow[-npops:]
-                key = intern.get(raw)
-                if key is None:
-                    key = intern[raw] = len(intern)
-                expr.key = key
-                expr.end_next = i + 1
-                shadow.append(expr)
-                if expr.cost >= _MIN_COST and reachable:
-                    g = avail.get(key)
-                    if g is None:
-                        avail[key] = len(groups)
-                        groups.append(_Group(key, (expr.start, i), pushes[0], expr.cost))
-                        if key not in key_meta:
-                            key_meta[key] = True
-                            for x in expr.locals:
-                                by_local.setdefault(x, []).append(key)
-                            for x in expr.globals:
-                                by_global.setdefault(x, []).append(key)
-                            if expr.load:
-                                with_load.add(key)
-                    else:
-                        groups[g].reuses.append((expr.start, i))
-                continue
-            if npops:
+                            locs.extend(o[3])
+                            globs.extend(o[4])
+                            load = load or o[5]
+                            cost += o[6]
+                        expr = (operands[0][0], i + 1, None, tuple(locs), tuple(globs), load, cost)
+                        raw = (op, imm) + tuple(o[2] for o in operands)
                 del shadow[-npops:]
-            shadow.append(None)
+            if expr is None:
+                shadow.append(None)
+                continue
+            key = intern.get(raw)
+            if key is None:
+                key = intern[raw] = len(intern)
+            expr = (expr[0], expr[1], key) + expr[3:]
+            shadow.append(expr)
+            if expr[6] >= _MIN_COST and reachable:
+                g = avail.get(key)
+                if g is None:
+                    g = avail[key] = len(groups)
+                    groups.append(_Group(key, (expr[0], i), pushes[0], expr[6]))
+                    scopes[-1].added.append((key, g))
+                    for x in expr[3]:
+                        by_local.setdefault(x, []).append(key)
+                    for x in expr[4]:
+                        by_global.setdefault(x, []).append(key)
+                    if expr[5]:
+                        with_load.append(key)
+                else:
+                    groups[g].reuses.append((expr[0], i))
             continue
 
         # Everything else: replay the stack effect, then kill and steer.
@@ -316,99 +387,87 @@ def optimize_function(module, pos, body, effects, stats):
             del shadow[-npops:]
         if pushes:
             shadow.extend([None] * len(pushes))
-        if effect is O.LOCAL_SET:
-            for k in by_local.get(imm, ()):
-                avail.pop(k, None)
-        elif effect is O.GLOBAL_SET:
-            for k in by_global.get(imm, ()):
-                avail.pop(k, None)
-        elif effect in _KILLS_LOADS:
+        if effect is LOCAL_SET:
+            keys = by_local.pop(ins[1], None)
+            if keys:
+                for k in keys:
+                    avail.pop(k, None)
+        elif effect is GLOBAL_SET:
+            keys = by_global.pop(ins[1], None)
+            if keys:
+                for k in keys:
+                    avail.pop(k, None)
+        elif effect in KILLS_LOADS:
             for k in with_load:
                 avail.pop(k, None)
-        elif effect is O.CALL:
+            with_load = []
+        elif effect is CALL:
             for k in with_load:
                 avail.pop(k, None)
+            with_load = []
             for keys in by_global.values():
                 for k in keys:
                     avail.pop(k, None)
+            by_global = {}
             if op.name in _ENDS_PATH:
                 reachable = False
-                avail = {}
-        elif effect is O.CONTROL:
+        elif effect is CONTROL:
             name = op.name
-            if name == "block" or name == "try":
-                ctrl.append(_Frame(name))
+            imm = ins[1]
+            if name == "block" or name == "try" or name == "if":
+                scopes.append(_Scope(name))
             elif name == "loop":
                 if loops is None:
                     loops = _loop_summaries(instrs, module)
                 _, wl, wg, wmem, calls = loops[i]
-                if avail:
-                    kill = set()
-                    for x in wl:
-                        kill.update(by_local.get(x, ()))
-                    for x in wg:
-                        kill.update(by_global.get(x, ()))
-                    if wmem or calls:
-                        kill.update(with_load)
-                    if calls:
-                        for keys in by_global.values():
-                            kill.update(keys)
-                    if kill:
-                        avail = {k: g for k, g in avail.items() if k not in kill}
-                ctrl.append(_Frame("loop"))
-            elif name == "if":
-                ctrl.append(_Frame("if", dict(avail)))
+                # Back edges: drop whatever the loop body can change.
+                for x in wl:
+                    for k in by_local.pop(x, ()):
+                        avail.pop(k, None)
+                for x in wg:
+                    for k in by_global.pop(x, ()):
+                        avail.pop(k, None)
+                if wmem or calls:
+                    for k in with_load:
+                        avail.pop(k, None)
+                    with_load = []
+                if calls:
+                    for keys in by_global.values():
+                        for k in keys:
+                            avail.pop(k, None)
+                    by_global = {}
+                scopes.append(_Scope("loop"))
             elif name == "try_table":
                 for _kind, _tag, label in imm[1]:
-                    target = ctrl[-1 - label]
-                    if target.kind != "loop":
-                        target.snaps.append({})
-                ctrl.append(_Frame("block"))
-            elif name == "else":
-                frame = ctrl[-1]
-                if reachable:
-                    frame.snaps.append(avail)
-                avail = dict(frame.entry)
-                frame.kind = "else"
-                reachable = True
-            elif name == "catch" or name == "catch_all":
-                frame = ctrl[-1]
-                if reachable:
-                    frame.snaps.append(avail)
-                avail = {}
+                    branch_to(label)
+                scopes.append(_Scope("block"))
+            elif name == "else" or name == "catch" or name == "catch_all":
+                leave(scopes[-1], 0)
+                scopes[-1].added = []
                 reachable = True
             elif name == "end" or name == "delegate":
-                frame = ctrl.pop()
-                if not ctrl:
+                scope = scopes.pop()
+                if not scopes:
                     break
-                if frame.kind == "loop":
-                    avail = avail if reachable else {}
+                if scope.kind == "loop":
+                    keep = len(scope.added) if reachable else 0
+                elif scope.kind == "block":
+                    keep = scope.cut if scope.cut is not None else (
+                        len(scope.added) if reachable else 0)
                 else:
-                    states = list(frame.snaps)
-                    if reachable:
-                        states.append(avail)
-                    if frame.kind == "if":
-                        states.append(frame.entry)
-                    avail = _intersect(states) if states else {}
+                    keep = 0  # an if arm, or a try body or handler
+                leave(scope, keep)
                 reachable = True
             elif name in ("br", "br_if", "br_on_null", "br_on_non_null"):
-                target = ctrl[-1 - imm]
-                if target.kind != "loop":
-                    target.snaps.append(dict(avail) if name != "br" else avail)
+                branch_to(imm)
                 if name == "br":
                     reachable = False
-                    avail = {}
             elif name == "br_table":
-                labels, default = imm
-                for label in set(labels) | {default}:
-                    target = ctrl[-1 - label]
-                    if target.kind != "loop":
-                        target.snaps.append(avail)
+                for label in set(imm[0]) | {imm[1]}:
+                    branch_to(label)
                 reachable = False
-                avail = {}
             elif name in _ENDS_PATH:
                 reachable = False
-                avail = {}
 
     return _select_and_rewrite(body, params, groups, stats)
 
