@@ -72,6 +72,7 @@ class Outcome:
                "rejected_by_cost_gate": r.cse.rejected_by_cost_gate,
                "not_understood": r.cse.not_understood,
                "bytes_saved": r.code_bytes_before - r.code_bytes_after,
+               "bytes_saved_by_reencoding": r.cse.bytes_saved_by_reencoding,
                "dwarf_dropped": r.dwarf_dropped, "optimized": self.optimized}
         if self.verdict is not None:
             out["status"] = self.verdict.status
@@ -167,6 +168,9 @@ def print_outcome(o, out):
         f"deduplicated, {r.cse.rejected_by_cost_gate} rejected by the cost gate")
     out.write(f"{o.path}: code {before} -> {after} bytes ({signed(after - before)}, "
               f"{percent(after, before)}); {what}; {verdict}\n")
+    if r.cse.bytes_saved_by_reencoding:
+        out.write(f"  of the bytes saved, {r.cse.bytes_saved_by_reencoding} come from re-encoding "
+                  f"changed functions with minimal LEB128s\n")
     if r.cse.not_understood:
         out.write(f"  {r.cse.not_understood} functions use instructions loom-post does not "
                   f"understand and were kept as they are\n")

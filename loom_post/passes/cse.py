@@ -67,7 +67,8 @@ class CseStats:
         self.rejected_by_cost_gate = 0   # reusable expressions not worth a local
         self.not_understood = 0          # functions kept as they are
         self.skipped = 0                 # wasm-bindgen descriptors and their callees
-        self.bytes_saved = 0
+        self.bytes_saved = 0             # entry bytes, size prefixes included
+        self.bytes_saved_by_reencoding = 0  # of which: minimal LEB128s alone
         self.changed_positions = []
 
 
@@ -121,8 +122,9 @@ def run(module, jobs=1):
         elif kind == "rejected":
             stats.rejected_by_cost_gate += payload
         else:
-            new_body, replaced, rejected = payload
+            new_body, replaced, rejected, reencoding = payload
             stats.rejected_by_cost_gate += rejected
+            stats.bytes_saved_by_reencoding += reencoding
             entry = module.code[pos]
             module.replace_body(pos, new_body)
             stats.functions_changed += 1
@@ -150,7 +152,10 @@ def _run_functions(module, positions):
             new_body, replaced = result
             old_size = entry.end - entry.start
             if len(new_body) + size_u(len(new_body)) < old_size:
-                out.append(("changed", pos, (new_body, replaced, counts.rejected_by_cost_gate)))
+                plain = len(encode_body(body.locals, body.instrs))
+                reencoding = old_size - (plain + size_u(plain))
+                out.append(("changed", pos, (new_body, replaced, counts.rejected_by_cost_gate,
+                                             reencoding)))
                 continue
         if counts.rejected_by_cost_gate:
             out.append(("rejected", pos, counts.rejected_by_cost_gate))
