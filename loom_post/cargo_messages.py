@@ -55,14 +55,16 @@ class Collector:
         return list(self._seen)
 
 
-def with_json_messages(args):
-    """(cargo args that make cargo print JSON messages, whether the user asked for JSON).
-
-    Only arguments before a `--` are cargo's own; the rest belong to the program
-    `cargo run` or `cargo test` starts and are left alone.
-    """
+def split_args(args):
+    """(cargo's own arguments, the rest): a `--` and what follows it belong to the
+    program `cargo run` or `cargo test` starts, and are never ours to read."""
     end = args.index("--") if "--" in args else len(args)
-    head, tail = list(args[:end]), list(args[end:])
+    return list(args[:end]), list(args[end:])
+
+
+def with_json_messages(args):
+    """(cargo args that make cargo print JSON messages, whether the user asked for JSON)."""
+    head, tail = split_args(args)
     values, kept, i = [], [], 0
     while i < len(head):
         arg = head[i]

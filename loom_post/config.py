@@ -334,9 +334,12 @@ def find_config(start):
 
 
 def load_config(config_file=None, cwd=None):
+    """The Config for `cwd` (default the working directory): `config_file` when given
+    (a relative name is relative to the process's working directory, as typed),
+    else the file found by searching upwards from `cwd`, else the defaults."""
     cwd = os.path.abspath(cwd or os.getcwd())
     if config_file:
-        return read_config_file(os.path.join(cwd, config_file))
+        return read_config_file(os.path.abspath(config_file))
     found = find_config(cwd)
     if found is None:
         return Config(path=None, root=cwd)

@@ -15,6 +15,7 @@ API other layers rely on:
   evaluate(path, module, config, code_bytes_before=None) -> Verdict
   Verdict.path, .code_bytes, .code_bytes_before, .budgets (list of BudgetResult), .status
   BudgetResult.kind, .limit, .actual, .status ("pass"/"fail"), .message
+  require_baselines(config, paths): ConfigError up front for a missing baseline file
   grew_most(verdict, top=5) -> [baseline.FunctionChange] (functions that grew most
   since the baseline, by name when the module has a name section)
 """
@@ -148,6 +149,18 @@ def evaluate(path, module, config, code_bytes_before=None):
                 budgets.append(_growth(MAX_GROWTH_VS_BASELINE, settings.max_growth_vs_baseline,
                                        entry["code_bytes"], now, "since the baseline"))
     return verdict
+
+
+def require_baselines(config, paths):
+    """ConfigError before any work when a module's max-growth-vs-baseline points to
+    a baseline file that does not exist yet (evaluate would raise it mid-run)."""
+    for path in paths:
+        settings = config.settings_for(path)
+        if settings.max_growth_vs_baseline is not None and settings.baseline:
+            base = config.baseline_for(settings)
+            if not base.exists:
+                raise ConfigError(f"{base.path}: the baseline file does not exist; "
+                                  f"`loom-post baseline` records one")
 
 
 def grew_most(verdict, top=5):

@@ -328,13 +328,15 @@ class OpInfo:
     """One row of the table, with what decoding and encoding need precomputed."""
 
     __slots__ = ("prefix", "code", "name", "imm", "sig", "effect", "opcode_bytes",
-                 "pops", "pushes", "stack_effect")
+                 "pops", "pushes", "stack_effect", "fixed_size")
 
     def __init__(self, prefix, code, name, imm, sig, effect):
         from .leb128 import encode_u
         self.prefix, self.code, self.name = prefix, code, name
         self.imm, self.sig, self.effect = imm, sig, effect
         self.opcode_bytes = bytes((code,)) if prefix is None else bytes((prefix,)) + encode_u(code)
+        # encoded size when it does not depend on the immediates, else 0
+        self.fixed_size = len(self.opcode_bytes) if imm == NONE else 0
         if sig is None:
             self.pops = self.pushes = self.stack_effect = None
         else:

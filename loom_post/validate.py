@@ -1,9 +1,11 @@
 """Validation of an optimizer output before it may replace its input.
 
-The output is parsed again from its bytes by the same reader that reads inputs,
-every rewritten function body is decoded and type-checked instruction by
-instruction (stack_types.check_function), and when the `wasmtime` package is
-installed the whole module is also validated by a real engine.
+The output is parsed again from its bytes by the same reader that reads inputs.
+Then, when the `wasmtime` package is installed and its validator accepts the
+input, the output must pass that validator too (every function, all features).
+Otherwise (no wasmtime, or a feature the engine lacks), every rewritten function
+body is decoded and type-checked instruction by instruction with
+stack_types.check_function.
 """
 
 from .binary import read_module
@@ -19,6 +21,8 @@ def validate_output(data, changed=(), original=None):
         module = read_module(data)
     except DecodeError as e:
         raise OutputInvalid(f"optimized output does not parse: {e}")
+    if original is not None and _engine_validate(data, original):
+        return module  # a real engine validated every function
     from .body import decode_body
     from .stack_types import TypeError_, check_function
     for pos in changed:
@@ -28,8 +32,6 @@ def validate_output(data, changed=(), original=None):
             check_function(module, pos, body)
         except (DecodeError, TypeError_) as e:
             raise OutputInvalid(f"optimized function {module.func_index(pos)} is invalid: {e}")
-    if original is not None:
-        _engine_validate(data, original)
     return module
 
 
@@ -47,19 +49,21 @@ def _engine(wasmtime):
 
 
 def _engine_validate(data, original):
-    """If a real engine accepts the input, it must accept the output too."""
+    """If a real engine accepts the input, it must accept the output too.
+    True when the engine validated the output, False when it could not judge."""
     try:
         import wasmtime
     except ImportError:
-        return
+        return False
     engine = _engine(wasmtime)
     try:
         wasmtime.Module.validate(engine, original)
     except Exception:
-        return  # the engine does not take the input either (a feature it lacks)
+        return False  # the engine does not take the input either (a feature it lacks)
     try:
         wasmtime.Module.validate(engine, data)
     except Exception as e:
         text = str(e).strip()
         message = text.splitlines()[0] if text else type(e).__name__
         raise OutputInvalid(f"optimized output fails validation: {message}")
+    return True

@@ -57,6 +57,7 @@ TICK = 0.1              # seconds between looks at the pending modules
 RESCAN_EVERY = 3.0      # seconds between safety-net scans of the watched globs
 POLL_INTERVAL = 0.5     # PollingObserver snapshot interval
 REMEMBERED = 4096       # signatures of handled files kept
+SKIP_DIRS = {"incremental"}  # cargo's incremental caches: many files, never a module
 
 
 def _magic(part):
@@ -124,7 +125,8 @@ class Selection:
         if self.dirs:
             for d in self.dirs:
                 for top, subdirs, files in os.walk(d):
-                    subdirs[:] = [s for s in subdirs if not s.startswith(".")]
+                    subdirs[:] = [s for s in subdirs
+                                  if not s.startswith(".") and s not in SKIP_DIRS]
                     found.extend(os.path.join(top, f) for f in files
                                  if self.matches(os.path.join(top, f)))
         else:
@@ -293,9 +295,12 @@ class ModuleWatcher:
             self._unarm(target)
             target.dirty = False
             try:
+                # A symlinked target/ (e.g. to a faster disk) must be followed, or
+                # inotify watches the link itself and sees nothing inside.
                 target.watch = self.observer.schedule(
                     self.handler, target.path, recursive=target.recursive,
-                    event_filter=self._event_filter())
+                    event_filter=self._event_filter(),
+                    follow_symlink=os.path.islink(target.path))
             except OSError as e:
                 if self.mode == "polling":
                     raise
@@ -317,7 +322,7 @@ class ModuleWatcher:
         # yet closed" mean "a writer still has it open".
         if kind == "modified" and self.mode == "inotify":
             entry.writing = True
-        elif kind == "closed":
+        elif kind in ("closed", "moved"):      # renamed into place: complete
             entry.writing = False
 
     def _drain(self, now):
@@ -338,7 +343,7 @@ class ModuleWatcher:
             elif kind == "moved":
                 self.pending.pop(os.path.abspath(src), None)
                 if dest:
-                    self._mark(os.path.abspath(dest), now)
+                    self._mark(os.path.abspath(dest), now, "moved")
             else:
                 self._mark(os.path.abspath(src), now, kind)
 
@@ -367,6 +372,8 @@ class ModuleWatcher:
             if stop_event.is_set():
                 return
             entry = self.pending.get(path)
+            if entry is None:
+                continue
             now = time.monotonic()
             if now - entry.last_event < self.debounce:
                 continue

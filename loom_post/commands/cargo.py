@@ -25,7 +25,7 @@ import subprocess
 import sys
 
 from .. import exitcodes
-from ..cargo_messages import Collector, with_json_messages
+from ..cargo_messages import Collector, split_args, with_json_messages
 from ..config import load_config
 from ..errors import ConfigError
 from .optimize import optimize_paths
@@ -58,8 +58,8 @@ class Options:
 def parse(argv):
     """Split loom-post's `--loom-*` options from cargo's arguments."""
     opts = Options()
-    end = argv.index("--") if "--" in argv else len(argv)
-    i = 0
+    head, tail = split_args(argv)
+    end, i = len(head), 0
     while i < end:
         arg = argv[i]
         name, eq, value = arg.partition("=")
@@ -82,7 +82,7 @@ def parse(argv):
         else:
             opts.cargo_args.append(arg)
         i += 1
-    opts.cargo_args.extend(argv[end:])
+    opts.cargo_args.extend(tail)
     return opts
 
 
@@ -95,10 +95,10 @@ def find_cargo():
 
 def manifest_dir(cargo_args):
     """The directory of `--manifest-path`, where configuration discovery starts."""
-    end = cargo_args.index("--") if "--" in cargo_args else len(cargo_args)
-    for i, arg in enumerate(cargo_args[:end]):
-        if arg == "--manifest-path" and i + 1 < end:
-            return os.path.dirname(os.path.abspath(cargo_args[i + 1]))
+    head = split_args(cargo_args)[0]
+    for i, arg in enumerate(head):
+        if arg == "--manifest-path" and i + 1 < len(head):
+            return os.path.dirname(os.path.abspath(head[i + 1]))
         if arg.startswith("--manifest-path="):
             return os.path.dirname(os.path.abspath(arg.split("=", 1)[1]))
     return None

@@ -16,7 +16,7 @@ from ..cli import error
 from ..config import load_config, resolve_paths
 from ..errors import InputError
 from ..fileio import load_module
-from ..gate import evaluate
+from ..gate import evaluate, require_baselines
 from ..report import FORMATS, render
 
 
@@ -59,6 +59,7 @@ def run(args, out=None):
         error("no modules given and none match the configured paths ("
               + ", ".join(config.paths) + f" in {config.root})")
         return exitcodes.USAGE
+    require_baselines(config, paths)
     verdicts, errors = measure(paths, config)
     out.write(render(args.format, verdicts, errors, top=args.top))
     out.flush()

@@ -103,7 +103,11 @@ def run_watch(dirs, config, polling=False, debounce=DEFAULT_DEBOUNCE, stop_event
 
     def process(path, data):
         shown = _display(path)
-        outcome = optimize_one(shown, config)
+        try:
+            outcome = optimize_one(shown, config)
+        except Exception as e:      # a bug must not end a long-running watch
+            say(err, f"loom-post: error: {shown}: internal error: {type(e).__name__}: {e}")
+            return None
         print_outcome(outcome, out)
         if outcome.error:
             say(err, f"loom-post: error: {outcome.error}")

@@ -72,16 +72,6 @@ class CseStats:
         self.changed_positions = []
 
 
-class _Group:
-    """One first occurrence and the later occurrences that may reuse it."""
-
-    __slots__ = ("key", "first", "reuses", "type", "cost")
-
-    def __init__(self, key, first, vtype, cost):
-        self.key, self.first, self.type, self.cost = key, first, vtype, cost
-        self.reuses = []
-
-
 class _Scope:
     """A block, loop, if/else arm or try body, in the scoped table of available
     expressions. `added` lists what became available inside it; `cut` is how many
@@ -152,7 +142,9 @@ def _run_functions(module, positions):
             new_body, replaced = result
             old_size = entry.end - entry.start
             if len(new_body) + size_u(len(new_body)) < old_size:
-                plain = len(encode_body(body.locals, body.instrs))
+                # The gate's savings are exact, so the plain minimal re-encoding
+                # of the old body is the new body plus what CSE saved.
+                plain = len(new_body) + counts.bytes_saved
                 reencoding = old_size - (plain + size_u(plain))
                 out.append(("changed", pos, (new_body, replaced, counts.rejected_by_cost_gate,
                                              reencoding)))
@@ -230,40 +222,42 @@ def _wbindgen_protected(module):
 
 def _loop_summaries(instrs, module):
     """For each `loop` (by instruction index): what its body may change, as
-    (locals written, mutable globals written, may write memory, calls)."""
+    [index, locals written, mutable globals written, may write memory, calls]."""
     summaries = {}
-    stack = []  # per open structure: summary list for loops, None for others
-    for i, (op, imm, _s, _e) in enumerate(instrs):
-        name = op.name
-        if name in _OPENERS:
-            stack.append([i, set(), set(), False, False] if name == "loop" else None)
-            continue
-        if name == "end" or name == "delegate":
-            if stack:
-                s = stack.pop()
-                if s is not None:
+    opened = []   # per open structure: is it a loop?
+    loops = []    # the open loops' summaries, innermost last
+    LOCAL_SET, GLOBAL_SET, CALL = O.LOCAL_SET, O.GLOBAL_SET, O.CALL
+    for i, ins in enumerate(instrs):
+        op = ins[0]
+        effect = op.effect
+        if effect is O.CONTROL:
+            name = op.name
+            if name in _OPENERS:
+                is_loop = name == "loop"
+                opened.append(is_loop)
+                if is_loop:
+                    loops.append([i, set(), set(), False, False])
+            elif (name == "end" or name == "delegate") and opened:
+                if opened.pop():
+                    s = loops.pop()
                     summaries[s[0]] = s
-                    parent = next((x for x in reversed(stack) if x is not None), None)
-                    if parent is not None:
+                    if loops:
+                        parent = loops[-1]
                         parent[1] |= s[1]
                         parent[2] |= s[2]
                         parent[3] = parent[3] or s[3]
                         parent[4] = parent[4] or s[4]
             continue
-        if not stack:
+        if not loops:
             continue
-        inner = next((x for x in reversed(stack) if x is not None), None)
-        if inner is None:
-            continue
-        effect = op.effect
-        if effect is O.LOCAL_SET:
-            inner[1].add(imm)
-        elif effect is O.GLOBAL_SET:
-            inner[2].add(imm)
+        if effect is LOCAL_SET:
+            loops[-1][1].add(ins[1])
+        elif effect is GLOBAL_SET:
+            loops[-1][2].add(ins[1])
         elif effect in _KILLS_LOADS:
-            inner[3] = True
-        elif effect is O.CALL:
-            inner[4] = True
+            loops[-1][3] = True
+        elif effect is CALL:
+            loops[-1][4] = True
     return summaries
 
 
@@ -285,6 +279,8 @@ def optimize_function(module, pos, body, effects, stats):
     loops = None
 
     intern = {}                 # structural key tuple -> small int
+    leaf_cost = []              # key -> encoded bytes, for leaves
+    # groups: [key, first start, first end, type, cost, later (start, end) spans]
     groups = []
     avail = {}                  # key id -> group index
     by_local = {}               # local -> key ids (available or not) reading it
@@ -326,56 +322,63 @@ def optimize_function(module, pos, body, effects, stats):
 
         if effect in CANDIDATE and len(pushes) == 1:
             imm = ins[1]
-            expr = None
             if npops == 0:
-                if effect is LOCAL_GET:
-                    expr = (i, i + 1, None, (imm,), EMPTY, False,
-                            2 if imm < 128 else instr_size(op, imm))
-                elif effect is GLOBAL_GET:
-                    expr = (i, i + 1, None, EMPTY, (imm,) if mutable[imm] else EMPTY, False,
-                            instr_size(op, imm))
-                else:
-                    expr = (i, i + 1, None, EMPTY, EMPTY, False, instr_size(op, imm))
                 raw = (op, imm)
+                key = intern.get(raw)
+                if key is None:
+                    key = intern[raw] = len(intern)
+                    leaf_cost.append(2 if effect is LOCAL_GET and imm < 128
+                                     else instr_size(op, imm))
+                if effect is LOCAL_GET:
+                    expr = (i, i + 1, key, (imm,), EMPTY, False, leaf_cost[key])
+                elif effect is GLOBAL_GET and mutable[imm]:
+                    expr = (i, i + 1, key, EMPTY, (imm,), False, leaf_cost[key])
+                else:
+                    expr = (i, i + 1, key, EMPTY, EMPTY, False, leaf_cost[key])
             else:
                 operands = shadow[-npops:]
-                ok = operands[0] is not None
-                if ok:
-                    nxt = operands[0][0]
-                    for o in operands:
-                        if o is None or o[0] != nxt:
-                            ok = False
-                            break
-                        nxt = o[1]
-                if ok and nxt == i and not (effect is LOAD and imm[1] in shared):
-                    if npops == 1:
-                        o = operands[0]
-                        expr = (o[0], i + 1, None, o[3], o[4], o[5] or effect is LOAD,
-                                o[6] + instr_size(op, imm))
-                        raw = (op, imm, o[2])
-                    else:
-                        locs, globs, load, cost = [], [], effect is LOAD, instr_size(op, imm)
-                        for o in operands:
-                            locs.extend(o[3])
-                            globs.extend(o[4])
-                            load = load or o[5]
-                            cost += o[6]
-                        expr = (operands[0][0], i + 1, None, tuple(locs), tuple(globs), load, cost)
-                        raw = (op, imm) + tuple(o[2] for o in operands)
                 del shadow[-npops:]
-            if expr is None:
-                shadow.append(None)
-                continue
-            key = intern.get(raw)
-            if key is None:
-                key = intern[raw] = len(intern)
-            expr = (expr[0], expr[1], key) + expr[3:]
+                o = operands[0]
+                if o is None:
+                    shadow.append(None)
+                    continue
+                nxt = o[0]
+                for o in operands:
+                    if o is None or o[0] != nxt:
+                        nxt = -1
+                        break
+                    nxt = o[1]
+                if nxt != i or (effect is LOAD and imm[1] in shared):
+                    shadow.append(None)
+                    continue
+                size = op.fixed_size or instr_size(op, imm)
+                if npops == 1:
+                    o = operands[0]
+                    raw = (op, imm, o[2])
+                    key = intern.get(raw)
+                    if key is None:
+                        key = intern[raw] = len(intern)
+                        leaf_cost.append(0)
+                    expr = (o[0], i + 1, key, o[3], o[4], o[5] or effect is LOAD, o[6] + size)
+                else:
+                    locs, globs, load, cost = [], [], effect is LOAD, size
+                    for o in operands:
+                        locs.extend(o[3])
+                        globs.extend(o[4])
+                        load = load or o[5]
+                        cost += o[6]
+                    raw = (op, imm) + tuple([o[2] for o in operands])
+                    key = intern.get(raw)
+                    if key is None:
+                        key = intern[raw] = len(intern)
+                        leaf_cost.append(0)
+                    expr = (operands[0][0], i + 1, key, tuple(locs), tuple(globs), load, cost)
             shadow.append(expr)
             if expr[6] >= _MIN_COST and reachable:
                 g = avail.get(key)
                 if g is None:
                     g = avail[key] = len(groups)
-                    groups.append(_Group(key, (expr[0], i), pushes[0], expr[6]))
+                    groups.append([key, expr[0], i, pushes[0], expr[6], None])
                     scopes[-1].added.append((key, g))
                     for x in expr[3]:
                         by_local.setdefault(x, []).append(key)
@@ -384,7 +387,11 @@ def optimize_function(module, pos, body, effects, stats):
                     if expr[5]:
                         with_load.append(key)
                 else:
-                    groups[g].reuses.append((expr[0], i))
+                    group = groups[g]
+                    if group[5] is None:
+                        group[5] = [(expr[0], i)]
+                    else:
+                        group[5].append((expr[0], i))
             continue
 
         # Everything else: replay the stack effect, then kill and steer.
@@ -478,62 +485,62 @@ def optimize_function(module, pos, body, effects, stats):
 
 
 def _select_and_rewrite(body, params, groups, stats):
-    candidates = [g for g in groups if g.reuses]
+    candidates = [g for g in groups if g[5]]
     if not candidates:
         return None
     # Most promising first (as if the local's index were one byte and it
     # needed a new group); exact accounting decides below.
-    candidates.sort(key=lambda g: (-(len(g.reuses) * (g.cost - 2) - 4), g.first))
+    candidates.sort(key=lambda g: (-(len(g[5]) * (g[4] - 2) - 4), g[1]))
+    n = len(body.instrs)
+    # Spans nest or are disjoint (they are subtrees), so whether one span holds
+    # another is decided by where the other's last (root) instruction is.
+    gone = bytearray(n)     # instructions that disappear into a local.get
+    tee_roots = bytearray(n)  # last instructions of first occurrences that get a tee
     local_groups = [list(x) for x in body.locals]
     next_local = len(params) + sum(c for c, _ in body.locals)
-    replaced = []   # spans that become local.get
-    teed = []       # spans that get a local.tee after them
-    accepted = []   # (group, local, reuses)
-    for g in candidates:
-        fs, fe = g.first
-        if any(rs <= fs and fe <= re for rs, re in replaced):
+    accepted = []   # (first end, local, reuses)
+    for _key, fs, fe, vtype, cost, later in candidates:
+        if gone[fe]:
             continue  # its first occurrence is inside a span that disappears
-        reuses = []
-        for s, e in g.reuses:
-            if any(s <= re and rs <= e for rs, re in replaced):
-                continue  # overlaps a span that disappears
-            if any(s <= ts and te <= e for ts, te in teed):
-                continue  # would remove another expression's tee
-            reuses.append((s, e))
+        reuses = [(s, e) for s, e in later
+                  if gone.find(1, s, e + 1) < 0 and tee_roots.find(1, s, e + 1) < 0]
         if not reuses:
             continue
         if next_local >= _MAX_LOCALS:
             break
         ref = size_u(next_local) + 1  # local.get / local.tee with this index
-        if local_groups and local_groups[-1][1] == g.type:
+        joins = bool(local_groups) and local_groups[-1][1] == vtype
+        if joins:
             count = local_groups[-1][0]
             decl = size_u(count + 1) - size_u(count)
         else:
-            decl = (1 + len(encode_valtype(g.type))
+            decl = (1 + len(encode_valtype(vtype))
                     + size_u(len(local_groups) + 1) - size_u(len(local_groups)))
-        saving = len(reuses) * (g.cost - ref) - ref - decl
+        saving = len(reuses) * (cost - ref) - ref - decl
         if saving <= 0:
             stats.rejected_by_cost_gate += 1
             continue
-        if local_groups and local_groups[-1][1] == g.type:
+        if joins:
             local_groups[-1][0] += 1
         else:
-            local_groups.append([1, g.type])
-        accepted.append((g, next_local, reuses))
+            local_groups.append([1, vtype])
+        accepted.append((fe, next_local, reuses))
+        stats.bytes_saved += saving
         next_local += 1
-        teed.append(g.first)
-        replaced.extend(reuses)
+        tee_roots[fe] = 1
+        for s, e in reuses:
+            gone[s:e + 1] = b"\x01" * (e + 1 - s)
     if not accepted:
         return None
     tee_after = {}
     replace_at = {}
-    for g, local, reuses in accepted:
-        tee_after[g.first[1]] = local
+    for fe, local, reuses in accepted:
+        tee_after[fe] = local
         for s, e in reuses:
             replace_at[s] = (e, local)
     instrs = body.instrs
     out = []
-    i, n = 0, len(instrs)
+    i = 0
     while i < n:
         r = replace_at.get(i)
         if r is not None:
