@@ -14,7 +14,7 @@ from ..cli import error
 from ..config import load_config, resolve_paths
 from ..errors import InputError
 from ..fileio import load_module, locked, read_bytes, replace_module, write_atomic
-from ..gate import evaluate
+from ..gate import evaluate, grew_most, require_baselines
 from ..optimizer import optimize
 from ..report_units import percent, signed
 from ..validate import OutputInvalid
@@ -44,6 +44,7 @@ def run(args):
         error("no modules given and none match the configured paths: "
               + ", ".join(config.paths))
         return exitcodes.USAGE
+    require_baselines(config, paths)  # before any module is rewritten
     if args.jobs is not None and args.jobs < 1:
         error("--jobs takes a number >= 1")
         return exitcodes.USAGE
@@ -76,8 +77,7 @@ class Outcome:
                "dwarf_dropped": r.dwarf_dropped, "optimized": self.optimized}
         if self.verdict is not None:
             out["status"] = self.verdict.status
-            out["budgets"] = [{"kind": b.kind, "limit": b.limit, "actual": b.actual,
-                               "status": b.status} for b in self.verdict.budgets]
+            out["budgets"] = [b.to_json() for b in self.verdict.budgets]
         return out
 
 
@@ -180,5 +180,12 @@ def print_outcome(o, out):
     if o.verdict is not None:
         for b in o.verdict.budgets:
             if b.status == "fail":
-                out.write(f"  over budget: {b.kind}: {b.message or ''} "
-                          f"(limit {b.limit}, actual {b.actual})\n")
+                out.write(f"  over budget: {b.kind}: limit {b.limit_text()}, actual "
+                          f"{b.actual_text()} ({b.message})\n")
+        if o.verdict.status == "fail":
+            grown = grew_most(o.verdict, 5)
+            if grown:
+                out.write("  functions that grew most since the baseline:\n")
+                for c in grown:
+                    was = "new" if c.old is None else f"{c.old} -> {c.new} bytes"
+                    out.write(f"    {signed(c.delta):>8} B  {c.name} ({was})\n")
