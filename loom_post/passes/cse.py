@@ -44,7 +44,7 @@ What it costs
 """
 
 from .. import opcodes as O
-from ..body import decode_body, encode_body, encode_valtype, instr_size
+from ..body import Body, decode_body, encode_body, encode_valtype, instr_size
 from ..errors import DecodeError
 from ..leb128 import size_u
 from ..stack_types import StackTypeError, stack_effects
@@ -58,6 +58,8 @@ _ENDS_PATH = frozenset(("br", "br_table", "return", "unreachable", "throw", "ret
 _OPENERS = frozenset(("block", "loop", "if", "try", "try_table"))
 _MIN_COST = 3  # a later occurrence must cost more than `local.get` (>= 2 bytes) to pay
 _MAX_LOCALS = 50000
+_ALL = float("inf")
+_MAX_ROUNDS = 8
 
 
 class CseStats:
@@ -74,8 +76,8 @@ class CseStats:
 
 class _Scope:
     """A block, loop, if/else arm or try body, in the scoped table of available
-    expressions. `added` lists what became available inside it; `cut` is how many
-    of those had been added when the first branch to its label was taken."""
+    expressions. `added` lists (key, group) made available inside it; `cut` is the
+    number of groups that existed when the first branch to its label was taken."""
 
     __slots__ = ("kind", "added", "cut")
 
@@ -137,9 +139,24 @@ def _run_functions(module, positions):
             out.append(("not_understood", pos, None))
             continue
         counts = CseStats()
-        result = optimize_function(module, pos, body, effects, counts)
-        if result is not None:
-            new_body, replaced = result
+        # Repeat on the rewritten instructions until nothing pays: one greedy
+        # round can expose repeats built from its own local.gets, and a second
+        # run of the pass over its own output must find nothing to do.
+        current, replaced = body, 0
+        for _round in range(_MAX_ROUNDS):
+            result = optimize_function(module, pos, current, effects, counts)
+            if result is None:
+                break
+            groups, instrs, n_replaced = result
+            replaced += n_replaced
+            current = Body(groups, instrs, -1, -1, -1)
+            try:
+                effects = stack_effects(module, pos, current)
+            except StackTypeError:  # pragma: no cover - the rewrite keeps types
+                current = body
+                break
+        if current is not body:
+            new_body = encode_body(current.locals, current.instrs)
             old_size = entry.end - entry.start
             if len(new_body) + size_u(len(new_body)) < old_size:
                 # The gate's savings are exact, so the plain minimal re-encoding
@@ -262,8 +279,8 @@ def _loop_summaries(instrs, module):
 
 
 def optimize_function(module, pos, body, effects, stats):
-    """(new body bytes, later occurrences replaced) for one function, or None
-    when nothing pays.
+    """(local groups, instructions, later occurrences replaced) for one round
+    over one function, or None when nothing pays.
 
     The available expressions live in one scoped table (`avail`, key -> group).
     A kill deletes for good, which is conservative at merges: a value killed on
@@ -296,20 +313,24 @@ def optimize_function(module, pos, body, effects, stats):
     KILLS_LOADS = _KILLS_LOADS
     EMPTY = ()
 
-    def leave(scope, keep):
-        """Remove what `scope` added, except its first `keep` entries, which
-        move up to the enclosing scope."""
-        added = scope.added
-        for k, g in added[keep:]:
-            if avail.get(k) == g:
+    def leave(scope, cut):
+        """Close `scope`: what it added from group `cut` on is no longer
+        available; what came before moves up to the enclosing scope."""
+        kept = []
+        for k, g in scope.added:
+            if g < cut:
+                kept.append((k, g))
+            elif avail.get(k) == g:
                 del avail[k]
-        if keep:
-            scopes[-1].added.extend(added[:keep])
+        if kept:
+            scopes[-1].added.extend(kept)
 
     def branch_to(depth):
+        # Group numbers grow in program order, so everything still available
+        # here (in any open scope) was added before this first branch.
         target = scopes[-1 - depth]
         if target.cut is None and target.kind != "loop":
-            target.cut = len(target.added)
+            target.cut = len(groups)
 
     for i in range(n):
         eff = effects[i]
@@ -454,21 +475,22 @@ def optimize_function(module, pos, body, effects, stats):
                     branch_to(label)
                 scopes.append(_Scope("block"))
             elif name == "else" or name == "catch" or name == "catch_all":
-                leave(scopes[-1], 0)
-                scopes[-1].added = []
+                scope = scopes.pop()
+                leave(scope, 0)
+                scope.added = []
+                scopes.append(scope)
                 reachable = True
             elif name == "end" or name == "delegate":
                 scope = scopes.pop()
                 if not scopes:
                     break
                 if scope.kind == "loop":
-                    keep = len(scope.added) if reachable else 0
+                    cut = _ALL if reachable else 0
                 elif scope.kind == "block":
-                    keep = scope.cut if scope.cut is not None else (
-                        len(scope.added) if reachable else 0)
+                    cut = scope.cut if scope.cut is not None else (_ALL if reachable else 0)
                 else:
-                    keep = 0  # an if arm, or a try body or handler
-                leave(scope, keep)
+                    cut = 0  # an if arm, or a try body or handler
+                leave(scope, cut)
                 reachable = True
             elif name in ("br", "br_if", "br_on_null", "br_on_non_null"):
                 branch_to(imm)
@@ -494,21 +516,32 @@ def _select_and_rewrite(body, params, groups, stats):
     n = len(body.instrs)
     # Spans nest or are disjoint (they are subtrees), so whether one span holds
     # another is decided by where the other's last (root) instruction is.
-    gone = bytearray(n)     # instructions that disappear into a local.get
+    gone = bytearray(n)       # instructions replaced by a local.get
     tee_roots = bytearray(n)  # last instructions of first occurrences that get a tee
+    shrink = [0] * n          # at a replaced span's root: the bytes that replacement saved
     local_groups = [list(x) for x in body.locals]
     next_local = len(params) + sum(c for c, _ in body.locals)
     accepted = []   # (first end, local, reuses)
     for _key, fs, fe, vtype, cost, later in candidates:
         if gone[fe]:
             continue  # its first occurrence is inside a span that disappears
-        reuses = [(s, e) for s, e in later
-                  if gone.find(1, s, e + 1) < 0 and tee_roots.find(1, s, e + 1) < 0]
-        if not reuses:
-            continue
         if next_local >= _MAX_LOCALS:
             break
         ref = size_u(next_local) + 1  # local.get / local.tee with this index
+        reuses = []
+        gain = 0
+        for s, e in later:
+            if gone[e] or tee_roots.find(1, s, e + 1) >= 0:
+                continue  # already inside a replaced span, or would remove a tee
+            # A reuse may swallow other replacements (their local.get is just
+            # dropped); it then saves only what is left of it. Savings of nested
+            # replacements add up exactly (each counts from the current size).
+            current = cost - sum(shrink[s:e + 1]) if gone.find(1, s, e) >= 0 else cost
+            if current > ref:
+                reuses.append((s, e, current))
+                gain += current - ref
+        if not reuses:
+            continue
         joins = bool(local_groups) and local_groups[-1][1] == vtype
         if joins:
             count = local_groups[-1][0]
@@ -516,7 +549,7 @@ def _select_and_rewrite(body, params, groups, stats):
         else:
             decl = (1 + len(encode_valtype(vtype))
                     + size_u(len(local_groups) + 1) - size_u(len(local_groups)))
-        saving = len(reuses) * (cost - ref) - ref - decl
+        saving = gain - ref - decl
         if saving <= 0:
             stats.rejected_by_cost_gate += 1
             continue
@@ -528,23 +561,28 @@ def _select_and_rewrite(body, params, groups, stats):
         stats.bytes_saved += saving
         next_local += 1
         tee_roots[fe] = 1
-        for s, e in reuses:
+        for s, e, current in reuses:
             gone[s:e + 1] = b"\x01" * (e + 1 - s)
+            shrink[e] = current - ref
     if not accepted:
         return None
     tee_after = {}
     replace_at = {}
     for fe, local, reuses in accepted:
         tee_after[fe] = local
-        for s, e in reuses:
+        for s, e, _current in reuses:
+            # A later, enclosing replacement with the same start wins; ones
+            # inside it are skipped over when it is emitted.
             replace_at[s] = (e, local)
     instrs = body.instrs
     out = []
     i = 0
+    replaced_count = 0
     while i < n:
         r = replace_at.get(i)
         if r is not None:
             out.append((_LOCAL_GET, r[1], -1, -1))
+            replaced_count += 1
             i = r[0] + 1
             continue
         out.append(instrs[i])
@@ -552,5 +590,4 @@ def _select_and_rewrite(body, params, groups, stats):
         if local is not None:
             out.append((_LOCAL_TEE, local, -1, -1))
         i += 1
-    replaced_count = sum(len(r) for _, _, r in accepted)
-    return encode_body([(c, t) for c, t in local_groups], out), replaced_count
+    return [(c, t) for c, t in local_groups], out, replaced_count
