@@ -521,6 +521,8 @@ def _select_and_rewrite(body, params, groups, stats):
     shrink = [0] * n          # at a replaced span's root: the bytes that replacement saved
     local_groups = [list(x) for x in body.locals]
     next_local = len(params) + sum(c for c, _ in body.locals)
+    owner = {}      # root of a replaced span -> index into `accepted`
+    live = []       # per accepted group: its replaced spans not swallowed since
     accepted = []   # (first end, local, reuses)
     for _key, fs, fe, vtype, cost, later in candidates:
         if gone[fe]:
@@ -530,13 +532,25 @@ def _select_and_rewrite(body, params, groups, stats):
         ref = size_u(next_local) + 1  # local.get / local.tee with this index
         reuses = []
         gain = 0
+        taking = {}  # accepted group -> its spans these reuses would swallow
         for s, e in later:
             if gone[e] or tee_roots.find(1, s, e + 1) >= 0:
                 continue  # already inside a replaced span, or would remove a tee
-            # A reuse may swallow other replacements (their local.get is just
-            # dropped); it then saves only what is left of it. Savings of nested
-            # replacements add up exactly (each counts from the current size).
-            current = cost - sum(shrink[s:e + 1]) if gone.find(1, s, e) >= 0 else cost
+            current = cost
+            if gone.find(1, s, e) >= 0:
+                # A reuse may swallow other replacements (their local.get is
+                # dropped); it then saves only what is left of it, and nested
+                # savings add up exactly. But it must not take the last reuse
+                # of a group, whose tee and local would then be wasted.
+                inner = [owner[j] for j in range(s, e) if j in owner]
+                want = dict(taking)
+                for a in inner:
+                    want[a] = want.get(a, 0) + 1
+                if any(live[a] - k <= 0 for a, k in want.items()):
+                    continue
+                current = cost - sum(shrink[s:e + 1])
+                if current > ref:
+                    taking = want
             if current > ref:
                 reuses.append((s, e, current))
                 gain += current - ref
@@ -557,13 +571,20 @@ def _select_and_rewrite(body, params, groups, stats):
             local_groups[-1][0] += 1
         else:
             local_groups.append([1, vtype])
+        me = len(accepted)
         accepted.append((fe, next_local, reuses))
+        live.append(len(reuses))
         stats.bytes_saved += saving
         next_local += 1
         tee_roots[fe] = 1
         for s, e, current in reuses:
+            for j in range(s, e):
+                a = owner.pop(j, None)
+                if a is not None:
+                    live[a] -= 1
             gone[s:e + 1] = b"\x01" * (e + 1 - s)
             shrink[e] = current - ref
+            owner[e] = me
     if not accepted:
         return None
     tee_after = {}
