@@ -366,5 +366,14 @@ def resolve_paths(config, given):
     return out
 
 
-__all__ = ["Config", "ModuleSettings", "Percent", "load_config", "resolve_paths",
+def require_paths(config, given):
+    """resolve_paths, but a ConfigError (exit 2) when there is nothing to act on."""
+    paths = resolve_paths(config, given)
+    if not paths:
+        raise ConfigError("no modules given and none match the configured paths ("
+                          + ", ".join(config.paths) + f" in {config.root})")
+    return paths
+
+
+__all__ = ["Config", "ModuleSettings", "Percent", "load_config", "resolve_paths", "require_paths",
            "find_config", "read_config_file", "glob_regex", "DEFAULT_PATHS"]

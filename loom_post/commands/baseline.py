@@ -13,7 +13,7 @@ from __future__ import annotations
 from .. import exitcodes
 from ..baseline import load_baseline
 from ..cli import error
-from ..config import load_config, resolve_paths
+from ..config import load_config, require_paths
 from ..errors import ConfigError, InputError
 from ..fileio import load_module
 
@@ -28,11 +28,7 @@ def add_parser(sub):
 
 def run(args):
     config = load_config(args.config)
-    paths = resolve_paths(config, args.paths)
-    if not paths:
-        error("no modules given and none match the configured paths ("
-              + ", ".join(config.paths) + f" in {config.root})")
-        return exitcodes.USAGE
+    paths = require_paths(config, args.paths)
     groups, unconfigured = {}, []
     for path in paths:
         target = config.settings_for(path).baseline

@@ -13,7 +13,7 @@ import sys
 
 from .. import exitcodes
 from ..cli import error
-from ..config import load_config, resolve_paths
+from ..config import load_config, require_paths
 from ..errors import InputError
 from ..fileio import load_module
 from ..gate import evaluate, require_baselines
@@ -54,11 +54,7 @@ def run(args, out=None):
         error("--top takes a number >= 0")
         return exitcodes.USAGE
     config = load_config(args.config)
-    paths = resolve_paths(config, args.paths)
-    if not paths:
-        error("no modules given and none match the configured paths ("
-              + ", ".join(config.paths) + f" in {config.root})")
-        return exitcodes.USAGE
+    paths = require_paths(config, args.paths)
     require_baselines(config, paths)
     verdicts, errors = measure(paths, config)
     out.write(render(args.format, verdicts, errors, top=args.top))

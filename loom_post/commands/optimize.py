@@ -11,9 +11,9 @@ import sys
 
 from .. import exitcodes
 from ..cli import error
-from ..config import load_config, resolve_paths
+from ..config import load_config, require_paths
 from ..errors import InputError
-from ..fileio import load_module, locked, read_bytes, replace_module, write_atomic
+from ..fileio import load_module, locked, replace_module, write_atomic
 from ..gate import evaluate, grew_most, require_baselines
 from ..optimizer import optimize
 from ..report_units import percent, signed
@@ -36,13 +36,9 @@ def add_parser(sub):
 
 def run(args):
     config = load_config(args.config)
-    paths = resolve_paths(config, args.paths)
+    paths = require_paths(config, args.paths)
     if args.output and len(paths) != 1:
         error("-o/--output takes exactly one input module")
-        return exitcodes.USAGE
-    if not paths:
-        error("no modules given and none match the configured paths: "
-              + ", ".join(config.paths))
         return exitcodes.USAGE
     require_baselines(config, paths)  # before any module is rewritten
     if args.jobs is not None and args.jobs < 1:
