@@ -4,9 +4,10 @@ each one is complete, then run the one pipeline (optimize_one) on it.
 What is watched. Each configured glob ("target/wasm32-*/release/*.wasm") is split
 into its fixed prefix ("target") and the rest; the prefix directory is watched,
 recursively when the rest spans directories. With DIRs on the command line each
-DIR is watched recursively for any *.wasm. Watching the project root recursively
-instead would put an inotify watch on every directory of .git, src and
-node_modules; watching only the prefix keeps the watch count to the build tree.
+DIR is watched recursively for any *.wasm (a symlinked directory is followed).
+Watching the project root recursively instead would put an inotify watch on every
+directory of .git, src and node_modules; watching only the prefix keeps the watch
+count to the build tree.
 
 Surviving `cargo clean`. A watch dies with its directory. Every tick (0.1 s) the
 watcher stats each prefix directory and re-arms it when it has (re)appeared, its
@@ -20,7 +21,9 @@ When a module is complete. Events only mark a path as pending. A pending module
 is processed when
   * no event has named it for `debounce` seconds,
   * under inotify, it is not open for writing (an IN_MODIFY without the matching
-    IN_CLOSE_WRITE; linkers that write a temp file and rename it never are),
+    IN_CLOSE_WRITE; trusted for up to max(3 s, 10 x debounce) of silence, in case
+    the close is never seen; linkers that write a temp file and rename it into
+    place are complete at the rename),
   * its (device, inode, size, mtime) is the same at two looks `debounce` apart,
   * and it parses as a module. A file that does not parse is reported only when
     it is still unchanged `grace` seconds later (a writer that pauses is not a
@@ -30,7 +33,8 @@ Its own writes. After processing, the watcher re-reads the file and, if it holds
 exactly the bytes the pipeline left there, remembers its (device, inode, size,
 mtime) signature. Events whose file has a remembered signature are dropped: the
 rename of our own temp file, the same inode under cargo's other hard-linked name,
-a `touch`-free rescan. `.loom-post-*` temp files and hidden files never match.
+a rescan finding the module unchanged. `.loom-post-*` temp files and hidden files
+never match.
 If someone else rewrote the file meanwhile, the bytes differ and it is processed.
 
 Observers. The platform observer (inotify on Linux) is used unless `polling` is
