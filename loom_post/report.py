@@ -15,6 +15,7 @@ import json
 
 from .gate import grew_most
 from .report_units import percent, signed
+from .demangle import demangle
 
 MAX_ROWS = 50
 MAX_ANNOTATIONS = 10
@@ -71,7 +72,7 @@ def text(verdicts, errors, top=5):
             lines.append("  functions that grew most since the baseline:")
             for c in grown:
                 was = "new" if c.old is None else f"{c.old} -> {c.new} bytes"
-                lines.append(f"    {signed(c.delta):>8} B  {c.name} ({was})")
+                lines.append(f"    {signed(c.delta):>8} B  {demangle(c.name)} ({was})")
     for path, message in errors:
         lines.append(f"{path}: unreadable: {message}")
     lines.append(f"check: {_headline(verdicts, errors)}")
@@ -154,7 +155,7 @@ def markdown(verdicts, errors, top=5, max_rows=MAX_ROWS):
         out.append("| --- | ---: | ---: |")
         for c in grew_most(v, top):
             old = "new" if c.old is None else f"{c.old} B"
-            out.append(f"| {_md_cell(c.name)} | {old} -> {c.new} B | {signed(c.delta)} |")
+            out.append(f"| {_md_cell(demangle(c.name))} | {old} -> {c.new} B | {signed(c.delta)} |")
         out.append("")
         out.append("</details>")
     return "\n".join(out) + "\n"
@@ -182,7 +183,7 @@ def github(verdicts, errors, top=3, max_annotations=MAX_ANNOTATIONS):
                 grown = grew_most(v, top)
                 if grown:
                     msg += "; grew most: " + ", ".join(
-                        f"{c.name} {signed(c.delta)} B" for c in grown)
+                        f"{demangle(c.name)} {signed(c.delta)} B" for c in grown)
             problems.append((v.path, f"loom-post {b.kind}", msg))
     out = [f"::error file={_escape_property(path)},title={_escape_property(title)}::"
            f"{_escape_data(msg)}" for path, title, msg in problems[:max_annotations]]

@@ -17,6 +17,7 @@ from ..cli import error
 from ..errors import InputError
 from ..fileio import load_module
 from ..report_units import percent, signed
+from ..demangle import demangle
 
 
 def add_parser(sub):
@@ -84,6 +85,6 @@ def _print_text(doc, top):
         old = "-" if c["old"] is None else c["old"]
         new = "-" if c["new"] is None else c["new"]
         note = {"added": "  (added)", "removed": "  (removed)"}.get(c["status"], "")
-        print(f"  {signed(c['delta']):>8} {old:>8} {new:>8}  {c['name']}{note}")
+        print(f"  {signed(c['delta']):>8} {old:>8} {new:>8}  {demangle(c['name'])}{note}")
     if len(changes) > len(shown):
         print(f"  ... and {len(changes) - len(shown)} more changed functions (--top 0 lists all)")

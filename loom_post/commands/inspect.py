@@ -6,6 +6,7 @@ from .. import exitcodes
 from ..cli import error
 from ..errors import InputError
 from ..fileio import load_module
+from ..demangle import demangle
 
 
 def add_parser(sub):
@@ -68,7 +69,7 @@ def _print_text(info):
         total = info["code_bytes"] or 1
         print(f"  {'function':<40} {'bytes':>8} {'%':>6}")
         for f in info["functions"]:
-            name = f["name"] or f"func[{f['index']}]"
+            name = demangle(f["name"]) if f["name"] else f"func[{f['index']}]"
             if len(name) > 40:
                 name = name[:37] + "..."
             print(f"  {name:<40} {f['body_bytes']:>8} {100.0 * f['body_bytes'] / total:>5.1f}%")

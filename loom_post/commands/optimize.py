@@ -18,6 +18,7 @@ from ..gate import evaluate, grew_most, require_baselines
 from ..optimizer import optimize
 from ..report_units import percent, signed
 from ..validate import OutputInvalid
+from ..demangle import demangle
 
 
 def add_parser(sub):
@@ -184,4 +185,4 @@ def print_outcome(o, out):
                 out.write("  functions that grew most since the baseline:\n")
                 for c in grown:
                     was = "new" if c.old is None else f"{c.old} -> {c.new} bytes"
-                    out.write(f"    {signed(c.delta):>8} B  {c.name} ({was})\n")
+                    out.write(f"    {signed(c.delta):>8} B  {demangle(c.name)} ({was})\n")
