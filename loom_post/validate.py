@@ -35,17 +35,23 @@ def validate_output(data, changed=(), original=None):
     return module
 
 
-def _engine(wasmtime):
+def engine_config(wasmtime):
+    """A wasmtime Config with every proposal this wasmtime build knows turned on
+    (Rust outputs use SIMD, threads, bulk memory, reference types, ...)."""
     config = wasmtime.Config()
     for feature in ("wasm_simd", "wasm_bulk_memory", "wasm_reference_types",
-                    "wasm_multi_value", "wasm_threads", "wasm_tail_call",
+                    "wasm_multi_value", "wasm_threads", "shared_memory", "wasm_tail_call",
                     "wasm_relaxed_simd", "wasm_multi_memory", "wasm_memory64",
                     "wasm_function_references", "wasm_gc", "wasm_exceptions"):
         try:
             setattr(config, feature, True)
-        except Exception:
+        except Exception:  # a proposal this wasmtime build does not have
             pass
-    return wasmtime.Engine(config)
+    return config
+
+
+def _engine(wasmtime):
+    return wasmtime.Engine(engine_config(wasmtime))
 
 
 def _engine_validate(data, original):

@@ -25,8 +25,10 @@ Why it is safe
       store, bulk-memory operation, memory.grow, atomic or call (a call may change
       globals and memory, never the caller's locals). Loads from shared memory are
       never reused. Unreachable code is left alone.
-    A reused trapping expression (a load, a division) cannot trap the second time:
-    the first, identical one did not. `__wbindgen_describe*` functions, and every
+    New locals are only made for types with a default value (numbers, vectors,
+    nullable references): a non-nullable reference local counts as unset after
+    the block that set it. A reused trapping expression (a load, a division)
+    cannot trap the second time: the first, identical one did not. `__wbindgen_describe*` functions, and every
     function they call, are left alone because wasm-bindgen interprets them.
 
 What it costs
@@ -395,11 +397,15 @@ def optimize_function(module, pos, body, effects, stats):
                         leaf_cost.append(0)
                     expr = (operands[0][0], i + 1, key, tuple(locs), tuple(globs), load, cost)
             shadow.append(expr)
-            if expr[6] >= _MIN_COST and reachable:
+            vtype = pushes[0]
+            # A new local needs a default value: a non-nullable reference local
+            # (0x64 ht) counts as unset after the block that sets it.
+            if (expr[6] >= _MIN_COST and reachable
+                    and not (vtype.__class__ is tuple and vtype[0] == 0x64)):
                 g = avail.get(key)
                 if g is None:
                     g = avail[key] = len(groups)
-                    groups.append([key, expr[0], i, pushes[0], expr[6], None])
+                    groups.append([key, expr[0], i, vtype, expr[6], None])
                     scopes[-1].added.append((key, g))
                     for x in expr[3]:
                         by_local.setdefault(x, []).append(key)
