@@ -92,8 +92,10 @@ def locked(path):
 
 
 def write_atomic(path, data, like=None):
-    """Write `data` to `path` through a temporary file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Write `data` to `path` through a temporary file and a rename. A symlink
+    is followed: the file it points to is replaced, the link stays a link."""
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".loom-post-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -119,6 +121,7 @@ def write_atomic(path, data, like=None):
 
 def replace_module(path, data, links=None):
     """Atomically replace `path` (and its cargo hard link, if any) with `data`."""
+    path = os.path.realpath(path)
     if links is None:
         links = other_links(path)
     try:

@@ -187,3 +187,14 @@ def test_cargo_hard_link_is_kept_pointing_at_the_new_module(tmp_path):
     a, b = os.stat(deps / "k.wasm"), os.stat(tmp_path / "release" / "k.wasm")
     assert (a.st_ino, a.st_nlink) == (b.st_ino, 2)
     assert (deps / "k.wasm").read_bytes() == optimize(data).data
+
+
+def test_a_symlinked_module_is_optimized_where_it_lives(tmp_path):
+    real = tmp_path / "real.wasm"
+    data = module_with()
+    real.write_bytes(data)
+    link = tmp_path / "link.wasm"
+    link.symlink_to("real.wasm")
+    assert main(["optimize", str(link)]) == 0
+    assert link.is_symlink()
+    assert real.read_bytes() == optimize(data).data
