@@ -198,3 +198,12 @@ def test_a_symlinked_module_is_optimized_where_it_lives(tmp_path):
     assert main(["optimize", str(link)]) == 0
     assert link.is_symlink()
     assert real.read_bytes() == optimize(data).data
+
+
+def test_output_into_a_missing_directory_is_a_usage_error(tmp_path, capsys):
+    src = tmp_path / "in.wasm"
+    data = module_with()
+    src.write_bytes(data)
+    assert main(["optimize", str(src), "-o", str(tmp_path / "nope" / "out.wasm")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert src.read_bytes() == data

@@ -41,6 +41,11 @@ def run(args):
     if args.output and len(paths) != 1:
         error("-o/--output takes exactly one input module")
         return exitcodes.USAGE
+    if args.output:
+        out_dir = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(out_dir):
+            error(f"-o/--output: directory {out_dir} does not exist")
+            return exitcodes.USAGE
     require_baselines(config, paths)  # before any module is rewritten
     if args.jobs is not None and args.jobs < 1:
         error("--jobs takes a number >= 1")
@@ -109,7 +114,10 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1):
                 result = optimize(data, module, keep_dwarf=keep_dwarf, jobs=jobs)
                 outcome.result = result
                 if output:
-                    write_atomic(output, result.data, like=path)
+                    try:
+                        write_atomic(output, result.data, like=path)
+                    except OSError as e:
+                        raise InputError(f"{output}: cannot write: {e.strerror or e}")
                 elif result.data is not data:
                     replace_module(path, result.data)
                 final = load_module(path if not output else output,
