@@ -38,23 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from loom_post.binary import read_module  # noqa: E402
-
-
-def default_fetch():
-    for cand in (os.environ.get("LOOM_CORPUS_FETCH"),
-                 os.path.join(ROOT, "..", "shared", "corpus", "fetch"),
-                 "/work/shared/corpus/fetch"):
-        if cand and os.path.exists(cand):
-            return cand
-    return None
-
-
-def corpus_paths(fetch):
-    proc = subprocess.run(["bash", fetch], capture_output=True, text=True)
-    paths = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip().endswith(".wasm")]
-    if proc.returncode != 0:
-        print(f"note: {fetch} exited {proc.returncode}: {proc.stderr.strip()[:300]}", file=sys.stderr)
-    return paths
+from corpus import corpus_paths, default_fetch  # noqa: E402
 
 
 def loom_post_cmd():
@@ -181,7 +165,7 @@ def markdown(rows):
               f"{tot_in / 1e6 / tot_ls if tot_ls else 0:.2f}; wasm-opt --local-cse: "
               f"{sum(r['wo_plain'] for r in both) / 1e6 / tot_ws if tot_ws else 0:.2f}"]
     flags = sorted({r.get("wo_flags") for r in both if r.get("wo_flags")})
-    lines.append(f"- wasm-opt feature flags used: " + ", ".join(
+    lines.append("- wasm-opt feature flags used: " + ", ".join(
         f"{f} ({sum(1 for r in both if r.get('wo_flags') == f)})" for f in flags))
     fails = [r for r in rows if "loom_error" in r or "wo_error" in r]
     if fails:

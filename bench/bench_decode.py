@@ -28,29 +28,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from loom_post.binary import read_module  # noqa: E402
+from corpus import corpus_paths, default_fetch  # noqa: E402
 from loom_post.body import decode_body, encode_body  # noqa: E402
 from loom_post.errors import DecodeError, UnknownInstruction  # noqa: E402
 
 TARGET_S_PER_MB = 1.0
 MB = 1024 * 1024
-
-
-def default_fetch():
-    for cand in (os.environ.get("LOOM_CORPUS_FETCH"),
-                 os.path.join(ROOT, "..", "shared", "corpus", "fetch"),
-                 "/work/shared/corpus/fetch"):
-        if cand and os.path.exists(cand):
-            return cand
-    return None
-
-
-def corpus_paths(fetch):
-    proc = subprocess.run(["bash", fetch], capture_output=True, text=True)
-    paths = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip().endswith(".wasm")]
-    if proc.returncode != 0:
-        print(f"note: {fetch} exited {proc.returncode}: {proc.stderr.strip()[:300]}",
-              file=sys.stderr)
-    return paths
 
 
 def decode_only(data):
