@@ -142,16 +142,18 @@ def _run_functions(module, positions):
             continue
         counts = CseStats()
         # Repeat on the rewritten instructions until nothing pays: one greedy
-        # round can expose repeats built from its own local.gets, and a second
-        # run of the pass over its own output must find nothing to do.
+        # round can leave work that pays only after it (see _could_pay_later),
+        # and a second run of the pass over its own output must find nothing.
         current, replaced = body, 0
         for _round in range(_MAX_ROUNDS):
             result = optimize_function(module, pos, current, effects, counts)
             if result is None:
                 break
-            groups, instrs, n_replaced = result
+            groups, instrs, n_replaced, again = result
             replaced += n_replaced
             current = Body(groups, instrs, -1, -1, -1)
+            if not again:
+                break
             try:
                 effects = stack_effects(module, pos, current)
             except StackTypeError:  # pragma: no cover - the rewrite keeps types
@@ -530,8 +532,13 @@ def _select_and_rewrite(body, params, groups, stats):
     owner = {}      # root of a replaced span -> index into `accepted`
     live = []       # per accepted group: its replaced spans not swallowed since
     accepted = []   # (first end, local, reuses)
+    # What another round over the rewritten code could still take (see
+    # _run_functions): groups whose first occurrence disappeared, groups the
+    # gate rejected, and reuses refused to protect another group's last one.
+    orphans, rejected, protected = [], [], False
     for _key, fs, fe, vtype, cost, later in candidates:
         if gone[fe]:
+            orphans.append(later)
             continue  # its first occurrence is inside a span that disappears
         if next_local >= _MAX_LOCALS:
             break
@@ -553,6 +560,7 @@ def _select_and_rewrite(body, params, groups, stats):
                 for a in inner:
                     want[a] = want.get(a, 0) + 1
                 if any(live[a] - k <= 0 for a, k in want.items()):
+                    protected = True
                     continue
                 current = cost - sum(shrink[s:e + 1])
                 if current > ref:
@@ -572,6 +580,7 @@ def _select_and_rewrite(body, params, groups, stats):
         saving = gain - ref - decl
         if saving <= 0:
             stats.rejected_by_cost_gate += 1
+            rejected.append((vtype, [c for _s, _e, c in reuses]))
             continue
         if joins:
             local_groups[-1][0] += 1
@@ -593,6 +602,7 @@ def _select_and_rewrite(body, params, groups, stats):
             owner[e] = me
     if not accepted:
         return None
+    again = protected or _could_pay_later(orphans, rejected, gone, local_groups, next_local)
     tee_after = {}
     replace_at = {}
     for fe, local, reuses in accepted:
@@ -617,4 +627,23 @@ def _select_and_rewrite(body, params, groups, stats):
         if local is not None:
             out.append((_LOCAL_TEE, local, -1, -1))
         i += 1
-    return [(c, t) for c, t in local_groups], out, replaced_count
+    return [(c, t) for c, t in local_groups], out, replaced_count, again
+
+
+def _could_pay_later(orphans, rejected, gone, local_groups, next_local):
+    """Could a round over the rewritten code find anything? Everything else it
+    sees is gone, holds a tee (no longer an expression), or is cheaper than this
+    round saw it. What is left: a group whose first occurrence disappeared but
+    which still occurs twice, and a rejected group that would pay with the final
+    locals (a later local of its type makes its declaration free)."""
+    for later in orphans:
+        if sum(1 for _s, e in later if not gone[e]) >= 2:
+            return True
+    if rejected:
+        ref = size_u(next_local) + 1
+        last = local_groups[-1][1] if local_groups else None
+        for vtype, currents in rejected:
+            decl = 0 if vtype == last else 2
+            if sum(c - ref for c in currents if c > ref) - ref - decl > 0:
+                return True
+    return False
