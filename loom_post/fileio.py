@@ -120,10 +120,16 @@ def write_atomic(path, data, like=None):
 
 
 def replace_module(path, data, links=None):
-    """Atomically replace `path` (and its cargo hard link, if any) with `data`."""
+    """Atomically replace `path` (and its cargo hard link, if any) with `data`.
+    Returns how many other hard links of the old file still show the old bytes
+    (names outside the cargo layout cannot be found to re-point)."""
     path = os.path.realpath(path)
     if links is None:
         links = other_links(path)
+    try:
+        left_behind = max(0, os.stat(path).st_nlink - 1 - len(links))
+    except OSError:
+        left_behind = 0
     try:
         write_atomic(path, data)
         for other in links:
@@ -140,3 +146,4 @@ def replace_module(path, data, links=None):
                 write_atomic(other, data, like=path)
     except OSError as e:
         raise InputError(f"{path}: cannot write: {e.strerror or e}")
+    return left_behind

@@ -207,3 +207,14 @@ def test_output_into_a_missing_directory_is_a_usage_error(tmp_path, capsys):
     assert main(["optimize", str(src), "-o", str(tmp_path / "nope" / "out.wasm")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert src.read_bytes() == data
+
+
+def test_a_hard_link_outside_the_cargo_layout_is_reported(tmp_path, capsys):
+    path = tmp_path / "m.wasm"
+    data = module_with()
+    path.write_bytes(data)
+    os.link(path, tmp_path / "elsewhere.wasm")
+    assert main(["optimize", str(path)]) == 0
+    assert "1 other hard link(s)" in capsys.readouterr().out
+    assert (tmp_path / "elsewhere.wasm").read_bytes() == data  # a rename cannot reach it
+    assert path.read_bytes() == optimize(data).data

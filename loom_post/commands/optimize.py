@@ -63,6 +63,7 @@ class Outcome:
         self.result = None
         self.verdict = None
         self.optimized = True
+        self.notes = []
 
     def to_json(self):
         if self.error:
@@ -76,7 +77,8 @@ class Outcome:
                "not_understood": r.cse.not_understood,
                "bytes_saved": r.code_bytes_before - r.code_bytes_after,
                "bytes_saved_by_reencoding": r.cse.bytes_saved_by_reencoding,
-               "dwarf_dropped": r.dwarf_dropped, "optimized": self.optimized}
+               "dwarf_dropped": r.dwarf_dropped, "optimized": self.optimized,
+               "notes": self.notes}
         if self.verdict is not None:
             out["status"] = self.verdict.status
             out["budgets"] = [b.to_json() for b in self.verdict.budgets]
@@ -119,7 +121,10 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1):
                     except OSError as e:
                         raise InputError(f"{output}: cannot write: {e.strerror or e}")
                 elif result.data is not data:
-                    replace_module(path, result.data)
+                    left = replace_module(path, result.data)
+                    if left:
+                        outcome.notes.append(
+                            f"{left} other hard link(s) of {path} still hold the old module")
                 final = load_module(path if not output else output,
                                     result.data)[1] if result.data is not data else module
         outcome.verdict = evaluate(output or path, final, config,
@@ -179,6 +184,8 @@ def print_outcome(o, out):
     if r.cse.not_understood:
         out.write(f"  {r.cse.not_understood} functions use instructions loom-post does not "
                   f"understand and were kept as they are\n")
+    for note in o.notes:
+        out.write(f"  note: {note}\n")
     if r.dwarf_dropped:
         out.write(f"  note: dropped stale DWARF ({', '.join(r.dwarf_dropped)}); "
                   f"--keep-dwarf keeps it\n")
