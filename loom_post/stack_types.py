@@ -311,7 +311,9 @@ def stack_effects(module, pos, body):
             pop(I32)
             a = pop(imm[0] if imm else None)
             b = pop(imm[0] if imm else a)
-            t = a if a is not None else b
+            # A typed select yields its written type, which may be wider than
+            # either operand's (a funcref select over a (ref null $t)).
+            t = imm[0] if imm else (a if a is not None else b)
             if not imm and _is_ref(t):
                 raise StackTypeError("untyped select on references")
             push(t)

@@ -16,10 +16,11 @@ Why it is safe
     is replaced only where its value is certainly the one the first computed:
     - the first occurrence has executed on every path reaching the later one: an
       available-expressions walk over the structured control flow, where a block's
-      end meets its fall-through with every branch to it (br, br_if, br_table,
-      br_on_*), an `if` without `else` meets its implicit empty arm, a loop header
-      keeps only what no instruction of the loop can change (so back edges are
-      covered), and exception handlers start with nothing available;
+      end keeps only what was computed before the first branch to it (br, br_if,
+      br_table, br_on_*, try_table catches), what is computed in an `if` arm is
+      forgotten at the arm's end, a loop header keeps only what no instruction of
+      the loop can change (so back edges are covered), and an exception handler
+      keeps only what was available before its try and never changed in it;
     - nothing between them can change the value: a local.set/local.tee of a local
       it reads, a global.set of a mutable global it reads, and for loads any
       store, bulk-memory operation, memory.grow, atomic or call (a call may change
