@@ -12,16 +12,18 @@ from .validate import validate_output
 
 
 class OptimizeResult:
-    def __init__(self, data, code_bytes_before, code_bytes_after, cse_stats, dwarf_dropped):
-        self.data = data
+    def __init__(self, data, module, code_bytes_before, cse_stats, dwarf_dropped):
+        self.data = data                     # the output bytes (the input when unchanged)
+        self.module = module                 # `data`, parsed
         self.code_bytes_before = code_bytes_before
-        self.code_bytes_after = code_bytes_after
+        self.code_bytes_after = module.code_size
         self.cse = cse_stats
         self.dwarf_dropped = dwarf_dropped   # names of .debug_* sections dropped
 
-    @property
-    def changed(self):
-        return self.cse.functions_changed > 0 or bool(self.dwarf_dropped)
+    @classmethod
+    def unchanged(cls, data, module):
+        """A module measured without running the passes (`optimize = false`)."""
+        return cls(data, module, module.code_size, cse.CseStats(), [])
 
 
 def optimize(data, module=None, keep_dwarf=False, jobs=1):
@@ -38,8 +40,8 @@ def optimize(data, module=None, keep_dwarf=False, jobs=1):
                 dropped.append(sec.name)
     out = module.to_bytes()
     if out is data:
-        return OptimizeResult(data, before, before, stats, [])
+        return OptimizeResult(data, module, before, stats, [])
     new_module = validate_output(out, changed=stats.changed_positions, original=data)
     if new_module.code_size > before:  # the pass keeps functions that do not shrink
         raise AssertionError("optimizer grew the code section")
-    return OptimizeResult(out, before, new_module.code_size, stats, dropped)
+    return OptimizeResult(out, new_module, before, stats, dropped)

@@ -24,13 +24,13 @@ def validate_output(data, changed=(), original=None):
     if original is not None and _engine_validate(data, original):
         return module  # a real engine validated every function
     from .body import decode_body
-    from .stack_types import TypeError_, check_function
+    from .stack_types import StackTypeError, check_function
     for pos in changed:
         entry = module.code[pos]
         try:
             body = decode_body(module.data, entry.body_start, entry.end)
             check_function(module, pos, body)
-        except (DecodeError, TypeError_) as e:
+        except (DecodeError, StackTypeError) as e:
             raise OutputInvalid(f"optimized function {module.func_index(pos)} is invalid: {e}")
     return module
 
@@ -50,10 +50,6 @@ def engine_config(wasmtime):
     return config
 
 
-def _engine(wasmtime):
-    return wasmtime.Engine(engine_config(wasmtime))
-
-
 def _engine_validate(data, original):
     """If a real engine accepts the input, it must accept the output too.
     True when the engine validated the output, False when it could not judge."""
@@ -61,7 +57,7 @@ def _engine_validate(data, original):
         import wasmtime
     except ImportError:
         return False
-    engine = _engine(wasmtime)
+    engine = wasmtime.Engine(engine_config(wasmtime))
     try:
         wasmtime.Module.validate(engine, original)
     except Exception:

@@ -6,6 +6,7 @@ from .. import exitcodes
 from ..cli import error
 from ..errors import InputError
 from ..fileio import load_module
+from ..baseline import function_key
 from ..demangle import demangle
 
 
@@ -69,7 +70,7 @@ def _print_text(info):
         total = info["code_bytes"] or 1
         print(f"  {'function':<40} {'bytes':>8} {'%':>6}")
         for f in info["functions"]:
-            name = demangle(f["name"]) if f["name"] else f"func[{f['index']}]"
+            name = demangle(function_key(f["index"], f["name"]))
             if len(name) > 40:
                 name = name[:37] + "..."
             print(f"  {name:<40} {f['body_bytes']:>8} {100.0 * f['body_bytes'] / total:>5.1f}%")

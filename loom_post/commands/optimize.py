@@ -15,7 +15,7 @@ from ..config import load_config, require_paths
 from ..errors import InputError
 from ..fileio import load_module, locked, replace_module, write_atomic
 from ..gate import evaluate, grew_most, require_baselines
-from ..optimizer import optimize
+from ..optimizer import OptimizeResult, optimize
 from ..report_units import percent, signed
 from ..validate import OutputInvalid
 from ..demangle import demangle
@@ -85,17 +85,6 @@ class Outcome:
         return out
 
 
-class _Unchanged:
-    """Stand-in result for a module measured without rewriting."""
-
-    def __init__(self, module):
-        from ..passes.cse import CseStats
-        self.code_bytes_before = self.code_bytes_after = module.code_size
-        self.cse = CseStats()
-        self.dwarf_dropped = []
-        self.data = None
-
-
 def default_jobs():
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                else (os.cpu_count() or 1))
@@ -110,8 +99,7 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1):
             data, module = load_module(path)
             if not settings.optimize:
                 outcome.optimized = False
-                outcome.result = _Unchanged(module)
-                final = module
+                outcome.result = OptimizeResult.unchanged(data, module)
             else:
                 result = optimize(data, module, keep_dwarf=keep_dwarf, jobs=jobs)
                 outcome.result = result
@@ -125,9 +113,7 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1):
                     if left:
                         outcome.notes.append(
                             f"{left} other hard link(s) of {path} still hold the old module")
-                final = load_module(path if not output else output,
-                                    result.data)[1] if result.data is not data else module
-        outcome.verdict = evaluate(output or path, final, config,
+        outcome.verdict = evaluate(output or path, outcome.result.module, config,
                                    code_bytes_before=outcome.result.code_bytes_before)
     except FileNotFoundError:
         outcome.error = f"{path}: no such file"

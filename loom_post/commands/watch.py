@@ -116,8 +116,7 @@ def run_watch(dirs, config, polling=False, debounce=DEFAULT_DEBOUNCE, stop_event
             failed = [b.kind for b in outcome.verdict.budgets if b.status == "fail"]
             say(out, f"FAIL {shown}: over budget ({', '.join(failed)})")
         out.flush()
-        left = getattr(outcome.result, "data", None)
-        return left if left is not None else data
+        return outcome.result.data
 
     def report_error(path, message):
         message = message if message.startswith(path) else f"{path}: {message}"
