@@ -2,24 +2,14 @@
 that keep other modules' entries, per-module baseline files, and errors."""
 
 import json
-import os
 
 import pytest
 
-from loom_post.binary import read_module
 from loom_post.cli import main
 
 wasmtime = pytest.importorskip("wasmtime")
 
-
-def write(path, funcs, named=True, imports=0):
-    os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
-    imps = "".join(f'(import "env" "i{i}" (func))' for i in range(imports))
-    body = "".join(f"(func {'$' + n if named else ''} {'nop ' * k})" for n, k in funcs.items())
-    data = bytes(wasmtime.wat2wasm(f"(module {imps}{body})"))
-    with open(path, "wb") as f:
-        f.write(data)
-    return read_module(data).code_size
+from wat_util import write_nop_module as write  # noqa: E402
 
 
 @pytest.fixture

@@ -12,22 +12,9 @@ from loom_post.cli import main
 
 wasmtime = pytest.importorskip("wasmtime")
 
+from wat_util import write_nop_module as write  # noqa: E402
+
 ANNOTATION = re.compile(r"^::error file=([^,:]+),title=([^:,]+)::(.+)$")
-
-
-def module_bytes(funcs, named=True, imports=0):
-    """A module whose functions are `nop` runs: body bytes = nops + 2."""
-    imps = "".join(f'(import "env" "i{i}" (func))' for i in range(imports))
-    body = "".join(f"(func {'$' + n if named else ''} {'nop ' * k})" for n, k in funcs.items())
-    return bytes(wasmtime.wat2wasm(f"(module {imps}{body})"))
-
-
-def write(path, funcs, named=True, imports=0):
-    os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
-    data = module_bytes(funcs, named, imports)
-    with open(path, "wb") as f:
-        f.write(data)
-    return read_module(data).code_size
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from loom_post.binary import read_module
 from loom_post.optimizer import optimize
 
 from conftest import corpus_modules
-from differential import compare, compile_module, make_config, numeric_exports, random_calls
+from differential import compare, compile_module, numeric_exports, random_calls, validate
 
 pytestmark = pytest.mark.corpus
 
@@ -39,17 +39,7 @@ FAST_LIMIT = int(os.environ.get("LOOM_CORPUS_FAST_LIMIT", str(4_000_000)))
 CALLS_PER_EXPORT = 3
 MAX_CALLS = 90
 
-_ENGINE = None
 _RESULTS = {}
-
-
-def validating_engine():
-    """Engine with the features the brief requires (simd, bulk memory, reference
-    types, multi-value, threads) and whatever else this wasmtime offers."""
-    global _ENGINE
-    if _ENGINE is None:
-        _ENGINE = wasmtime.Engine(make_config(fuel=False))
-    return _ENGINE
 
 
 def load(path):
@@ -82,11 +72,11 @@ def test_corpus_present(corpus):
 def test_corpus_output_valid_and_not_larger(path):
     data = load(path)
     try:
-        wasmtime.Module.validate(validating_engine(), data)
+        validate(data)
     except wasmtime.WasmtimeError as e:
         pytest.skip(f"wasmtime rejects the input itself: {str(e).splitlines()[0]}")
     data, res = optimized(path)
-    wasmtime.Module.validate(validating_engine(), res.data)
+    validate(res.data)
     before, after = read_module(data), read_module(res.data)
     assert res.code_bytes_before == before.code_size
     assert res.code_bytes_after == after.code_size <= before.code_size

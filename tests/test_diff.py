@@ -6,17 +6,11 @@ import re
 
 import pytest
 
-from loom_post.binary import read_module
 from loom_post.cli import main
 
 wasmtime = pytest.importorskip("wasmtime")
 
-
-def write(path, funcs, named=True):
-    body = "".join(f"(func {'$' + n if named else ''} {'nop ' * k})" for n, k in funcs.items())
-    data = bytes(wasmtime.wat2wasm(f"(module {body})"))
-    path.write_bytes(data)
-    return read_module(data).code_size
+from wat_util import write_nop_module as write  # noqa: E402
 
 
 def diff(capsys, *argv):

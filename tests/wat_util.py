@@ -17,6 +17,8 @@ import tempfile
 import pytest
 
 from loom_post import opcodes as O
+from loom_post.binary import read_module
+from loom_post.validate import engine_config
 
 wasmtime = pytest.importorskip("wasmtime")
 
@@ -31,20 +33,30 @@ def wat(text):
     return bytes(wasmtime.wat2wasm(text))
 
 
+def nop_module(funcs, named=True, imports=0):
+    """A module of `nop` runs, {name: count}: each body is count + 2 bytes."""
+    imps = "".join(f'(import "env" "i{i}" (func))' for i in range(imports))
+    body = "".join(f"(func {'$' + n if named else ''} {'nop ' * k})" for n, k in funcs.items())
+    return wat(f"(module {imps}{body})")
+
+
+def write_nop_module(path, funcs, named=True, imports=0):
+    """Write nop_module(...) to `path` (making its directory); its code size."""
+    os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
+    data = nop_module(funcs, named, imports)
+    with open(path, "wb") as f:
+        f.write(data)
+    return read_module(data).code_size
+
+
 _ENGINE = None
-_FEATURES = ("wasm_simd", "wasm_bulk_memory", "wasm_reference_types", "wasm_multi_value",
-             "wasm_threads", "wasm_tail_call", "wasm_relaxed_simd", "wasm_multi_memory",
-             "wasm_memory64", "wasm_function_references", "wasm_gc", "wasm_exceptions")
 
 
 def engine():
     """A wasmtime engine with every post-MVP feature loom-post decodes."""
     global _ENGINE
     if _ENGINE is None:
-        config = wasmtime.Config()
-        for feature in _FEATURES:
-            setattr(config, feature, True)
-        _ENGINE = wasmtime.Engine(config)
+        _ENGINE = wasmtime.Engine(engine_config(wasmtime))
     return _ENGINE
 
 
