@@ -10,11 +10,10 @@ immediate kind, and one-byte LEB128s are read inline.
 from . import opcodes as O
 from .errors import DecodeError, UnknownInstruction
 from .leb128 import (encode_s, encode_u, read_s32, read_s33, read_s64, read_u32,
-                     read_u64)
+                     read_u64, size_s)
 
 _SINGLE = O.SINGLE
 _PREFIXED = O.PREFIXED
-_OPENERS = frozenset((0x02, 0x03, 0x04, 0x06, 0x1F))
 _END, _DELEGATE = 0x0B, 0x18
 _SIMPLE_VALTYPES = frozenset((0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F,
                               0x6E, 0x6D, 0x6C, 0x6B, 0x6A, 0x69, 0x71, 0x72, 0x73, 0x74))
@@ -313,14 +312,6 @@ def encode_body(groups, instrs):
     return b"".join(parts)
 
 
-def _size_s(v):
-    n = 1
-    while not -64 <= v < 64:
-        v >>= 7
-        n += 1
-    return n
-
-
 def instr_size(info, imm):
     """Bytes of the minimal encoding of one instruction (= len(encode_instr(...)))."""
     kind = info.imm
@@ -330,7 +321,7 @@ def instr_size(info, imm):
     if kind == 1:
         return base + (1 if imm < 0x80 else len(encode_u(imm)))
     if kind == 2 or kind == 3:
-        return base + _size_s(imm)
+        return base + size_s(imm)
     if kind == 6:
         align, mem, offset = imm
         n = (1 if offset < 0x80 else len(encode_u(offset)))

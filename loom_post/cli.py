@@ -63,11 +63,3 @@ def main(argv=None):
         return 130
     except BrokenPipeError:
         return exitcodes.OK
-
-
-def not_yet(name):
-    """Entry point for executables whose issue has not landed yet."""
-    def entry(argv=None):
-        print(f"{name}: not yet available", file=sys.stderr)
-        return exitcodes.USAGE
-    return entry

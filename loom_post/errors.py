@@ -20,10 +20,6 @@ class DecodeError(LoomPostError):
     def __str__(self):
         return f"{self.message} at byte {self.offset}"
 
-    def shifted(self, base):
-        """The same error with its offset moved by `base` (sub-reader -> file)."""
-        return DecodeError(self.message, self.offset + base)
-
 
 class UnknownInstruction(DecodeError):
     """An opcode outside the table: the function is kept byte for byte."""

@@ -30,7 +30,6 @@ from .units import Percent, allowance
 MAX_GROWTH = "max-growth"
 MAX_CODE_SIZE = "max-code-size"
 MAX_GROWTH_VS_BASELINE = "max-growth-vs-baseline"
-KINDS = (MAX_GROWTH, MAX_CODE_SIZE, MAX_GROWTH_VS_BASELINE)
 
 
 class BudgetResult:

@@ -107,4 +107,9 @@ def size_u(value):
 
 
 def size_s(value):
-    return len(encode_s(value))
+    """Bytes of the minimal signed LEB128 of `value`."""
+    n = 1
+    while not -64 <= value < 64:
+        value >>= 7
+        n += 1
+    return n

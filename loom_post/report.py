@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from .gate import grew_most
+from .gate import MAX_GROWTH_VS_BASELINE, grew_most
 from .report_units import percent, signed
 from .demangle import demangle
 
@@ -60,7 +60,7 @@ def text(verdicts, errors, top=5):
         state = "FAIL" if v.status == "fail" else "pass"
         extra = "" if v.budgets else " (no budgets apply)"
         if v.baseline_delta is not None and not any(
-                b.kind == "max-growth-vs-baseline" for b in v.budgets):
+                b.kind == MAX_GROWTH_VS_BASELINE for b in v.budgets):
             extra += (f" (baseline {v.baseline_bytes} bytes, {signed(v.baseline_delta)}, "
                       f"{percent(v.code_bytes, v.baseline_bytes)})")
         lines.append(f"{v.path}: code section {v.code_bytes} bytes: {state}{extra}")
@@ -179,7 +179,7 @@ def github(verdicts, errors, top=3, max_annotations=MAX_ANNOTATIONS):
         for b in v.failed:
             msg = (f"{b.kind} exceeded: {b.message}; limit {b.limit_text()}, "
                    f"actual {b.actual_text()}")
-            if b.kind == "max-growth-vs-baseline":
+            if b.kind == MAX_GROWTH_VS_BASELINE:
                 grown = grew_most(v, top)
                 if grown:
                     msg += "; grew most: " + ", ".join(

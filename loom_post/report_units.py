@@ -1,17 +1,4 @@
-"""Human-readable byte counts and signed differences, shared by every report."""
-
-
-def human(n):
-    """1234567 -> '1.18 MiB'; small numbers stay exact."""
-    n = int(n)
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    if n < 1024:
-        return f"{sign}{n} B"
-    for unit in ("KiB", "MiB", "GiB"):
-        n /= 1024.0
-        if n < 1024 or unit == "GiB":
-            return f"{sign}{n:.2f} {unit}"
+"""Signed differences and percentages, shared by every report."""
 
 
 def signed(n):

@@ -103,8 +103,3 @@ def parse_growth(value):
 def allowance(spec, reference: int) -> int:
     """Bytes allowed by a growth spec (bytes or Percent) against `reference` bytes."""
     return spec.of(reference) if isinstance(spec, Percent) else int(spec)
-
-
-def show_spec(spec) -> str:
-    """How a configured allowance is shown back: "1%", "2048 B"."""
-    return str(spec) if isinstance(spec, Percent) else f"{spec} B"
