@@ -263,3 +263,48 @@ def test_a_reuse_may_swallow_another_groups_reuse():
     assert optimize(once.data).data == once.data
     for a in (0, 4, 5000, 70000, -1):
         assert call(once.data, "f", a) == call(data, "f", a)
+
+
+def test_group_count_growth_decides_a_borderline_rejection():
+    # 128 locals before it (index 128: 3-byte get/tee) and the i32 group's count
+    # going 127 -> 128 (one byte more): 4 * (4 - 3) - 3 - 1 = 0 -> rejected, and
+    # counted as such (without the count's byte the gate would say +1).
+    data = _const_module(127, "i32", uses=5)
+    r = optimize(data)
+    assert r.cse.deduplicated == 0 and r.cse.rejected_by_cost_gate == 1
+    assert r.data == data
+
+
+def test_a_function_not_strictly_smaller_is_kept_even_if_the_gate_erred(monkeypatch):
+    # Fault injection: a gate that thinks a new local group costs a byte less.
+    # 3 uses of a 4-byte constant after an i64 group really save 0 bytes; the
+    # erring gate accepts, and the final size check must keep the original.
+    from loom_post.passes import cse
+    monkeypatch.setattr(cse, "encode_valtype", lambda vt: b"")
+    data = _const_module(5, "i64")
+    r = optimize(data)
+    assert r.cse.functions_changed == 0
+    assert r.data == data
+
+
+def test_a_repeat_that_pays_only_after_another_rewrite_is_taken_in_the_same_run():
+    # (p + 5) has one live reuse left once the i64 product around it is reused:
+    # 3 - 2 - 2 (a new i32 local group) < 0, rejected. The (r + 6) repeats then
+    # open an i32 group, and a further round takes (p + 5) for 3 - 2 - 0 = 1.
+    # Without that round a second run would still shrink the output.
+    data = wasmtime.wat2wasm("""
+      (module (func (export "f") (param $p i32) (param $r i32) (result i64)
+        (i64.mul (i64.extend_i32_u (i32.add (local.get $p) (i32.const 5))) (i64.const 1000000))
+        (i64.mul (i64.extend_i32_u (i32.add (local.get $p) (i32.const 5))) (i64.const 1000000))
+        i64.add
+        (i64.extend_i32_u (i32.mul (i32.add (local.get $p) (i32.const 5)) (local.get $r)))
+        i64.add
+        (i64.extend_i32_u (i32.mul (i32.add (local.get $r) (i32.const 6))
+                                   (i32.mul (i32.add (local.get $r) (i32.const 6))
+                                            (i32.add (local.get $r) (i32.const 6)))))
+        i64.add))""")
+    once = optimize(data)
+    assert once.code_bytes_after == once.code_bytes_before - 8
+    assert optimize(once.data).data == once.data
+    for args in ((0, 0), (3, 9), (-1, 7), (2**31 - 1, -2**31)):
+        assert call(once.data, "f", *args) == call(data, "f", *args)

@@ -218,3 +218,15 @@ def test_a_hard_link_outside_the_cargo_layout_is_reported(tmp_path, capsys):
     assert "1 other hard link(s)" in capsys.readouterr().out
     assert (tmp_path / "elsewhere.wasm").read_bytes() == data  # a rename cannot reach it
     assert path.read_bytes() == optimize(data).data
+
+
+def test_output_through_a_symlink_writes_the_file_it_points_to(tmp_path):
+    src = tmp_path / "in.wasm"
+    data = module_with()
+    src.write_bytes(data)
+    (tmp_path / "out-real.wasm").write_bytes(b"old")
+    link = tmp_path / "out.wasm"
+    link.symlink_to("out-real.wasm")
+    assert main(["optimize", str(src), "-o", str(link)]) == 0
+    assert link.is_symlink()
+    assert (tmp_path / "out-real.wasm").read_bytes() == optimize(data).data
