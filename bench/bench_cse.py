@@ -16,7 +16,7 @@ Savings are each tool against its own baseline, never a re-encode against a
 non-re-encode (BRIEF.md): loom-post saved = input code - output code (loom-post
 keeps every byte it does not optimize); wasm-opt saved = OUT0 code - OUT1 code
 (binaryen re-encodes everything, so its plain write is its baseline). Code
-sizes are code-section payload bytes (loom_post.binary.read_module().code_size,
+sizes are code-section payload bytes (loom_post.wasm.module.read_module().code_size,
 what `wasm-objdump -h` reports).
 
 Prints a Markdown table, totals and medians, "never larger" and "loom >= wasm-opt"
@@ -37,7 +37,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from loom_post.binary import read_module  # noqa: E402
+from loom_post.wasm.module import read_module  # noqa: E402
 from corpus import corpus_paths, default_fetch  # noqa: E402
 
 

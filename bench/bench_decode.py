@@ -27,9 +27,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from loom_post.binary import read_module  # noqa: E402
+from loom_post.wasm.module import read_module  # noqa: E402
 from corpus import corpus_paths, default_fetch  # noqa: E402
-from loom_post.body import decode_body, encode_body  # noqa: E402
+from loom_post.wasm.instructions import decode_body, encode_body  # noqa: E402
 from loom_post.errors import DecodeError, UnknownInstruction  # noqa: E402
 
 TARGET_S_PER_MB = 1.0

@@ -7,7 +7,7 @@ exactly `loom-post cargo ARGS...` (which calls cargo back through `$CARGO`).
 
 import sys
 
-from . import cli
+from loom_post import cli
 
 
 def main(argv=None):

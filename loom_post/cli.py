@@ -9,8 +9,9 @@ import argparse
 import importlib
 import sys
 
-from . import __version__, exitcodes
-from .errors import ConfigError, InputError, LoomPostError
+from loom_post import __version__
+from loom_post import exitcodes
+from loom_post.errors import ConfigError, DecodeError, LoomPostError, print_error
 
 COMMANDS = ("inspect", "optimize", "check", "baseline", "diff", "cargo", "watch")
 
@@ -34,32 +35,29 @@ def build_parser():
     return parser
 
 
-def error(message):
-    print(f"loom-post: error: {message}", file=sys.stderr)
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         parser = build_parser()
         # `loom-post cargo ARGS...` hands everything after `cargo` to cargo.
         if argv and argv[0] == "cargo":
-            from .commands import cargo
-            return cargo.run_argv(argv[1:])
+            from loom_post.integrations.cargo import run_argv
+            return run_argv(argv[1:])
         args = parser.parse_args(argv)
         return args.func(args)
     except SystemExit as e:  # --help / --version
         return e.code if isinstance(e.code, int) else 0
-    except ConfigError as e:
-        error(str(e))
-        return exitcodes.USAGE
-    except InputError as e:
-        error(str(e))
-        return exitcodes.BAD_INPUT
     except LoomPostError as e:
-        error(str(e))
-        return exitcodes.USAGE
+        print_error(e)
+        return e.exit_code
+    except DecodeError as e:
+        print_error(e)
+        return exitcodes.BAD_INPUT
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return exitcodes.OK
+    except Exception as e:  # a bug: one line, its own exit code, never 1
+        print_error(f"internal error: {type(e).__name__}: {e} "
+                    f"(please report it with the module that caused it)")
+        return exitcodes.INTERNAL

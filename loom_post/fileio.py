@@ -17,8 +17,8 @@ import fcntl
 import os
 import tempfile
 
-from .binary import read_module
-from .errors import DecodeError, InputError
+from loom_post.wasm.module import read_module
+from loom_post.errors import DecodeError, InputError
 
 
 def read_bytes(path):
@@ -26,13 +26,13 @@ def read_bytes(path):
         with open(path, "rb") as f:
             return f.read()
     except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a module")
+        raise InputError(f"is a directory, not a module", path=path)
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"no such file", path=path)
     except PermissionError:
-        raise InputError(f"{path}: permission denied")
+        raise InputError(f"permission denied", path=path)
     except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror or e}")
+        raise InputError(f"cannot read: {e.strerror or e}", path=path)
 
 
 def load_module(path, data=None):
@@ -42,7 +42,7 @@ def load_module(path, data=None):
     try:
         return data, read_module(data)
     except DecodeError as e:
-        raise InputError(f"{path}: {e}")
+        raise InputError(f"{e}", path=path)
 
 
 def other_links(path):
@@ -145,5 +145,5 @@ def replace_module(path, data, links=None):
                     raise
                 write_atomic(other, data, like=path)
     except OSError as e:
-        raise InputError(f"{path}: cannot write: {e.strerror or e}")
+        raise InputError(f"cannot write: {e.strerror or e}", path=path)
     return left_behind

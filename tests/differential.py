@@ -34,9 +34,9 @@ import zlib
 
 import wasmtime
 
-from loom_post.validate import engine_config
+from loom_post.passes.validate import engine_config
 
-from loom_post.binary import read_module
+from loom_post.wasm.module import read_module
 
 FUEL = 20_000_000
 MEMORY_LIMIT = 64 << 20   # memory.grow beyond this fails (returns -1), deterministically

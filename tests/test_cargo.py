@@ -20,7 +20,7 @@ import sysconfig
 import pytest
 
 from conftest import ROOT, wasm32_cargo
-from loom_post.binary import read_module
+from loom_post.wasm.module import read_module
 from loom_post.cli import main
 from loom_post.fileio import replace_module, write_atomic
 
@@ -249,7 +249,7 @@ def test_wrapper_shrinks_the_example(tmp_path, cargo_wasm32, plain_build, monkey
     use_env(monkeypatch, build_env(env))
     assert main(wrapper_args(crate, "--loom-format", "json")) == 0
     [entry] = json.loads(capsys.readouterr().out)["modules"]
-    assert entry["functions_changed"] > 0 and entry["deduplicated"] > 0
+    assert entry["functions_changed"] > 0 and entry["passes"]["cse"]["deduplicated"] > 0
     assert entry["code_bytes_after"] < entry["code_bytes_before"] == code_size(plain_build)
     assert code_size(read(artifact(crate))) < code_size(plain_build)
     assert read(deps_artifact(crate)) == read(artifact(crate))
@@ -444,7 +444,7 @@ def test_subcommand_strips_its_name(monkeypatch, capfd):
 
 
 def test_message_format_handling():
-    from loom_post.cargo_messages import Collector, with_json_messages
+    from loom_post.integrations.cargo_messages import Collector, with_json_messages
     assert with_json_messages(["build", "--", "--message-format=x"]) == (
         ["build", "--message-format=json-render-diagnostics", "--", "--message-format=x"], False)
     assert with_json_messages(["build", "--message-format", "short"]) == (
@@ -469,7 +469,7 @@ def test_message_format_handling():
 
 
 def test_loom_options_are_taken_before_dashdash_only(monkeypatch):
-    from loom_post.commands.cargo import manifest_dir, parse
+    from loom_post.integrations.cargo import manifest_dir, parse
     monkeypatch.delenv("LOOM_POST_CONFIG", raising=False)
     opts = parse(["build", "--loom-config=a.toml", "--release", "--loom-format", "json",
                   "--loom-keep-dwarf", "--", "--loom-config", "b.toml"])

@@ -7,8 +7,8 @@ import os
 import pytest
 
 from loom_post.cli import main
-from loom_post.config import glob_regex, load_config, resolve_paths
-from loom_post.units import Percent, UnitError, parse_growth, parse_size
+from loom_post.budget.config import glob_regex, load_config, resolve_paths
+from loom_post.budget.units import Percent, UnitError, parse_growth, parse_size
 
 wasmtime = pytest.importorskip("wasmtime")
 

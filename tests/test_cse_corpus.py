@@ -26,8 +26,8 @@ import time
 import pytest
 import wasmtime
 
-from loom_post.binary import read_module
-from loom_post.optimizer import optimize
+from loom_post.wasm.module import read_module
+from loom_post.passes.pipeline import optimize
 
 from conftest import corpus_modules
 from differential import compare, compile_module, numeric_exports, random_calls, validate
@@ -89,7 +89,7 @@ def test_corpus_output_valid_and_not_larger(path):
         if old != new:
             changed += 1
             assert len(new) < len(old), f"function {before.func_index(pos)} changed but did not shrink"
-    assert changed == res.cse.functions_changed
+    assert changed == res.functions_changed
     assert (res.code_bytes_before - res.code_bytes_after > 0) == (changed > 0)
 
 
@@ -116,13 +116,13 @@ def test_corpus_other_sections_preserved(path):
     assert [n for n, _ in got] == [n for n, _ in expect]   # same sections, same order
     for (n, b_old), (_n, b_new) in zip(expect, got):
         assert b_old == b_new, f"section {n} changed"
-    if not res.cse.functions_changed:
+    if not res.functions_changed:
         assert not dropped and res.data == data
 
 
 def blocking_ops(data):
     """Names of the `memory.atomic.wait*` instructions the module contains."""
-    from loom_post.body import decode_body
+    from loom_post.wasm.instructions import decode_body
     from loom_post.errors import DecodeError
     m = read_module(data)
     found = set()

@@ -23,9 +23,9 @@ import wasmtime
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from loom_post.binary import read_module
-from loom_post.body import decode_body
-from loom_post.optimizer import optimize
+from loom_post.wasm.module import read_module
+from loom_post.wasm.instructions import decode_body
+from loom_post.passes.pipeline import optimize
 
 from differential import compare, differs, random_calls, run_module, validate
 
@@ -410,7 +410,7 @@ def test_generated_modules_behave_identically(text, seed):
     calls = random_calls(data, random.Random(seed), 20)
     compared = compare(data, res.data, calls)            # (c) same behaviour
     assert compared == len(calls)   # generated loops are bounded: nothing is inconclusive
-    event(f"cse fired: {res.cse.deduplicated > 0}")
+    event(f"cse fired: {res.passes['cse'].get('deduplicated') > 0}")
     event(f"traps: {sum(1 for c in run_module(data, calls).calls if 'trap' in c) > 0}")
 
 
@@ -448,7 +448,7 @@ def test_pass_fires_on_generated_modules():
     for seed in range(30):
         data = wat(generated(seed))
         res = optimize(data)
-        if res.cse.deduplicated > 0:
+        if res.passes["cse"].get("deduplicated") > 0:
             fired += 1
             assert res.code_bytes_after < res.code_bytes_before
             compare(data, res.data, random_calls(data, random.Random(seed), 20))
@@ -570,7 +570,7 @@ def test_fm3_calls_keep_their_targets_when_module_has_imports():
 def test_fm3_pass_fires_in_function_with_calls():
     res = optimize(wat(CALLS_WITH_IMPORTS))
     # (i32.mul (local.get $a) (i32.const 0x12345678)) 4 times: calls never write locals
-    assert res.cse.deduplicated > 0 and res.code_bytes_after < res.code_bytes_before
+    assert res.passes["cse"].get("deduplicated") > 0 and res.code_bytes_after < res.code_bytes_before
     assert count(res.data, "f3", "i32.const", 0x12345678) == 1
 
 
@@ -1143,7 +1143,7 @@ def test_fm6_similar_expressions_not_merged():
 
 def test_fm6_each_expression_deduplicated_with_itself():
     res = optimize(wat(COLLIDE))
-    assert res.cse.deduplicated >= 8 and res.code_bytes_after < res.code_bytes_before
+    assert res.passes["cse"].get("deduplicated") >= 8 and res.code_bytes_after < res.code_bytes_before
 
 
 def test_fm6_self_check():
@@ -1275,7 +1275,7 @@ BRANCHY_CALLS = [("branchy", (a, b)) for a in (0, 5, -1000, 64000) for b in (0, 
 def test_fm8_pass_fires_in_rustc_shaped_function():
     data = wat(BRANCHY)
     res = check_module(data, BRANCHY_CALLS)
-    assert res.cse.deduplicated > 0
+    assert res.passes["cse"].get("deduplicated") > 0
     assert res.code_bytes_after < res.code_bytes_before
     # the 11-byte address expression is computed once
     assert count(res.data, "branchy", "i32.const", 0xFFF0) == 1

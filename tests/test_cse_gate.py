@@ -8,9 +8,9 @@ Behaviour is checked by running the modules in wasmtime before and after.
 
 import wasmtime
 
-from loom_post.binary import read_module
-from loom_post.body import decode_body
-from loom_post.optimizer import optimize
+from loom_post.wasm.module import read_module
+from loom_post.wasm.instructions import decode_body
+from loom_post.passes.pipeline import optimize
 
 
 def body_of(data, position):
@@ -40,7 +40,7 @@ def test_cse_phase4_keeps_small_constants():
     before = body_of(data, 0)
     r = optimize(data)
     after = body_of(r.data, 0)
-    assert r.cse.deduplicated == 0
+    assert r.passes["cse"].get("deduplicated") == 0
     assert after.locals == before.locals == []          # no new local
     assert len(after.instrs) == len(before.instrs)      # same instruction count
     assert r.code_bytes_after <= r.code_bytes_before
@@ -56,7 +56,7 @@ def test_cse_phase4_duplicate_constants_above_cost_threshold():
                  (i32.const 0x12345678))))""")
     r = optimize(data)
     after = body_of(r.data, 0)
-    assert r.cse.deduplicated == 2
+    assert r.passes["cse"].get("deduplicated") == 2
     assert after.locals == [(1, 0x7F)]
     assert names(after).count("local.get") == 2 and names(after).count("local.tee") == 1
     assert r.code_bytes_after == r.code_bytes_before - 4
@@ -79,7 +79,7 @@ def test_new_local_joins_the_last_group_of_its_type_for_free():
     # 3 uses of a 4-byte constant: saves 2*(4-2) - 2 = 2 bytes when the new i32
     # local joins the existing i32 group (0 declaration bytes)...
     r = optimize(_const_module(5, "i32"))
-    assert r.cse.deduplicated == 2
+    assert r.passes["cse"].get("deduplicated") == 2
     assert body_of(r.data, 0).locals == [(6, 0x7F)]
     assert r.code_bytes_after == r.code_bytes_before - 2
 
@@ -88,8 +88,8 @@ def test_new_group_costs_two_bytes_so_the_same_repeat_is_rejected():
     # ...but after an i64 group it needs a new group (2 bytes): net 0 -> rejected.
     data = _const_module(5, "i64")
     r = optimize(data)
-    assert r.cse.deduplicated == 0
-    assert r.cse.rejected_by_cost_gate == 1
+    assert r.passes["cse"].get("deduplicated") == 0
+    assert r.passes["cse"].get("rejected_by_cost_gate") == 1
     assert r.data == data
 
 
@@ -98,8 +98,8 @@ def test_local_index_of_128_or_more_costs_a_byte_more():
     # LEB: 2*(4-3) - 3 = -1 -> rejected. LOOM's estimate assumed index < 128.
     data = _const_module(199, "i32")
     r = optimize(data)
-    assert r.cse.deduplicated == 0
-    assert r.cse.rejected_by_cost_gate == 1
+    assert r.passes["cse"].get("deduplicated") == 0
+    assert r.passes["cse"].get("rejected_by_cost_gate") == 1
     assert r.data == data
 
 
@@ -112,10 +112,10 @@ def test_group_count_crossing_a_leb_boundary_is_counted():
     assert r.code_bytes_after == r.code_bytes_before - 2
     data = _const_module(127, "i32", uses=4)  # index 128: 3*(4-3) - 3 - 1 = -1
     r = optimize(data)
-    assert r.cse.deduplicated == 0 and r.data == data
+    assert r.passes["cse"].get("deduplicated") == 0 and r.data == data
     data = _const_module(127, "i32", uses=6)  # 5*(4-3) - 3 - 1 = 1 byte saved
     r = optimize(data)
-    assert r.cse.deduplicated == 5
+    assert r.passes["cse"].get("deduplicated") == 5
     assert r.code_bytes_after == r.code_bytes_before - 1
     assert call(r.data, "f", 0) == call(data, "f", 0)
 
@@ -159,8 +159,8 @@ def test_second_run_changes_nothing():
     data = _const_module(3, "i32", uses=5, const=0x7654321)
     once = optimize(data)
     twice = optimize(once.data)
-    assert once.cse.functions_changed == 1
-    assert twice.cse.functions_changed == 0
+    assert once.functions_changed == 1
+    assert twice.functions_changed == 0
     assert twice.data == once.data
 
 
@@ -175,8 +175,8 @@ def test_wbindgen_describe_functions_and_their_callees_are_left_alone():
         (func (export "other") (param i32) (result i32)
           (i32.add (i32.add (i32.const 0x1234567) (i32.const 0x1234567)) (i32.const 0x1234567))))""")
     r = optimize(data)
-    assert r.cse.skipped == 2
-    assert r.cse.functions_changed == 1
+    assert r.skipped == 2
+    assert r.functions_changed == 1
     m0, m1 = read_module(data), read_module(r.data)
     for pos in (0, 1):
         e0, e1 = m0.code[pos], m1.code[pos]
@@ -193,8 +193,8 @@ def test_function_with_an_unknown_opcode_is_kept_and_counted():
         (func (export "plain") (param i32) (result i32)
           (i32.add (i32.add (i32.const 0x1234567) (i32.const 0x1234567)) (i32.const 0x1234567))))""")
     r = optimize(data)
-    assert r.cse.not_understood == 1
-    assert r.cse.functions_changed == 1
+    assert r.not_understood == 1
+    assert r.functions_changed == 1
     m0, m1 = read_module(data), read_module(r.data)
     e0, e1 = m0.code[0], m1.code[0]
     assert data[e0.start:e0.end] == r.data[e1.start:e1.end]
@@ -208,7 +208,7 @@ def test_shared_memory_loads_are_never_reused():
                             (i32.load offset=4000 (local.get $p)))
                    (i32.load offset=4000 (local.get $p)))))""")
     r = optimize(data)
-    assert r.cse.deduplicated == 0
+    assert r.passes["cse"].get("deduplicated") == 0
     assert r.data == data
 
 
@@ -271,7 +271,7 @@ def test_group_count_growth_decides_a_borderline_rejection():
     # counted as such (without the count's byte the gate would say +1).
     data = _const_module(127, "i32", uses=5)
     r = optimize(data)
-    assert r.cse.deduplicated == 0 and r.cse.rejected_by_cost_gate == 1
+    assert r.passes["cse"].get("deduplicated") == 0 and r.passes["cse"].get("rejected_by_cost_gate") == 1
     assert r.data == data
 
 
@@ -283,7 +283,7 @@ def test_a_function_not_strictly_smaller_is_kept_even_if_the_gate_erred(monkeypa
     monkeypatch.setattr(cse, "encode_valtype", lambda vt: b"")
     data = _const_module(5, "i64")
     r = optimize(data)
-    assert r.cse.functions_changed == 0
+    assert r.functions_changed == 0
     assert r.data == data
 
 

@@ -15,10 +15,10 @@ import random
 import pytest
 import wasmtime
 
-from loom_post.binary import read_module
-from loom_post.body import decode_body
-from loom_post.optimizer import optimize
-from loom_post.validate import engine_config
+from loom_post.wasm.module import read_module
+from loom_post.wasm.instructions import decode_body
+from loom_post.passes.pipeline import optimize
+from loom_post.passes.validate import engine_config
 
 from differential import compare, random_calls, validate
 
@@ -63,9 +63,9 @@ def run_case(text, fires=True, n_random=40, seed=0, args=EDGE_ARGS):
     out = res.data
     validate(out)
     if fires:
-        assert res.cse.deduplicated > 0, "the pass did not fire on this shape"
+        assert res.passes["cse"].get("deduplicated") > 0, "the pass did not fire on this shape"
     else:
-        assert res.cse.deduplicated == 0
+        assert res.passes["cse"].get("deduplicated") == 0
     assert res.code_bytes_after <= res.code_bytes_before
     assert optimize(out).data == out, "a second optimize() changed the output"
     for (b0, np0, s0), (b1, np1, s1) in zip(_bodies(data), _bodies(out)):
@@ -149,7 +149,7 @@ def test_branch_before_first_occurrence_blocks_reuse_after_block():
         (local.set $r (i32.xor (local.get $r) {E})))
       (i32.add (local.get $r) {E})""")
     res = run_case(text, fires=False)
-    assert res.cse.functions_changed == 0
+    assert res.functions_changed == 0
 
 
 # --- 2. if arms --------------------------------------------------------------------
@@ -171,7 +171,7 @@ def test_if_arm_with_br_to_outer_block_and_br0():
                                  (local.set $r (i32.add (local.get $r) {E})))))
       (i32.add (local.get $r) {E})""")
     res = run_case(text, fires=False)
-    assert res.cse.functions_changed == 0
+    assert res.functions_changed == 0
 
 
 # --- 3. loops ------------------------------------------------------------------------
@@ -254,7 +254,7 @@ def test_global_reads_killed_by_call_that_sets_global():
       (drop (call $setg (local.get $c)))
       (local.set $r (i32.add (local.get $r) {GE}))
       (i32.add (local.get $r) {GE})"""))
-    assert res.cse.deduplicated == 3  # two pairs of GE (+ the constant), never across the call
+    assert res.passes["cse"].get("deduplicated") == 3  # two pairs of GE (+ the constant), never across the call
 
 
 def test_local_tee_inside_operands_of_unrelated_expression():
@@ -306,7 +306,7 @@ def test_typed_select_on_references_with_supertype_operand_last():
     data = wasmtime.wat2wasm(text)
     res = optimize(data)
     validate(res.data)
-    assert res.cse.deduplicated > 0
+    assert res.passes["cse"].get("deduplicated") > 0
     calls = [("f", (c,)) for c in (0, 1, -1)]
     assert compare(data, res.data, calls) == len(calls)
 
@@ -361,7 +361,7 @@ def test_new_local_group_count_crossing_leb_boundary(ngroups):
     data = wasmtime.wat2wasm(text)
     res = run_case(text, n_random=10)
     actual = _bodies(data)[0][2] - _bodies(res.data)[0][2]
-    assert res.cse.bytes_saved == actual > 0
+    assert res.passes["cse"].bytes_saved == actual > 0
 
 
 def test_typed_select_over_references_keeps_its_written_type():
@@ -376,5 +376,5 @@ def test_typed_select_over_references_keeps_its_written_type():
           (ref.is_null (select (result funcref) (local.get $g) (local.get $t) (local.get $c)))
           (i32.add)))""")
     r = optimize(data)
-    assert r.cse.deduplicated == 1
+    assert r.passes["cse"].get("deduplicated") == 1
     wasmtime.Module.validate(wasmtime.Engine(engine_config(wasmtime)), r.data)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from loom_post.demangle import demangle
+from loom_post.report.demangle import demangle
 
 
 @pytest.mark.parametrize("mangled, readable", [

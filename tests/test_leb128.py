@@ -3,7 +3,7 @@
 import pytest
 
 from loom_post.errors import DecodeError
-from loom_post.leb128 import (encode_s, encode_u, read_s32, read_s64, read_u32, size_s,
+from loom_post.wasm.leb128 import (encode_s, encode_u, read_s32, read_s64, read_u32, size_s,
                               size_u)
 
 # A signed LEB128 byte holds 7 bits, one of them the sign: sizes change at

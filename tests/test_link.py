@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from loom_post import link
+from loom_post.integrations import link
 from test_cargo import (EXAMPLE, TRIPLE, WORKSPACE, artifact, assert_optimized, build_env,
                         cargo_build, code_size, copy_crate, deps_artifact, plain_kernel_sched,
                         read, same_file, script)

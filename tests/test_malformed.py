@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from loom_post import cli
-from loom_post.binary import read_module
+from loom_post.wasm.module import read_module
 from loom_post.errors import DecodeError
 
 import wat_util as W

@@ -3,7 +3,7 @@
 For every row of opcodes.ALL a module holding that instruction in a valid context
 is assembled by wasmtime's WAT parser (wasm-tools), validated by wasmtime with the
 post-MVP features on (except legacy exception handling, which wasmtime 50 cannot
-switch on), and decoded with loom_post.body. The decoded function must be exactly
+switch on), and decoded with loom_post.wasm.instructions. The decoded function must be exactly
 the instructions the WAT spelled (names from the table, immediates as written),
 and every instruction must re-encode to the very bytes the assembler emitted
 (it emits minimal LEB128s, as encode_instr does).
@@ -13,9 +13,9 @@ import collections
 
 import pytest
 
-from loom_post import opcodes as O
-from loom_post.binary import read_module
-from loom_post.body import decode_body, encode_body, encode_instr
+from loom_post.wasm import opcodes as O
+from loom_post.wasm.module import read_module
+from loom_post.wasm.instructions import decode_body, encode_body, encode_instr
 
 import wat_util as W
 

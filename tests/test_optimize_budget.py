@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from loom_post.binary import read_module
+from loom_post.wasm.module import read_module
 from loom_post.cli import main
 
 wasmtime = pytest.importorskip("wasmtime")

@@ -7,10 +7,10 @@ import struct
 import pytest
 
 from loom_post import cli
-from loom_post.binary import read_module
-from loom_post.body import decode_body, encode_body
+from loom_post.wasm.module import read_module
+from loom_post.wasm.instructions import decode_body, encode_body
 from loom_post.errors import DecodeError, UnknownInstruction
-from loom_post.leb128 import encode_u
+from loom_post.wasm.leb128 import encode_u
 
 import wat_util as W
 

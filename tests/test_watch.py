@@ -20,11 +20,11 @@ import pytest
 import wasmtime
 
 from loom_post import cli
-from loom_post.binary import read_module
+from loom_post.wasm.module import read_module
 from loom_post.commands.watch import run_watch
-from loom_post.config import load_config
+from loom_post.budget.config import load_config
 from loom_post.errors import DecodeError
-from loom_post.watcher import RESCAN_EVERY
+from loom_post.integrations.watcher import RESCAN_EVERY
 
 from conftest import ROOT
 

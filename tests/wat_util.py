@@ -16,9 +16,9 @@ import tempfile
 
 import pytest
 
-from loom_post import opcodes as O
-from loom_post.binary import read_module
-from loom_post.validate import engine_config
+from loom_post.wasm import opcodes as O
+from loom_post.wasm.module import read_module
+from loom_post.passes.validate import engine_config
 
 wasmtime = pytest.importorskip("wasmtime")
 

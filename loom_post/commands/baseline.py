@@ -10,12 +10,11 @@ and its old entry kept; the readable ones are still recorded.
 
 from __future__ import annotations
 
-from .. import exitcodes
-from ..baseline import load_baseline
-from ..cli import error
-from ..config import load_config, require_paths
-from ..errors import ConfigError, InputError
-from ..fileio import load_module
+from loom_post import exitcodes
+from loom_post.budget.baseline import load_baseline
+from loom_post.budget.config import load_config, require_paths
+from loom_post.errors import ConfigError, InputError, print_error
+from loom_post.fileio import load_module
 
 
 def add_parser(sub):
@@ -51,7 +50,7 @@ def run(args):
             try:
                 _, module = load_module(path)
             except InputError as e:
-                error(str(e))
+                print_error(str(e))
                 status = exitcodes.BAD_INPUT
                 continue
             base.record(config.module_key(path), module)

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import sys
 
-from .. import exitcodes
-from ..cli import error
-from ..config import load_config, require_paths
-from ..errors import InputError
-from ..fileio import load_module
-from ..gate import evaluate, require_baselines
-from ..report import FORMATS, render
+from loom_post import exitcodes
+from loom_post.budget.config import load_config, require_paths
+from loom_post.errors import ConfigError, InputError, print_error
+from loom_post.fileio import load_module
+from loom_post.budget.gate import evaluate, require_baselines
+from loom_post.report.formats import FORMATS, render
 
 
 def add_parser(sub):
@@ -40,9 +39,7 @@ def measure(paths, config):
         try:
             _, module = load_module(path)
         except InputError as e:
-            message = str(e)
-            prefix = f"{path}: "
-            errors.append((path, message[len(prefix):] if message.startswith(prefix) else message))
+            errors.append((path, e.message if e.path else str(e)))
             continue
         verdicts.append(evaluate(path, module, config))
     return verdicts, errors
@@ -51,8 +48,7 @@ def measure(paths, config):
 def run(args, out=None):
     out = out or sys.stdout
     if args.top < 0:
-        error("--top takes a number >= 0")
-        return exitcodes.USAGE
+        raise ConfigError("--top takes a number >= 0")
     config = load_config(args.config)
     paths = require_paths(config, args.paths)
     require_baselines(config, paths)
@@ -60,7 +56,7 @@ def run(args, out=None):
     out.write(render(args.format, verdicts, errors, top=args.top))
     out.flush()
     for path, message in errors:
-        error(f"{path}: {message}")
+        print_error(f"{path}: {message}")
     if errors:
         return exitcodes.BAD_INPUT
     if any(v.status == "fail" for v in verdicts):

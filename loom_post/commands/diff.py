@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 
-from .. import exitcodes
-from ..baseline import compare_functions, function_sizes
-from ..cli import error
-from ..errors import InputError
-from ..fileio import load_module
-from ..report_units import percent, signed
-from ..demangle import demangle
+from loom_post import exitcodes
+from loom_post.budget.baseline import compare_functions, function_sizes
+from loom_post.errors import ConfigError, InputError, print_error
+from loom_post.fileio import load_module
+from loom_post.budget.units import percent, signed
+from loom_post.report.demangle import demangle
 
 
 def add_parser(sub):
@@ -49,15 +48,14 @@ def compare(old_module, new_module):
 
 def run(args):
     if args.top < 0:
-        error("--top takes a number >= 0")
-        return exitcodes.USAGE
+        raise ConfigError("--top takes a number >= 0")
     modules = []
     status = exitcodes.OK
     for path in (args.old, args.new):
         try:
             modules.append(load_module(path)[1])
         except InputError as e:
-            error(str(e))
+            print_error(str(e))
             status = exitcodes.BAD_INPUT
     if status:
         return status

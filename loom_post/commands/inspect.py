@@ -2,12 +2,11 @@
 
 import json
 
-from .. import exitcodes
-from ..cli import error
-from ..errors import InputError
-from ..fileio import load_module
-from ..baseline import function_key
-from ..demangle import demangle
+from loom_post import exitcodes
+from loom_post.errors import ConfigError, InputError, print_error
+from loom_post.fileio import load_module
+from loom_post.budget.baseline import function_key
+from loom_post.report.demangle import demangle
 
 
 def add_parser(sub):
@@ -37,14 +36,13 @@ def describe(path, module):
 
 def run(args):
     if args.top < 0:
-        error("--top takes a number >= 0")
-        return exitcodes.USAGE
+        raise ConfigError("--top takes a number >= 0")
     reports, status = [], exitcodes.OK
     for path in args.paths:
         try:
             _, module = load_module(path)
         except InputError as e:
-            error(str(e))
+            print_error(str(e))
             status = exitcodes.BAD_INPUT
             continue
         info = describe(path, module)

@@ -19,11 +19,12 @@ import signal
 import sys
 import threading
 
-from .. import exitcodes
-from ..config import load_config
-from ..errors import ConfigError
-from ..watcher import RESCAN_EVERY, ModuleWatcher, Selection
-from .optimize import optimize_one, print_outcome
+from loom_post import exitcodes
+from loom_post.budget.config import load_config
+from loom_post.errors import ConfigError, print_error
+from loom_post.integrations.watcher import RESCAN_EVERY, ModuleWatcher, Selection
+from loom_post.postlink import optimize_one
+from loom_post.report.outcomes import render_text
 
 DEFAULT_DEBOUNCE = 0.3
 
@@ -47,7 +48,7 @@ def run(args):
     config = load_config(args.config)
     for d in args.dirs:
         if os.path.exists(d) and not os.path.isdir(d):
-            raise ConfigError(f"{d}: not a directory")
+            raise ConfigError(f"not a directory", path=d)
     stop = threading.Event()
     with _stop_on_signals(stop):
         return run_watch(args.dirs, config, polling=args.polling, debounce=args.debounce,
@@ -106,11 +107,13 @@ def run_watch(dirs, config, polling=False, debounce=DEFAULT_DEBOUNCE, stop_event
         try:
             outcome = optimize_one(shown, config)
         except Exception as e:      # a bug must not end a long-running watch
-            say(err, f"loom-post: error: {shown}: internal error: {type(e).__name__}: {e}")
+            print_error(f"{shown}: internal error: {type(e).__name__}: {e}", err)
+            err.flush()
             return None
-        print_outcome(outcome, out)
+        render_text(outcome, out)
         if outcome.error:
-            say(err, f"loom-post: error: {outcome.error}")
+            print_error(outcome.error, err)
+            err.flush()
             return None
         if outcome.verdict is not None and outcome.verdict.status == "fail":
             failed = [b.kind for b in outcome.verdict.budgets if b.status == "fail"]
@@ -119,11 +122,8 @@ def run_watch(dirs, config, polling=False, debounce=DEFAULT_DEBOUNCE, stop_event
         return outcome.result.data
 
     def report_error(path, message):
-        message = message if message.startswith(path) else f"{path}: {message}"
-        shown = _display(path)
-        if message.startswith(path):
-            message = shown + message[len(path):]
-        say(err, f"loom-post: error: {message}")
+        print_error(f"{_display(path)}: {message}", err)
+        err.flush()
 
     def on_started(targets, mode):
         for t in targets:

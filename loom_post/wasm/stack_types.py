@@ -14,7 +14,7 @@ Reference types are compared loosely (any reference matches any reference): the
 passes never create or retype references, and the engine check covers the rest.
 """
 
-from . import opcodes as O
+from loom_post.wasm import opcodes as O
 
 
 class StackTypeError(Exception):

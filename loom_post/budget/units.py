@@ -103,3 +103,15 @@ def parse_growth(value):
 def allowance(spec, reference: int) -> int:
     """Bytes allowed by a growth spec (bytes or Percent) against `reference` bytes."""
     return spec.of(reference) if isinstance(spec, Percent) else int(spec)
+# Signed differences and percentages, shared by every report.
+
+
+def signed(n):
+    return f"+{n}" if n > 0 else str(n)
+
+
+def percent(new, old):
+    if not old:
+        return "n/a" if new else "+0.00%"
+    p = 100.0 * (new - old) / old
+    return f"{p:+.2f}%"

@@ -22,10 +22,10 @@ API other layers rely on:
 
 from __future__ import annotations
 
-from . import baseline as baseline_mod
-from .errors import ConfigError
-from .report_units import percent
-from .units import Percent, allowance
+from loom_post.budget import baseline as baseline_mod
+from loom_post.errors import ConfigError
+from loom_post.budget.units import percent
+from loom_post.budget.units import Percent, allowance
 
 MAX_GROWTH = "max-growth"
 MAX_CODE_SIZE = "max-code-size"

@@ -11,9 +11,9 @@ bodies it works on (body.py).
 otherwise rebuilds only the sections that changed.
 """
 
-from .body import decode_instrs, read_valtype
-from .errors import DecodeError
-from .leb128 import encode_u, read_u32, read_u64
+from loom_post.wasm.instructions import decode_instrs, read_valtype
+from loom_post.wasm.errors import DecodeError
+from loom_post.wasm.leb128 import encode_u, read_u32, read_u64
 
 MAGIC = b"\0asm"
 CORE_VERSION = b"\x01\x00\x00\x00"

@@ -32,8 +32,9 @@ import os
 import re
 import sys
 
-from .errors import ConfigError
-from .units import Percent, UnitError, parse_growth, parse_size
+from loom_post.errors import ConfigError
+from loom_post.passes import UnknownPass, resolve
+from loom_post.budget.units import Percent, UnitError, parse_growth, parse_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,7 +54,7 @@ BUDGET_KEYS = {
     "baseline": "baseline",
     "optimize": "optimize",
 }
-TOP_KEYS = ("paths", "module") + tuple(BUDGET_KEYS)
+TOP_KEYS = ("paths", "passes", "module") + tuple(BUDGET_KEYS)
 MODULE_KEYS = ("path",) + tuple(BUDGET_KEYS)
 
 
@@ -90,6 +91,7 @@ class Config:
         self.paths = list(DEFAULT_PATHS)
         self.defaults = ModuleSettings()
         self.rules = []                           # ModuleRule, in file order
+        self.passes = None                        # pass names in order; None: the defaults
         self._baselines = {}                      # baseline path -> baseline.Baseline
 
     def module_key(self, module_path):
@@ -115,7 +117,7 @@ class Config:
         if not settings.baseline:
             return None
         if settings.baseline not in self._baselines:
-            from .baseline import load_baseline
+            from loom_post.budget.baseline import load_baseline
             self._baselines[settings.baseline] = load_baseline(settings.baseline,
                                                                missing_ok=True)
         return self._baselines[settings.baseline]
@@ -187,7 +189,7 @@ class _Reader:
         self.root = os.path.dirname(path)
 
     def fail(self, label, value, problem):
-        raise ConfigError(f"{self.path}: {label} = {_show(value)}: {problem}")
+        raise ConfigError(f"{label} = {_show(value)}: {problem}", path=self.path)
 
     def unknown(self, label, value, allowed):
         raise ConfigError(f"{self.path}: unknown key: {label} = {_show(value)}; "
@@ -201,6 +203,15 @@ class _Reader:
         for v in value:
             if not isinstance(v, str) or not v.strip():
                 self.fail(label, value, "every glob must be a non-empty string")
+        return list(value)
+
+    def passes(self, label, value):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(label, value, "expected a list of pass names, e.g. [\"cse\"]")
+        try:
+            resolve(value)
+        except UnknownPass as e:
+            self.fail(label, value, str(e))
         return list(value)
 
     def setting(self, label, key, value):
@@ -233,6 +244,8 @@ class _Reader:
                 self.unknown(label, value, TOP_KEYS)
             if key == "paths":
                 config.paths = self.globs(label, value)
+            elif key == "passes":
+                config.passes = self.passes(label, value)
             elif key == "module":
                 config.rules = self.modules(label, value)
             else:
@@ -280,15 +293,15 @@ def _parse_toml(path):
         with open(path, "rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file")
+        raise ConfigError(f"no such configuration file", path=path)
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a configuration file")
+        raise ConfigError(f"is a directory, not a configuration file", path=path)
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror or e}")
+        raise ConfigError(f"cannot read: {e.strerror or e}", path=path)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: malformed TOML: {e}")
+        raise ConfigError(f"malformed TOML: {e}", path=path)
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: malformed TOML: not UTF-8 text")
+        raise ConfigError(f"malformed TOML: not UTF-8 text", path=path)
 
 
 def _tool_table(path, doc):
@@ -310,7 +323,7 @@ def read_config_file(path):
     if os.path.basename(path) == PYPROJECT:
         table = _tool_table(path, doc)
         if table is None:
-            raise ConfigError(f"{path}: has no [tool.loom-post] table")
+            raise ConfigError(f"has no [tool.loom-post] table", path=path)
         return _Reader(path, "tool.loom-post.").read(table)
     return _Reader(path, "").read(doc)
 

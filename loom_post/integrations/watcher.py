@@ -53,9 +53,9 @@ import queue
 import stat
 import time
 
-from .config import glob_regex
-from .errors import InputError
-from .fileio import load_module, read_bytes
+from loom_post.budget.config import glob_regex
+from loom_post.errors import InputError
+from loom_post.fileio import load_module, read_bytes
 
 TICK = 0.1              # seconds between looks at the pending modules
 RESCAN_EVERY = 3.0      # seconds between safety-net scans of the watched globs
@@ -405,7 +405,7 @@ class ModuleWatcher:
                     continue
                 del self.pending[path]
                 self._remember(sig)
-                self.report_error(path, str(e))
+                self.report_error(path, e.message if e.path else str(e))
                 continue
             if signature(path) != sig:       # changed while we read it
                 entry.look = None

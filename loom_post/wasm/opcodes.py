@@ -331,7 +331,7 @@ class OpInfo:
                  "pops", "pushes", "stack_effect", "fixed_size")
 
     def __init__(self, prefix, code, name, imm, sig, effect):
-        from .leb128 import encode_u
+        from loom_post.wasm.leb128 import encode_u
         self.prefix, self.code, self.name = prefix, code, name
         self.imm, self.sig, self.effect = imm, sig, effect
         self.opcode_bytes = bytes((code,)) if prefix is None else bytes((prefix,)) + encode_u(code)

@@ -8,12 +8,9 @@ body is decoded and type-checked instruction by instruction with
 stack_types.check_function.
 """
 
-from .binary import read_module
-from .errors import DecodeError, LoomPostError
-
-
-class OutputInvalid(LoomPostError):
-    """The optimizer produced a module that does not validate: keep the input."""
+from loom_post.wasm.module import read_module
+from loom_post.errors import OutputInvalid
+from loom_post.wasm.errors import DecodeError
 
 
 def validate_output(data, changed=(), original=None):
@@ -23,8 +20,8 @@ def validate_output(data, changed=(), original=None):
         raise OutputInvalid(f"optimized output does not parse: {e}")
     if original is not None and _engine_validate(data, original):
         return module  # a real engine validated every function
-    from .body import decode_body
-    from .stack_types import StackTypeError, check_function
+    from loom_post.wasm.instructions import decode_body
+    from loom_post.wasm.stack_types import StackTypeError, check_function
     for pos in changed:
         entry = module.code[pos]
         try:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 
-from .gate import MAX_GROWTH_VS_BASELINE, grew_most
-from .report_units import percent, signed
-from .demangle import demangle
+from loom_post.budget.gate import MAX_GROWTH_VS_BASELINE, grew_most
+from loom_post.budget.units import percent, signed
+from loom_post.report.demangle import demangle
 
 MAX_ROWS = 50
 MAX_ANNOTATIONS = 10

@@ -27,10 +27,11 @@ import shutil
 import subprocess
 import sys
 
-from . import exitcodes
-from .commands.optimize import optimize_paths
-from .config import load_config
-from .errors import ConfigError, LoomPostError
+from loom_post import exitcodes
+from loom_post.postlink import exit_status, optimize_paths
+from loom_post.report.outcomes import print_report
+from loom_post.budget.config import load_config
+from loom_post.errors import ConfigError, LoomPostError, print_error
 
 PROG = "loom-post-link"
 # Set for the real linker, so a LOOM_POST_LINKER naming us cannot recurse forever.
@@ -117,7 +118,7 @@ def output_path(args):
 
 
 def _error(message):
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    print_error(message, prog=PROG)
 
 
 def main(argv=None):
@@ -138,10 +139,13 @@ def main(argv=None):
             return exitcodes.OK
         config = load_config(os.environ.get("LOOM_POST_CONFIG") or None)
         # rustc shows a linker's output only when the link fails: stderr carries it.
-        return optimize_paths([out], config, out=sys.stderr)
+        outcomes = optimize_paths([out], config)
+        status = exit_status(outcomes)
+        print_report(outcomes, status, out=sys.stderr)
+        return status
     except LoomPostError as e:
         _error(str(e))
-        return exitcodes.USAGE
+        return e.exit_code
     except KeyboardInterrupt:
         return 130
 

@@ -6,7 +6,7 @@ the last byte must be zero (unsigned) or a sign extension (signed). Writers alwa
 produce the minimal encoding. The one-byte case is handled inline by hot callers.
 """
 
-from .errors import DecodeError
+from loom_post.wasm.errors import DecodeError
 
 
 def _read(data, pos, bits, signed):

@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import os
 
-from .errors import ConfigError
-from .fileio import write_atomic
+from loom_post.errors import ConfigError
+from loom_post.fileio import write_atomic
 
 VERSION = 1
 
@@ -109,7 +109,7 @@ class Baseline:
         try:
             write_atomic(self.path, self.dumps().encode("utf-8"))
         except OSError as e:
-            raise ConfigError(f"{self.path}: cannot write the baseline: {e.strerror or e}")
+            raise ConfigError(f"cannot write the baseline: {e.strerror or e}", path=self.path)
 
 
 def _bad(path, why):
@@ -129,7 +129,7 @@ def load_baseline(path, missing_ok=False):
         raise ConfigError(f"{path}: the baseline file does not exist; "
                           f"`loom-post baseline` records one")
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read the baseline: {e.strerror or e}")
+        raise ConfigError(f"cannot read the baseline: {e.strerror or e}", path=path)
     try:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:

@@ -7,9 +7,9 @@ This is the hot path: the dispatch below is ordered by how often rustc emits eac
 immediate kind, and one-byte LEB128s are read inline.
 """
 
-from . import opcodes as O
-from .errors import DecodeError, UnknownInstruction
-from .leb128 import (encode_s, encode_u, read_s32, read_s33, read_s64, read_u32,
+from loom_post.wasm import opcodes as O
+from loom_post.wasm.errors import DecodeError, UnknownInstruction
+from loom_post.wasm.leb128 import (encode_s, encode_u, read_s32, read_s33, read_s64, read_u32,
                      read_u64, size_s)
 
 _SINGLE = O.SINGLE

@@ -1,0 +1,93 @@
+"""The per-file pipeline every route shares: lock, read, optimize, validate,
+replace, gate.
+
+`optimize` on the command line, the cargo wrapper, the linker hook and watch all
+call `optimize_one` / `optimize_paths`; none of them touches a module file any
+other way. A module that cannot be read or trusted is left untouched and its
+Outcome carries the error; nothing here prints.
+"""
+
+import os
+
+from loom_post import exitcodes
+from loom_post.budget.gate import evaluate
+from loom_post.errors import InputError
+from loom_post.fileio import load_module, locked, replace_module, write_atomic
+from loom_post.passes.pipeline import OptimizeResult, optimize
+
+
+class Outcome:
+    """What happened to one module: `error` (a message naming the path), or the
+    optimizer's `result`, the budgets' `verdict` and notes."""
+
+    def __init__(self, path):
+        self.path = path
+        self.error = None
+        self.result = None
+        self.verdict = None
+        self.optimized = True
+        self.notes = []
+
+    @property
+    def failed(self):
+        return self.verdict is not None and self.verdict.status == "fail"
+
+
+def default_jobs():
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1))
+
+
+def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=None):
+    """Optimize and gate one module. Never raises for a bad input: see Outcome.error.
+    `passes`: pass names in order (None: the configuration's, else the defaults)."""
+    outcome = Outcome(path)
+    settings = config.settings_for(path)
+    passes = passes if passes is not None else config.passes
+    try:
+        with locked(path):
+            data, module = load_module(path)
+            if not settings.optimize:
+                outcome.optimized = False
+                outcome.result = OptimizeResult.unchanged(data, module)
+            else:
+                outcome.result = optimize(data, module, passes=passes,
+                                          keep_dwarf=keep_dwarf, jobs=jobs)
+                _store(path, output, outcome)
+        outcome.verdict = evaluate(output or path, outcome.result.module, config,
+                                   code_bytes_before=outcome.result.code_bytes_before)
+    except FileNotFoundError:
+        outcome.error = str(InputError("no such file", path=path))
+    except InputError as e:
+        outcome.error = str(e) if e.path else f"{path}: {e}"
+    except OSError as e:
+        outcome.error = f"{path}: {e.strerror or e}"
+    return outcome
+
+
+def _store(path, output, outcome):
+    data = outcome.result.data
+    if output:
+        try:
+            write_atomic(output, data, like=path)
+        except OSError as e:
+            raise InputError(f"cannot write: {e.strerror or e}", path=output)
+    elif outcome.result.changed:
+        left = replace_module(path, data)
+        if left:
+            outcome.notes.append(f"{left} other hard link(s) of {path} still hold the old module")
+
+
+def optimize_paths(paths, config, output=None, keep_dwarf=False, jobs=None, passes=None):
+    """[Outcome] for every path, in order."""
+    jobs = default_jobs() if jobs is None else jobs
+    return [optimize_one(p, config, output=output, keep_dwarf=keep_dwarf, jobs=jobs,
+                         passes=passes) for p in paths]
+
+
+def exit_status(outcomes):
+    if any(o.error for o in outcomes):
+        return exitcodes.BAD_INPUT
+    if any(o.failed for o in outcomes):
+        return exitcodes.OVER_BUDGET
+    return exitcodes.OK

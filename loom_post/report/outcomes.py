@@ -1,0 +1,110 @@
+"""How `optimize` (and every route that optimizes: cargo, the linker hook,
+watch) reports what it did: a text block per module, or one JSON document.
+
+JSON schema (docs/json.md): {"version": 1, "status", "modules": [...]}, each
+module with the same size keys as `check` (code_bytes_before/after) and the
+per-pass statistics under `passes`.
+"""
+
+import json
+import sys
+
+from loom_post import exitcodes
+from loom_post.budget.gate import grew_most
+from loom_post.budget.units import percent, signed
+from loom_post.errors import print_error
+from loom_post.report.demangle import demangle
+
+JSON_VERSION = 1
+
+
+def outcome_json(o):
+    if o.error:
+        return {"path": o.path, "error": o.error}
+    r = o.result
+    out = {"path": o.path, "optimized": o.optimized,
+           "code_bytes_before": r.code_bytes_before, "code_bytes_after": r.code_bytes_after,
+           "bytes_saved": r.code_bytes_before - r.code_bytes_after,
+           "functions_changed": r.functions_changed,
+           "bytes_saved_by_reencoding": r.bytes_saved_by_reencoding,
+           "not_understood": r.not_understood, "skipped": r.skipped,
+           "passes": {name: s.to_json() for name, s in r.passes.items()},
+           "dwarf_dropped": r.dwarf_dropped, "notes": o.notes}
+    if o.verdict is not None:
+        out["status"] = o.verdict.status
+        out["budgets"] = [b.to_json() for b in o.verdict.budgets]
+    return out
+
+
+def render_json(outcomes, status):
+    doc = {"version": JSON_VERSION,
+           "status": {exitcodes.OK: "pass", exitcodes.OVER_BUDGET: "fail"}.get(status, "error"),
+           "modules": [outcome_json(o) for o in outcomes]}
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _plural(n, word):
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _what(o):
+    r = o.result
+    if not o.optimized:
+        return "measured (optimize = false)"
+    parts = [f"{_plural(r.functions_changed, 'function')} changed"]
+    for name, s in r.passes.items():
+        detail = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in s.counters.items())
+        parts.append(f"{name}: {signed(-s.bytes_saved)} B" + (f" ({detail})" if detail else ""))
+    return "; ".join(parts)
+
+
+def render_text(o, out):
+    """Write the lines for one module (nothing for an unreadable one: its error
+    goes to stderr)."""
+    if o.error:
+        return
+    r = o.result
+    before, after = r.code_bytes_before, r.code_bytes_after
+    verdict = o.verdict.status.upper() if o.verdict is not None else "PASS"
+    out.write(f"{o.path}: code {before} -> {after} bytes ({signed(after - before)}, "
+              f"{percent(after, before)}); {_what(o)}; {verdict}\n")
+    if r.bytes_saved_by_reencoding:
+        out.write(f"  of the bytes saved, {r.bytes_saved_by_reencoding} come from re-encoding "
+                  f"changed functions with minimal LEB128s\n")
+    if r.not_understood:
+        out.write(f"  {_plural(r.not_understood, 'function')} use instructions loom-post does not "
+                  f"understand and were kept as they are\n")
+    for note in o.notes:
+        out.write(f"  note: {note}\n")
+    if r.dwarf_dropped:
+        out.write(f"  note: dropped stale DWARF ({', '.join(r.dwarf_dropped)}); "
+                  f"--keep-dwarf keeps it\n")
+    if o.verdict is not None:
+        _budget_lines(o.verdict, out)
+
+
+def _budget_lines(verdict, out):
+    for b in verdict.budgets:
+        if b.status == "fail":
+            out.write(f"  over budget: {b.kind}: limit {b.limit_text()}, actual "
+                      f"{b.actual_text()} ({b.message})\n")
+    if verdict.status == "fail":
+        grown = grew_most(verdict, 5)
+        if grown:
+            out.write("  functions that grew most since the baseline:\n")
+            for c in grown:
+                was = "new" if c.old is None else f"{c.old} -> {c.new} bytes"
+                out.write(f"    {signed(c.delta):>8} B  {demangle(c.name)} ({was})\n")
+
+
+def print_report(outcomes, status, fmt="text", out=None):
+    """The report of `outcomes` on `out` (stdout), their errors on stderr."""
+    out = out or sys.stdout
+    if fmt == "json":
+        out.write(render_json(outcomes, status))
+    else:
+        for o in outcomes:
+            render_text(o, out)
+    for o in outcomes:
+        if o.error:
+            print_error(o.error)
