@@ -234,7 +234,7 @@ def test_json_format(project, capsys):
     code, out, _ = check(capsys, "a.wasm", "b.wasm", "--format", "json")
     assert code == 1
     doc = json.loads(out)
-    assert doc["status"] == "fail"
+    assert doc["status"] == "fail" and doc["version"] == 1
     for m in doc["modules"]:
         assert set(m) >= {"path", "code_bytes", "budgets", "status"}
         assert m["code_bytes"] == read_module((project / m["path"]).read_bytes()).code_size

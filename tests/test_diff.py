@@ -45,7 +45,8 @@ def test_json_diff_and_index_keys_without_names(tmp_path, capsys):
     code, out, _ = diff(capsys, tmp_path / "old.wasm", tmp_path / "new.wasm", "--format", "json")
     assert code == 0
     doc = json.loads(out)
-    assert doc["delta_bytes"] == doc["code_bytes_new"] - doc["code_bytes_old"]
+    assert doc["version"] == 1
+    assert doc["delta_bytes"] == doc["code_bytes_after"] - doc["code_bytes_before"]
     assert [(f["name"], f["old"], f["new"], f["delta"], f["status"]) for f in doc["functions"]] == \
         [("func[1]", 7, 11, 4, "changed"), ("func[2]", None, 3, 3, "added")]
     assert (doc["added"], doc["removed"], doc["changed"], doc["unchanged"]) == (1, 0, 1, 1)

@@ -43,7 +43,7 @@ def _json(capsys, *argv):
 
 def test_json_output(module_path, capsys):
     rc, doc, err = _json(capsys, str(module_path))
-    assert rc == 0 and err == ""
+    assert rc == 0 and err == "" and doc["version"] == 1
     [mod] = doc["modules"]
     assert mod["path"] == str(module_path)
     assert mod["code_bytes"] == CODE_BYTES == 32

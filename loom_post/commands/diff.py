@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+from loom_post.report import JSON_VERSION
+
 from loom_post import exitcodes
 from loom_post.budget.baseline import compare_functions, function_sizes
 from loom_post.errors import ConfigError, InputError, print_error
@@ -33,11 +35,11 @@ def compare(old_module, new_module):
     old, new = function_sizes(old_module), function_sizes(new_module)
     changes = compare_functions(old, new)
     return {
-        "code_bytes_old": old_module.code_size,
-        "code_bytes_new": new_module.code_size,
+        "code_bytes_before": old_module.code_size,
+        "code_bytes_after": new_module.code_size,
         "delta_bytes": new_module.code_size - old_module.code_size,
         "delta_percent": percent(new_module.code_size, old_module.code_size),
-        "functions_old": len(old), "functions_new": len(new),
+        "functions_before": len(old), "functions_after": len(new),
         "added": sum(1 for c in changes if c.status == "added"),
         "removed": sum(1 for c in changes if c.status == "removed"),
         "changed": sum(1 for c in changes if c.status == "changed"),
@@ -60,7 +62,7 @@ def run(args):
     if status:
         return status
     doc = compare(*modules)
-    doc = {"old": args.old, "new": args.new, **doc}
+    doc = {"version": JSON_VERSION, "old": args.old, "new": args.new, **doc}
     if args.format == "json":
         print(json.dumps(doc, indent=2))
     else:
@@ -69,9 +71,9 @@ def run(args):
 
 
 def _print_text(doc, top):
-    print(f"code section: {doc['code_bytes_old']} -> {doc['code_bytes_new']} bytes "
+    print(f"code section: {doc['code_bytes_before']} -> {doc['code_bytes_after']} bytes "
           f"({signed(doc['delta_bytes'])}, {doc['delta_percent']})")
-    print(f"functions: {doc['functions_old']} -> {doc['functions_new']} "
+    print(f"functions: {doc['functions_before']} -> {doc['functions_after']} "
           f"({doc['added']} added, {doc['removed']} removed, {doc['changed']} changed, "
           f"{doc['unchanged']} unchanged)")
     changes = doc["functions"]

@@ -2,6 +2,8 @@
 
 import json
 
+from loom_post.report import JSON_VERSION
+
 from loom_post import exitcodes
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module
@@ -50,7 +52,7 @@ def run(args):
             info["functions"] = info["functions"][:args.top]
         reports.append(info)
     if args.format == "json":
-        print(json.dumps({"modules": reports}, indent=2))
+        print(json.dumps({"version": JSON_VERSION, "modules": reports}, indent=2))
     else:
         for info in reports:
             _print_text(info)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 
+from loom_post.report import JSON_VERSION
+
 from loom_post.budget.gate import MAX_GROWTH_VS_BASELINE, grew_most
 from loom_post.budget.units import percent, signed
 from loom_post.report.demangle import demangle
@@ -90,7 +92,8 @@ def to_json(verdicts, errors, top=5):
         modules.append(doc)
     for path, message in errors:
         modules.append({"path": path, "status": "error", "error": message})
-    return json.dumps({"status": status_of(verdicts, errors), "modules": modules},
+    return json.dumps({"version": JSON_VERSION, "status": status_of(verdicts, errors),
+                       "modules": modules},
                       indent=2) + "\n"
 
 

@@ -13,16 +13,14 @@ from loom_post import exitcodes
 from loom_post.budget.gate import grew_most
 from loom_post.budget.units import percent, signed
 from loom_post.errors import print_error
+from loom_post.report import JSON_VERSION
 from loom_post.report.demangle import demangle
-
-JSON_VERSION = 1
-
 
 def outcome_json(o):
     if o.error:
         return {"path": o.path, "error": o.error}
     r = o.result
-    out = {"path": o.path, "optimized": o.optimized,
+    out = {"path": o.path, "optimized": o.optimized, "code_bytes": r.code_bytes_after,
            "code_bytes_before": r.code_bytes_before, "code_bytes_after": r.code_bytes_after,
            "bytes_saved": r.code_bytes_before - r.code_bytes_after,
            "functions_changed": r.functions_changed,
