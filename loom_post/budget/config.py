@@ -17,7 +17,8 @@ With no configuration file, the defaults apply relative to the working directory
 
 API other layers rely on:
   load_config(config_file=None, cwd=None) -> Config      (ConfigError on bad input)
-  Config.path, Config.root, Config.paths (globs), Config.settings_for(module_path)
+  Config.path, Config.root, Config.paths (globs), Config.passes (names or None),
+  Config.settings_for(module_path)
   ModuleSettings: max_growth, max_code_size, max_growth_vs_baseline, baseline, optimize
   resolve_paths(config, given) -> list of module paths
 Sizes are ints (bytes); growth allowances are ints or units.Percent; a key set to
@@ -46,7 +47,7 @@ CONFIG_NAME = "loom-post.toml"
 PYPROJECT = "pyproject.toml"
 TOOL_KEY = "loom-post"
 
-# key -> (attribute, parser name); shared by the top level and [[module]] tables.
+# budget key -> ModuleSettings attribute; shared by the top level and [[module]] tables.
 BUDGET_KEYS = {
     "max-growth": "max_growth",
     "max-code-size": "max_code_size",

@@ -24,6 +24,13 @@ class StackTypeError(Exception):
 _REF_BYTES = frozenset((0x70, 0x6F, 0x6E, 0x6D, 0x6C, 0x6B, 0x6A, 0x69, 0x71, 0x72, 0x73, 0x74))
 
 
+# Structure, by name from the opcode table: what opens a block, what closes
+# one, and what ends an arm (the instructions still typed after dead code).
+_OPENS = frozenset(O.BY_NAME[n] for n in ("block", "loop", "if", "try", "try_table"))
+_CLOSES = frozenset(O.BY_NAME[n] for n in ("end", "delegate"))
+_ARM_ENDS = _CLOSES | frozenset(O.BY_NAME[n] for n in ("else", "catch", "catch_all"))
+
+
 def _is_ref(t):
     return isinstance(t, tuple) or t in _REF_BYTES
 
@@ -109,19 +116,18 @@ def stack_effects(module, pos, body):
     for idx in range(n):
         info, imm = body.instrs[idx][0], body.instrs[idx][1]
         if frame.dead:
-            code = info.code if info.prefix is None else -1
             if dead_depth:
-                if code in (0x02, 0x03, 0x04, 0x06, 0x1F):
+                if info in _OPENS:
                     dead_depth += 1
-                elif code == 0x0B or code == 0x18:
+                elif info in _CLOSES:
                     dead_depth -= 1
                 record(None)
                 continue
-            if code in (0x02, 0x03, 0x04, 0x06, 0x1F):
+            if info in _OPENS:
                 dead_depth = 1
                 record(None)
                 continue
-            if code not in (0x0B, 0x05, 0x07, 0x19, 0x18):
+            if info not in _ARM_ENDS:
                 record(None)
                 continue
         pops = info.pops
