@@ -1,0 +1,68 @@
+"""Same-run A/B timing of two loom-post source trees (e.g. main before and
+after a change): each module is optimized by A and by B in turn, A B A B ...,
+and the medians and the median of the pair-by-pair ratios B/A are printed.
+
+    python3 bench/bench_ab.py --a DIR_A --b DIR_B [--runs N] [--passes P] [MODULE.wasm ...]
+
+DIR_A / DIR_B are checkouts (the directory holding loom_post/); with no modules,
+the shared corpus. Whole-process wall times from Python's timers; the machines
+are shared and noisy, so quote the ratios.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from bench.corpus import corpus_paths, default_fetch  # noqa: E402
+
+
+def run_once(tree, path, out, passes):
+    cmd = [sys.executable, "-m", "loom_post", "optimize", path, "-o", out, "-j", "1"]
+    if passes:
+        cmd += ["--passes", passes]
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, capture_output=True, check=False)
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--a", required=True)
+    ap.add_argument("--b", required=True)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--passes", default=None, help="--passes for B only (A runs its defaults)")
+    ap.add_argument("modules", nargs="*")
+    args = ap.parse_args(argv)
+    fetch = default_fetch()
+    modules = args.modules or (corpus_paths(fetch) if fetch else [])
+    ratios_all, ta_all, tb_all = [], 0.0, 0.0
+    print(f"| module | A s | B s | B/A |\n|---|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out.wasm")
+        for path in modules:
+            run_once(args.a, path, out, None)  # warm-up
+            ta, tb = [], []
+            for _ in range(args.runs):
+                ta.append(run_once(args.a, path, out, None))
+                tb.append(run_once(args.b, path, out, args.passes))
+            ratio = statistics.median(b / a for a, b in zip(ta, tb))
+            ratios_all.append(ratio)
+            ta_all += statistics.median(ta)
+            tb_all += statistics.median(tb)
+            print(f"| {os.path.basename(path)[:-5]} | {statistics.median(ta):.2f} | "
+                  f"{statistics.median(tb):.2f} | {ratio:.3f} |", flush=True)
+    if ratios_all:
+        print(f"| **total** | {ta_all:.2f} | {tb_all:.2f} | {tb_all / ta_all:.3f} |")
+        print(f"\nmedian per-module ratio B/A: {statistics.median(ratios_all):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
