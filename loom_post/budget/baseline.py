@@ -104,8 +104,8 @@ class Baseline:
     def save(self):
         directory = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(directory):
-            raise ConfigError(f"{self.path}: cannot write the baseline: "
-                              f"directory {directory} does not exist")
+            raise ConfigError(f"cannot write the baseline: "
+                              f"directory {directory} does not exist", path=self.path)
         try:
             write_atomic(self.path, self.dumps().encode("utf-8"))
         except OSError as e:
@@ -113,8 +113,8 @@ class Baseline:
 
 
 def _bad(path, why):
-    return ConfigError(f"{path}: not a loom-post baseline file: {why} "
-                       f"(`loom-post baseline` rewrites it)")
+    return ConfigError(f"not a loom-post baseline file: {why} "
+                       f"(`loom-post baseline` rewrites it)", path=path)
 
 
 def load_baseline(path, missing_ok=False):
@@ -126,8 +126,8 @@ def load_baseline(path, missing_ok=False):
     except FileNotFoundError:
         if missing_ok:
             return Baseline(path, exists=False)
-        raise ConfigError(f"{path}: the baseline file does not exist; "
-                          f"`loom-post baseline` records one")
+        raise ConfigError(f"the baseline file does not exist; "
+                          f"`loom-post baseline` records one", path=path)
     except OSError as e:
         raise ConfigError(f"cannot read the baseline: {e.strerror or e}", path=path)
     try:

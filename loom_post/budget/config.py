@@ -193,8 +193,8 @@ class _Reader:
         raise ConfigError(f"{label} = {_show(value)}: {problem}", path=self.path)
 
     def unknown(self, label, value, allowed):
-        raise ConfigError(f"{self.path}: unknown key: {label} = {_show(value)}; "
-                          f"known keys: {', '.join(allowed)}")
+        raise ConfigError(f"unknown key: {label} = {_show(value)}; "
+                          f"known keys: {', '.join(allowed)}", path=self.path)
 
     def globs(self, label, value):
         if isinstance(value, str):
@@ -268,8 +268,8 @@ class _Reader:
         for n, table in enumerate(value, 1):
             where = f"{label} #{n}"
             if "path" not in table:
-                raise ConfigError(f"{self.path}: [[{label}]] #{n} has no `path` glob "
-                                  f"saying which modules it applies to")
+                raise ConfigError(f"[[{label}]] #{n} has no `path` glob "
+                                  f"saying which modules it applies to", path=self.path)
             overrides, patterns = {}, None
             for key, v in table.items():
                 klabel = f"{where}: {key}"
@@ -285,8 +285,8 @@ class _Reader:
 
     def check_baselines(self, settings, where):
         if settings.max_growth_vs_baseline is not None and not settings.baseline:
-            raise ConfigError(f"{self.path}: {where}: max-growth-vs-baseline is set but no "
-                              f"`baseline` file is configured to compare against")
+            raise ConfigError(f"{where}: max-growth-vs-baseline is set but no "
+                              f"`baseline` file is configured to compare against", path=self.path)
 
 
 def _parse_toml(path):
@@ -312,8 +312,8 @@ def _tool_table(path, doc):
         return None
     table = tool[TOOL_KEY]
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: tool.loom-post = {_show(table)}: expected a table "
-                          f"([tool.loom-post])")
+        raise ConfigError(f"tool.loom-post = {_show(table)}: expected a table "
+                          f"([tool.loom-post])", path=path)
     return table
 
 

@@ -136,8 +136,8 @@ def evaluate(path, module, config, code_bytes_before=None):
         base = config.baseline_for(settings)
         required = settings.max_growth_vs_baseline is not None
         if required and not base.exists:
-            raise ConfigError(f"{base.path}: the baseline file does not exist; "
-                              f"`loom-post baseline` records one")
+            raise ConfigError(f"the baseline file does not exist; "
+                              f"`loom-post baseline` records one", path=base.path)
         verdict.baseline_path = base.path
         entry = base.get(verdict.key)
         if entry is not None:
@@ -158,8 +158,8 @@ def require_baselines(config, paths):
         if settings.max_growth_vs_baseline is not None and settings.baseline:
             base = config.baseline_for(settings)
             if not base.exists:
-                raise ConfigError(f"{base.path}: the baseline file does not exist; "
-                                  f"`loom-post baseline` records one")
+                raise ConfigError(f"the baseline file does not exist; "
+                                  f"`loom-post baseline` records one", path=base.path)
 
 
 def grew_most(verdict, top=5):
