@@ -92,9 +92,9 @@ def _finish(data, module, result, keep_dwarf):
             if sec.name.startswith(".debug_"):
                 module.drop_section(sec)
                 result.dwarf_dropped.append(sec.name)
-    out = module.to_bytes()
-    if out is data:
+    if not module.changed:
         return result
+    out = module.to_bytes()
     new_module = validate_output(out, changed=result.changed_positions, original=data)
     if new_module.code_size > result.code_bytes_before:
         raise AssertionError("optimizer grew the code section")
