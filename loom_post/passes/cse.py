@@ -51,6 +51,9 @@ How it runs
     (pipeline.py) decides whether the rewritten function is kept.
 """
 
+from bisect import bisect_right
+from heapq import heappop, heappush
+
 from loom_post.passes import effects as E
 from loom_post.passes.base import FunctionPass
 from loom_post.wasm import opcodes as O
@@ -107,53 +110,75 @@ PASS = CsePass()
 
 class _Scope:
     """A block, loop, if/else arm or try body, in the scoped table of available
-    expressions. `added` lists (key, group) made available inside it; `cut` is the
-    number of groups that existed when the first branch to its label was taken."""
+    expressions. What it made available is `_Scan.added[start:]` (the entries of
+    the scopes it encloses, once closed, stay in place: they now belong to it);
+    `cut` is the number of groups that existed when the first branch to its label
+    was taken."""
 
-    __slots__ = ("kind", "added", "cut")
+    __slots__ = ("kind", "start", "cut")
 
-    def __init__(self, kind):
+    def __init__(self, kind, start):
         self.kind = kind
-        self.added = []
+        self.start = start
         self.cut = None
 
 
-def _loop_summaries(instrs):
-    """For each `loop` (by instruction index): what its body may change, as
-    [index, locals written, mutable globals written, may write memory, calls]."""
-    summaries = {}
-    opened = []   # per open structure: is it a loop?
-    loops = []    # the open loops' summaries, innermost last
-    LOCAL_SET, GLOBAL_SET, CALL, WRITES_MEMORY = O.LOCAL_SET, O.GLOBAL_SET, O.CALL, E.WRITES_MEMORY
-    for i, ins in enumerate(instrs):
-        op = ins[0]
-        effect = op.effect
-        if effect is O.CONTROL:
-            name = op.name
-            if name in E.OPENERS:
-                opened.append(name == "loop")
-                if name == "loop":
-                    loops.append([i, set(), set(), False, False])
-            elif (name == "end" or name == "delegate") and opened and opened.pop():
-                s = loops.pop()
-                summaries[s[0]] = s
-                if loops:
-                    parent = loops[-1]
-                    parent[1] |= s[1]
-                    parent[2] |= s[2]
-                    parent[3] = parent[3] or s[3]
-                    parent[4] = parent[4] or s[4]
-        elif not loops:
-            continue
-        elif effect is LOCAL_SET:
-            loops[-1][1].add(ins[1])
-        elif effect is GLOBAL_SET:
-            loops[-1][2].add(ins[1])
-        elif effect in WRITES_MEMORY:
-            loops[-1][3] = True
-        elif effect is CALL:
-            loops[-1][4] = True
-    return summaries
+class _Writes:
+    """Where a function writes what, for the loops' back edges: the positions of
+    the writes to each local and mutable global, of memory writes and calls
+    (calls also change globals and memory), and the end of each loop. A value
+    available at a loop's header must die there if anything it reads is written
+    anywhere in the loop: that is, if its first such write after the value was
+    computed lies before the loop's end. Each value's first write is found once
+    (bisect), so deep nests of loops cost O(n log n), not O(n * depth)."""
+
+    def __init__(self, instrs):
+        self.local, self.glob = {}, {}
+        self.memory, self.calls, self.loop_end = [], [], {}
+        LOCAL_SET, GLOBAL_SET, CALL, CONTROL = O.LOCAL_SET, O.GLOBAL_SET, O.CALL, O.CONTROL
+        opened = []
+        for i, ins in enumerate(instrs):
+            effect = ins[0].effect
+            if effect is CONTROL:
+                name = ins[0].name
+                if name in E.OPENERS:
+                    opened.append(i if name == "loop" else -1)
+                elif (name == "end" or name == "delegate") and opened:
+                    start = opened.pop()
+                    if start >= 0:
+                        self.loop_end[start] = i
+            elif effect is LOCAL_SET:
+                self.local.setdefault(ins[1], []).append(i)
+            elif effect is GLOBAL_SET:
+                self.glob.setdefault(ins[1], []).append(i)
+            elif effect in E.WRITES_MEMORY:
+                self.memory.append(i)
+            elif effect is CALL:
+                self.calls.append(i)
+                self.memory.append(i)
+
+    def first_after(self, expr, pos):
+        """The first position after `pos` that changes what `expr` reads."""
+        best = _NEVER
+        for x in expr[3]:
+            best = min(best, _next(self.local.get(x), pos))
+        if expr[4]:
+            best = min(best, _next(self.calls, pos))
+            for x in expr[4]:
+                best = min(best, _next(self.glob.get(x), pos))
+        if expr[5]:
+            best = min(best, _next(self.memory, pos))
+        return best
+
+
+_NEVER = float("inf")
+
+
+def _next(positions, pos):
+    if not positions:
+        return _NEVER
+    k = bisect_right(positions, pos)
+    return positions[k] if k < len(positions) else _NEVER
 
 
 class _Scan:
@@ -174,10 +199,12 @@ class _Scan:
         self.mutable, self.shared = context
         self.instrs = instrs
         self.effects = effects
-        self.loops = None
+        self.writes = None      # _Writes, made at the first loop
+        self.heap = None        # (first write after it, group, key) per value, once loops matter
         self.intern = {}        # structural key tuple -> small int
         self.leaf_cost = []     # key -> encoded bytes, for leaves
         self.groups = []
+        self.exprs = []         # per group: its first occurrence's expression tuple
         self.avail = {}         # key id -> group index
         self.by_local = {}      # local -> key ids (available or not) reading it
         self.by_global = {}     # mutable global -> key ids reading it
@@ -185,7 +212,8 @@ class _Scan:
         # The operand stack: per value, None (opaque) or an expression tuple
         # (start, end + 1, key, locals, globals, has load, cost).
         self.shadow = []
-        self.scopes = [_Scope("func")]
+        self.added = []         # (key, group) per value made available, in group order
+        self.scopes = [_Scope("func", 0)]
         self.reachable = True
 
     def run(self):
@@ -277,7 +305,10 @@ class _Scan:
         if g is None:
             g = self.avail[key] = len(self.groups)
             self.groups.append([key, expr[0], i, vtype, expr[6], None])
-            self.scopes[-1].added.append((key, g))
+            self.exprs.append(expr)
+            self.added.append((key, g))
+            if self.heap is not None:
+                heappush(self.heap, (self.writes.first_after(expr, i), g, key))
             for x in expr[3]:
                 self.by_local.setdefault(x, []).append(key)
             for x in expr[4]:
@@ -322,16 +353,14 @@ class _Scan:
     # -- structure ---------------------------------------------------------
     def leave(self, scope, cut):
         """Close `scope`: what it added from group `cut` on is no longer
-        available; what came before moves up to the enclosing scope."""
-        kept = []
-        avail = self.avail
-        for k, g in scope.added:
-            if g < cut:
-                kept.append((k, g))
-            elif avail.get(k) == g:
+        available; what came before now belongs to the enclosing scope. Groups
+        grow in program order, so those to remove are at the end of `added`."""
+        added, avail = self.added, self.avail
+        start = scope.start
+        while len(added) > start and added[-1][1] >= cut:
+            k, g = added.pop()
+            if avail.get(k) == g:
                 del avail[k]
-        if kept:
-            self.scopes[-1].added.extend(kept)
 
     def branch_to(self, depth):
         # Group numbers grow in program order, so everything still available
@@ -341,19 +370,21 @@ class _Scan:
             target.cut = len(self.groups)
 
     def enter_loop(self, i):
-        if self.loops is None:
-            self.loops = _loop_summaries(self.instrs)
-        _, wl, wg, wmem, calls = self.loops[i]
-        # Back edges: drop whatever the loop body can change.
-        for x in wl:
-            self.drop(self.by_local.pop(x, ()))
-        for x in wg:
-            self.drop(self.by_global.pop(x, ()))
-        if wmem or calls:
-            self.drop_loads()
-        if calls:
-            self.drop_globals()
-        self.scopes.append(_Scope("loop"))
+        """Back edges: drop every value that something in the loop can change."""
+        if self.heap is None:
+            self.writes = _Writes(self.instrs)
+            self.heap = []
+            groups = self.groups
+            for k, g in self.avail.items():
+                first = self.writes.first_after(self.exprs[g], groups[g][2])
+                heappush(self.heap, (first, g, k))
+        end = self.writes.loop_end.get(i, _NEVER)
+        heap, avail = self.heap, self.avail
+        while heap and heap[0][0] <= end:
+            _first, g, k = heappop(heap)
+            if avail.get(k) == g:
+                del avail[k]
+        self.scopes.append(_Scope("loop", len(self.added)))
 
     def close(self):
         """`end`/`delegate`; True at the function's final end."""
@@ -373,18 +404,15 @@ class _Scan:
     def control(self, i, name, imm):
         """Steer the table through one control instruction; True at the end."""
         if name == "block" or name == "try" or name == "if":
-            self.scopes.append(_Scope(name))
+            self.scopes.append(_Scope(name, len(self.added)))
         elif name == "loop":
             self.enter_loop(i)
         elif name == "try_table":
             for _kind, _tag, label in imm[1]:
                 self.branch_to(label)
-            self.scopes.append(_Scope("block"))
+            self.scopes.append(_Scope("block", len(self.added)))
         elif name == "else" or name == "catch" or name == "catch_all":
-            scope = self.scopes.pop()
-            self.leave(scope, 0)
-            scope.added = []
-            self.scopes.append(scope)
+            self.leave(self.scopes[-1], 0)
             self.reachable = True
         elif name == "end" or name == "delegate":
             return self.close()
