@@ -261,3 +261,20 @@ def test_mutated_modules_never_crash(bases, which, ops):
                 assert after.code_size <= before_code
                 data = now
             assert os.listdir(d) == ["m.wasm"]
+
+
+def test_a_catch_label_out_of_range_is_not_a_crash(tmp_path, capsys):
+    """30 bytes: one function `try_table (catch_all 5) end`. The label names no
+    enclosing block; typing must refuse the body instead of the pass indexing
+    past its scope stack (it used to end in an IndexError traceback)."""
+    body = bytes([0x00, 0x1F, 0x40, 0x01, 0x02, 0x05, 0x0B, 0x0B])
+    code = bytes([1, len(body)]) + body
+    data = (b"\0asm\x01\0\0\0" + bytes([1, 4, 1, 0x60, 0, 0]) + bytes([3, 2, 1, 0])
+            + bytes([10, len(code)]) + code)
+    assert len(data) == 30
+    path = tmp_path / "m.wasm"
+    path.write_bytes(data)
+    rc = cli.main(["optimize", str(path)])
+    err = capsys.readouterr().err
+    assert rc in (0, 3) and "internal error" not in err and "Traceback" not in err
+    assert path.read_bytes() == data

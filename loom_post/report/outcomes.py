@@ -70,8 +70,9 @@ def render_text(o, out):
         out.write(f"  of the bytes saved, {r.bytes_saved_by_reencoding} come from re-encoding "
                   f"changed functions with minimal LEB128s\n")
     if r.not_understood:
-        out.write(f"  {_plural(r.not_understood, 'function')} use instructions loom-post does not "
-                  f"understand and were kept as they are\n")
+        verb = "uses" if r.not_understood == 1 else "use"
+        out.write(f"  {_plural(r.not_understood, 'function')} {verb} instructions loom-post does "
+                  f"not understand and were kept as they are\n")
     for note in o.notes:
         out.write(f"  note: {note}\n")
     if r.dwarf_dropped:

@@ -216,6 +216,9 @@ def stack_effects(module, pos, body):
             record((len(p) + extra, tuple(p)))
         elif name == "try_table":
             p, r = block_signature(module, imm[0])
+            for _kind, _tag, label in imm[1]:
+                if label >= len(ctrl):  # catch labels are outside the try_table's block
+                    raise StackTypeError(f"catch label {label} out of range")
             pop_all(p)
             frame = _Frame("block", p, r, len(stack))
             ctrl.append(frame)
