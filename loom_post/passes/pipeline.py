@@ -21,6 +21,9 @@ The pipeline, not a pass, owns:
   raises OutputInvalid and the caller keeps the input.
 """
 
+import contextlib
+import gc
+
 from loom_post.passes import base, resolve
 from loom_post.passes.validate import validate_output
 from loom_post.wasm.instructions import decode_body, encode_body
@@ -55,6 +58,27 @@ class OptimizeResult:
 
 def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1):
     """Run the passes named in `passes` (None: the defaults) over `data`."""
+    with _no_cyclic_gc():
+        return _optimize(data, module, passes, keep_dwarf, jobs)
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc():
+    """Decoded functions are millions of small tuples and lists with no cycles;
+    the cyclic collector's passes over them cost more than half the time on a
+    function of 10^6 instructions (bench/adversarial.py many-instrs: 31 s on,
+    13 s off). Reference counting still frees everything; the collector is
+    back on when the pipeline returns."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _optimize(data, module, passes, keep_dwarf, jobs):
     module = module if module is not None else read_module(data)
     chosen = resolve(passes)
     result = OptimizeResult(data, module, module.code_size, chosen)
