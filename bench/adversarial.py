@@ -12,7 +12,6 @@ functions), many-locals (5*10^4 locals).
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -101,18 +100,27 @@ SHAPES = {
 }
 
 
+_CHILD = ("import resource, sys\n"
+          "from loom_post.cli import main\n"
+          "rc = main(sys.argv[2:])\n"
+          "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+          "sys.exit(rc)\n")
+
+
 def measure(data, tmp):
+    """(wall seconds, the child's own peak RSS in MB, exit code, stderr head)."""
     path = os.path.join(tmp, "in.wasm")
+    rss_file = os.path.join(tmp, "rss")
     with open(path, "wb") as f:
         f.write(data)
     start = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.run([sys.executable, "-m", "loom_post", "optimize", path, "-o",
+    proc = subprocess.run([sys.executable, "-c", _CHILD, rss_file, "optimize", path, "-o",
                            os.path.join(tmp, "out.wasm"), "-j", "1"],
                           capture_output=True, text=True)
     wall = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(rss, before) / 1024, proc.returncode, proc.stderr.strip()[:120]
+    with open(rss_file) as f:
+        rss_kb = int(f.read() or 0)
+    return wall, rss_kb / 1024, proc.returncode, proc.stderr.strip()[:120]
 
 
 def main(argv=None):
