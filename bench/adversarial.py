@@ -118,8 +118,11 @@ def measure(data, tmp):
                            os.path.join(tmp, "out.wasm"), "-j", "1"],
                           capture_output=True, text=True)
     wall = time.perf_counter() - start
-    with open(rss_file) as f:
-        rss_kb = int(f.read() or 0)
+    rss_kb = 0
+    if os.path.exists(rss_file):
+        with open(rss_file) as f:
+            rss_kb = int(f.read() or 0)
+        os.unlink(rss_file)
     return wall, rss_kb / 1024, proc.returncode, proc.stderr.strip()[:120]
 
 
