@@ -3,7 +3,7 @@
 Score (last full run): SCORE_PLACEHOLDER
 
 How to run (from the repository root; not part of CI, stdlib only):
-    python3 tests/tools/mutate.py                 # every mutation, 4 at a time
+    python3 tests/tools/mutate.py                 # every mutation, 2 at a time
     python3 tests/tools/mutate.py --jobs 8        # more at once
     python3 tests/tools/mutate.py --list          # the mutations, numbered
     python3 tests/tools/mutate.py -k cse.         # only mutations whose id contains "cse."
@@ -231,9 +231,9 @@ def run_tests(tree, args, timeout=TIMEOUT):
     except subprocess.TimeoutExpired:
         return "timeout", time.monotonic() - start, ""
     tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-    status = "pass" if proc.returncode == 0 else "fail"
-    if proc.returncode == 5:  # no tests collected: the selection is wrong
-        status = "empty"
+    # 1: a test failed; 2: collection failed (the mutated code does not import).
+    # 4 (usage error) and 5 (no tests collected) mean the selection is wrong.
+    status = {0: "pass", 1: "fail", 2: "fail", 5: "empty"}.get(proc.returncode, "error")
     return status, time.monotonic() - start, tail
 
 
@@ -266,11 +266,11 @@ def check_applicable(mutations):
     return bad
 
 
-def test_args(m):
+def test_args(m, tree=ROOT):
     """The mutation's pytest arguments, without test files that do not exist
-    (yet): a mutation left with no tests counts as SURVIVED."""
+    in `tree` (yet): a mutation left with no tests counts as SURVIVED."""
     args = [a for a in m[4] if not a.startswith("tests/")
-            or os.path.exists(os.path.join(ROOT, a))]
+            or os.path.exists(os.path.join(tree, a))]
     return args if any(a.startswith("tests/") for a in args) else []
 
 
@@ -307,13 +307,14 @@ def parallel(items, jobs, work):
 
 def main(argv):
     ap = argparse.ArgumentParser(prog="mutate.py", description=__doc__.split("\n")[0])
-    ap.add_argument("-k", dest="select", help="only mutations whose id contains this")
-    ap.add_argument("--jobs", type=int, default=4)
+    ap.add_argument("-k", dest="select", action="append",
+                    help="only mutations whose id contains this (may be repeated)")
+    ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--timeout", type=int, default=TIMEOUT)
     args = ap.parse_args(argv)
-    chosen = [m for m in MUTATIONS if not args.select or args.select in m[0]]
+    chosen = [m for m in MUTATIONS if not args.select or any(s in m[0] for s in args.select)]
     if args.list:
         for n, m in enumerate(chosen, 1):
             print(f"{n:3} {m[0]:32} {m[1]}  tests: {' '.join(m[4])}")
@@ -333,20 +334,23 @@ def main(argv):
         print(f"{len(selections)} test selections pass unmutated")
 
     def one(tree, m):
-        if not test_args(m):
+        selection = test_args(m, tree)
+        if not selection:
             return "empty", 0.0, ""
         text = apply(tree, m)
         try:
-            return run_tests(tree, test_args(m), args.timeout)
+            out = run_tests(tree, selection, args.timeout)
         finally:
             restore(tree, m, text)
+        print(f"  ... {m[0]}: {out[0]} ({out[1]:.0f}s)", file=sys.stderr, flush=True)
+        return out
 
     outs = parallel(chosen, args.jobs, one)
     caught = 0
     for m, (status, secs, tail) in zip(chosen, outs):
         verdict = {"fail": "CAUGHT", "timeout": "CAUGHT (timeout)"}.get(status, "SURVIVED")
-        if status == "empty":
-            verdict = "SURVIVED (no tests selected)"
+        if status in ("empty", "error"):
+            verdict = f"SURVIVED ({'no tests selected' if status == 'empty' else 'pytest error'})"
         caught += verdict.startswith("CAUGHT")
         print(f"{verdict:28} {m[0]:32} {secs:6.1f}s")
     print(f"score: {caught}/{len(chosen)} mutations caught")
