@@ -1,6 +1,10 @@
 """Mutation check: break one guard at a time and see whether a test notices.
 
-Score (last full run): SCORE_PLACEHOLDER
+Score (last full run): 66/66 mutations caught (2026-12-02, 2 jobs, ~13 min).
+Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
+5 were equivalent mutations and were replaced (see the comment above
+MUTATIONS); 14 are caught by tests added for them and 1 (cse.decl-join-leb) by
+an existing test its first selection left out.
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
@@ -24,9 +28,11 @@ mutation does not apply or an unmutated selection fails.
 """
 
 import argparse
+import contextlib
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -62,6 +68,20 @@ def k(files, expr):
     """Tests: the files, restricted to tests whose names match `expr`."""
     return list(files) + ["-k", expr]
 
+
+# Left out as equivalent (no observable difference; each was tried):
+# - cse `_MIN_COST = 3` -> 2: a 2-byte expression never beats a 2-byte local.get
+#   (`current > ref` already refuses it); 3 -> 4 is kept instead.
+# - cse `if current > ref` -> `>=`: a reuse saving 0 bytes changes no size.
+# - cse `not self.reachable` in record(): dead code is never typed (its effects
+#   are None), so record() never runs there; the flag is tested at scope ends.
+# - cse's swallow protection (`live[a] - k <= 0` -> False): in every shape tried
+#   the swallowed group keeps a live reuse inside the swallowing group's first
+#   occurrence (greedy order takes the larger group first otherwise); no corpus
+#   module's output changes without it.
+# - effects `and "_sat" not in name`: no saturating operator contains ".trunc_f".
+# The decoder's "runs past the end" checks have later checks behind them (the
+# input is refused either way); the mutations are caught by the error message.
 
 # (id, file, original, replacement, pytest arguments)
 MUTATIONS = [
@@ -229,12 +249,18 @@ def run_tests(tree, args, timeout=TIMEOUT):
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"] + args
     start = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=tree, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
     try:
-        proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True,
-                              timeout=timeout, start_new_session=True)
+        output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        # The whole session: pytest and whatever it started (cargo, wasmtime, ...).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return "timeout", time.monotonic() - start, ""
-    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
+    tail = "\n".join(output.strip().splitlines()[-3:])
     # 1: a test failed; 2: collection failed (the mutated code does not import).
     # 4 (usage error) and 5 (no tests collected) mean the selection is wrong.
     status = {0: "pass", 1: "fail", 2: "fail", 5: "empty"}.get(proc.returncode, "error")
