@@ -479,3 +479,22 @@ def test_loom_options_are_taken_before_dashdash_only(monkeypatch):
     assert parse(["build"]).config == "env.toml"
     assert manifest_dir(["build", "--manifest-path=/x/y/Cargo.toml"]) == "/x/y"
     assert manifest_dir(["run", "--", "--manifest-path", "/x/Cargo.toml"]) is None
+
+
+def test_program_output_passes_through_cargo_run(tmp_path, cargo_wasm32, monkeypatch, capfd):
+    """Lines on cargo's stdout that are no cargo message (a program `cargo run`
+    starts, here a host binary) reach our stdout unchanged, in order; only
+    cargo's own JSON messages are consumed."""
+    cargo, env = cargo_wasm32
+    crate = tmp_path / "hello"
+    (crate / "src").mkdir(parents=True)
+    (crate / "Cargo.toml").write_text('[package]\nname = "hello"\nversion = "0.1.0"\n'
+                                      'edition = "2021"\n\n[workspace]\n')
+    (crate / "src" / "main.rs").write_text(
+        'fn main() {\n    println!("plain line from the program");\n'
+        '    println!("{{\\"looks\\": \\"like json\\"}}");\n}\n')
+    use_env(monkeypatch, build_env(env))
+    assert main(["cargo", "run", "--manifest-path", str(crate / "Cargo.toml")]) == 0
+    out, _err = capfd.readouterr()
+    assert out.splitlines()[-2:] == ["plain line from the program", '{"looks": "like json"}']
+    assert '"reason"' not in out

@@ -308,3 +308,69 @@ def test_a_repeat_that_pays_only_after_another_rewrite_is_taken_in_the_same_run(
     assert optimize(once.data).data == once.data
     for args in ((0, 0), (3, 9), (-1, 7), (2**31 - 1, -2**31)):
         assert call(once.data, "f", *args) == call(data, "f", *args)
+
+
+def _groups_module(ngroups, uses):
+    # `ngroups` alternating local groups ending with i64, so a new i32 local opens
+    # one more group; with the param the new local's index is ngroups + 1.
+    locs = " ".join("(local i64)" if k % 2 == 0 else "(local i32)" for k in range(ngroups))
+    e = "(i32.add (local.get 0) (i32.const 1000))"   # 6 bytes
+    adds = e
+    for _ in range(uses - 1):
+        adds = f"(i32.add {adds} {e})"
+    return wasmtime.wat2wasm(f'(module (func (export "f") (param i32) (result i32) {locs} {adds}))')
+
+
+def test_a_new_group_past_127_groups_costs_a_byte_more():
+    # 127 groups -> 128: the group count's LEB128 grows by a byte, so the new
+    # group costs 1 (count) + 1 (type) + 1 = 3 bytes, and index 128 costs 3 per
+    # get/tee. 3 uses: 2*(6-3) - 3 - 3 = 0 -> rejected and counted as such
+    # (a gate that forgot the count's byte would say +1 and be overruled by the
+    # final size check, uncounted). 4 uses: 3*3 - 3 - 3 = 3 bytes saved exactly.
+    data = _groups_module(127, 3)
+    r = optimize(data)
+    assert r.passes["cse"].get("rejected_by_cost_gate") == 1
+    assert r.passes["cse"].get("deduplicated") == 0 and r.data == data
+    data = _groups_module(127, 4)
+    r = optimize(data)
+    assert r.passes["cse"].get("deduplicated") == 3
+    assert r.code_bytes_after == r.code_bytes_before - 3
+    assert len(body_of(r.data, 0).locals) == 128
+    assert call(r.data, "f", 7) == call(data, "f", 7)
+    # 125 groups -> 126: no LEB128 growth, the new group costs 2 and index 126
+    # costs 2: 2*(6-2) - 2 - 2 = 4 bytes.
+    r = optimize(_groups_module(125, 3))
+    assert r.passes["cse"].get("deduplicated") == 2
+    assert r.code_bytes_after == r.code_bytes_before - 4
+
+
+def test_three_byte_expressions_are_candidates():
+    # (i32.eqz (local.get 0)) is 3 bytes: each reuse saves 1. Nine uses with a
+    # free declaration (joins the i32 group): 8*1 - 2 - 0 = 6 bytes.
+    e = "(i32.eqz (local.get 0))"
+    adds = e
+    for _ in range(8):
+        adds = f"(i32.add {adds} {e})"
+    data = wasmtime.wat2wasm(f'(module (func (export "f") (param i32) (result i32) (local i32) {adds}))')
+    r = optimize(data)
+    assert r.passes["cse"].get("deduplicated") == 8
+    assert r.code_bytes_after == r.code_bytes_before - 6
+    assert call(r.data, "f", 0) == call(data, "f", 0) == 9
+
+
+def test_a_reuse_that_swallows_another_saves_only_what_is_left():
+    # X (7 bytes) five times, two of them under i32.eqz (8 bytes). X is taken
+    # first: 4 reuses * (7-2) - 2 (tee) = 18 bytes. The second eqz would then
+    # replace `local.get X; i32.eqz` (3 bytes) by a local.get (2): it saves 1,
+    # not 8-2, and 1 - 2 (its tee) < 0, so it is rejected. Counting the full 8
+    # would take it and leave the function a byte larger than it could be.
+    x = "(i32.mul (local.get 0) (i32.const 100000))"
+    body = f"(i32.add (i32.add (i32.add (i32.add {x} {x}) {x}) (i32.eqz {x})) (i32.eqz {x}))"
+    data = wasmtime.wat2wasm(f'(module (func (export "f") (param i32) (result i32) (local i32) {body}))')
+    r = optimize(data)
+    assert r.passes["cse"].get("deduplicated") == 4
+    assert r.passes["cse"].get("rejected_by_cost_gate") == 1
+    assert r.code_bytes_after == r.code_bytes_before - 18
+    assert names(body_of(r.data, 0)).count("i32.eqz") == 2
+    for a in (0, 1, 7, -3):
+        assert call(r.data, "f", a) == call(data, "f", a)

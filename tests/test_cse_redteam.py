@@ -378,3 +378,52 @@ def test_typed_select_over_references_keeps_its_written_type():
     r = optimize(data)
     assert r.passes["cse"].get("deduplicated") == 1
     wasmtime.Module.validate(wasmtime.Engine(engine_config(wasmtime)), r.data)
+
+
+# --- loops: what the body changes is dropped at the header (back edges) -------------
+BOUNDED = "(local.set $c (i32.and (local.get $c) (i32.const 7)))"
+
+
+def test_loop_global_write_after_the_use_kills_the_value_from_before_the_loop():
+    # GE's second-iteration value differs: the global.set comes after the use,
+    # so only the loop header's drop (not the set's own kill) protects it.
+    run_case(func(f"""
+      {BOUNDED}
+      (local.set $r {GE})
+      (loop $L
+        (local.set $r (i32.add (local.get $r) {GE}))
+        (global.set $g (i32.add (global.get $g) (i32.const 3)))
+        (br_if $L (i32.gt_s (local.tee $c (i32.sub (local.get $c) (i32.const 1))) (i32.const 0))))
+      (local.get $r)"""), fires=False)
+
+
+def test_loop_store_after_the_load_kills_the_load_from_before_the_loop():
+    run_case(func(f"""
+      {BOUNDED}
+      (local.set $r {LD})
+      (loop $L
+        (local.set $r (i32.add (local.get $r) {LD}))
+        (i32.store offset=40000 (local.get $a) (i32.add (local.get $r) (i32.const 1)))
+        (br_if $L (i32.gt_s (local.tee $c (i32.sub (local.get $c) (i32.const 1))) (i32.const 0))))
+      (local.get $r)""", params="(param $a i32) (param $c i32)"), fires=False,
+      args=[(0, 3), (4, 5), (8, 0), (100, 7)])
+
+
+# --- dead code: a scope left only by branches elsewhere makes nothing available ------
+def test_code_after_a_loop_that_never_falls_through_is_left_alone():
+    run_case(func(f"""
+      (block $X
+        (loop $L
+          (local.set $r {E})
+          (br_if $X (i32.const 1))
+          (br $L))
+        (drop {E}))
+      (local.get $r)"""), fires=False)
+
+
+def test_code_after_a_block_left_by_return_is_left_alone():
+    run_case(func(f"""
+      (block $B
+        (local.set $r {E})
+        (return (local.get $r)))
+      (i32.add (local.get $r) {E})"""), fires=False)

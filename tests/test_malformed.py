@@ -278,3 +278,34 @@ def test_a_catch_label_out_of_range_is_not_a_crash(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc in (0, 3) and "internal error" not in err and "Traceback" not in err
     assert path.read_bytes() == data
+
+
+def _code_only(code_payload):
+    """type ()->(), one function, and a code section with `code_payload`."""
+    from loom_post.wasm.leb128 import encode_u
+
+    def section(sid, payload):
+        return bytes([sid]) + encode_u(len(payload)) + payload
+    return (b"\0asm\1\0\0\0" + section(1, bytes([1, 0x60, 0, 0]))
+            + section(3, bytes([1, 0])) + section(10, code_payload))
+
+
+def test_a_body_running_past_its_code_section_is_named():
+    from loom_post.wasm.errors import DecodeError
+    from loom_post.wasm.module import read_module
+    good = _code_only(bytes([1, 2, 0, 0x0B]))
+    assert read_module(good).code[0].body_size == 2
+    bad = _code_only(bytes([1, 9, 0, 0x0B]))     # says 9 bytes, the section holds 2
+    with pytest.raises(DecodeError, match="function body size 9 runs past the end of the code section"):
+        read_module(bad)
+
+
+def test_an_immediate_running_past_its_body_is_named():
+    from loom_post.wasm.errors import DecodeError
+    from loom_post.wasm.instructions import decode_body
+    # locals: none; i32.const whose LEB128 continues past the body's end (3)
+    # into bytes that belong to whatever follows.
+    data = bytes([0x00, 0x41, 0x80, 0x80, 0x01, 0x0B])
+    assert [op.name for op, *_ in decode_body(data, 0, 6).instrs] == ["i32.const", "end"]
+    with pytest.raises(DecodeError, match="i32.const runs past the end of its code"):
+        decode_body(data, 0, 3)

@@ -106,3 +106,21 @@ def test_growth_vs_baseline_applies_after_optimizing(project, capsys):
     assert code == 1
     assert "over budget: max-growth-vs-baseline" in out
     assert size(project / "app.wasm") < size(project / "app_backup.wasm")
+
+
+def test_missing_baseline_file_is_refused_before_any_module_is_rewritten(project, capsys):
+    # Two modules; only the second has a budget against a baseline file that
+    # does not exist. The error must come before the first one is rewritten,
+    # not after (a half-done run would leave one module optimized).
+    (project / "loom-post.toml").write_text(
+        '[[module]]\npath = "b.wasm"\nbaseline = "sizes.json"\n'
+        'max-growth-vs-baseline = "0 B"\n')
+    original = (project / "app.wasm").read_bytes()
+    (project / "b.wasm").write_bytes(original)
+    code, out, err = optimize(capsys, "app.wasm", "b.wasm")
+    assert code == 2
+    assert err.startswith("loom-post: error: ") and "sizes.json" in err
+    assert (project / "app.wasm").read_bytes() == original
+    assert (project / "b.wasm").read_bytes() == original
+    assert sorted(p.name for p in project.iterdir()) == [".git", "app.wasm", "b.wasm",
+                                                         "loom-post.toml"]
