@@ -155,8 +155,11 @@ def apt_install(packages: list[str]) -> None:
 
 def failure_reason(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    for ln in lines:
+    for i, ln in enumerate(lines):
         if ln.startswith("error"):
+            # a compile error: add its location (the "--> file:line:col" line after it)
+            if i + 1 < len(lines) and lines[i + 1].startswith("-->"):
+                ln += " at " + lines[i + 1][3:].strip()
             return ln
     return lines[-1] if lines else "cargo failed with no output"
 
@@ -176,8 +179,9 @@ def build_one(name: str, crate_dir: Path, profile: str, target_dir: Path,
     if r.returncode != 0:
         reason = failure_reason(r.stderr)
         if "no matching package" in reason or "failed to select a version" in reason:
-            reason += f" (Debian: apt-get install {' '.join(CRATE_PACKAGES.get(name, []))}" \
-                      ", or run with --apt)"
+            pkgs = " ".join(CRATE_PACKAGES.get(name, []))
+            reason += (f" (apt-get install {pkgs}, or run with --apt)" if pkgs
+                       else " (its Debian librust-*-dev package is not installed)")
         return None, reason
     wasm = target_dir / TARGET / PROFILES[profile] / (wasm_stem(crate_dir) + ".wasm")
     if not wasm.is_file():
