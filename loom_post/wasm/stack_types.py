@@ -6,7 +6,9 @@ how many values it takes and the types it leaves. Structure instructions (`else`
 `end`, `catch`) report as pops everything above their frame's base, so a caller
 replaying the effects keeps an operand stack of exactly the right height. Code
 after an unconditional branch is unreachable: its instructions get `None` and are
-not typed (nothing in loom-post rewrites unreachable code).
+not typed (nothing in loom-post rewrites unreachable code). The walk's loop types
+the common rows itself (fixed signatures, local.get) and hands every other row to
+its typing rule in `_RULES`, which acts on the walk's state (`_Typer`).
 
 `check_function` is the same walk used as a validator of rewritten functions: any
 type mismatch, stack underflow or unbalanced structure raises StackTypeError.
