@@ -3,8 +3,9 @@
 An instruction decodes to a tuple `(op, imm, start, end)`: the OpInfo row from
 opcodes.py, its immediate operands, and its byte span in the module. Spans let
 callers keep untouched bytes as they are; `encode_instr` writes minimal LEB128s.
-This is the hot path: the dispatch below is ordered by how often rustc emits each
-immediate kind, and one-byte LEB128s are read inline.
+This is the hot path: decode_instrs reads the immediate kinds rustc emits most
+(none, index, memarg, s32, block type; one-byte LEB128s inline) itself, ordered by how often
+they occur, and hands the rarer kinds to the readers in _READERS.
 """
 
 from loom_post.wasm import opcodes as O
@@ -79,6 +80,107 @@ def _encode_memarg(m):
     return encode_u(align) + encode_u(offset)
 
 
+def _read_prefixed(data, op, pos, start):
+    """The row of a prefixed opcode whose prefix byte `op` was just read."""
+    table = _PREFIXED.get(op)
+    if table is None:
+        raise UnknownInstruction(f"unknown opcode 0x{op:02x}", start)
+    sub, pos = read_u32(data, pos)
+    info = table.get(sub)
+    if info is None:
+        raise UnknownInstruction(f"unknown opcode 0x{op:02x} {sub}", start)
+    return info, pos
+
+
+# Readers of the rarer immediate kinds, `(data, pos) -> (imm, pos_after)`; the
+# common kinds (none, index, memarg, s32, block type) are read inline by decode_instrs.
+
+def _raw_bytes(n):
+    def read(data, pos):
+        return bytes(data[pos:pos + n]), pos + n
+    return read
+
+
+def _read_br_table(data, pos):
+    n, pos = read_u32(data, pos)
+    labels = []
+    for _ in range(n):
+        label, pos = read_u32(data, pos)
+        labels.append(label)
+    default, pos = read_u32(data, pos)
+    return (tuple(labels), default), pos
+
+
+def _read_two_indices(data, pos):
+    a, pos = read_u32(data, pos)
+    b, pos = read_u32(data, pos)
+    return (a, b), pos
+
+
+def _read_valtypes(data, pos):
+    n, pos = read_u32(data, pos)
+    types = []
+    for _ in range(n):
+        vt, pos = read_valtype(data, pos)
+        types.append(vt)
+    return tuple(types), pos
+
+
+def _read_lane_byte(data, pos):
+    return data[pos], pos + 1
+
+
+def _truncated(data, pos):
+    return DecodeError("unexpected end of data inside an instruction", min(pos, len(data)))
+
+
+# A reader that indexes `data` past a position it has advanced reports that
+# position when the data ends, as decode_instrs does for what it reads inline.
+
+def _read_memarg_lane(data, pos):
+    m, pos = _read_memarg(data, pos)
+    if pos >= len(data):
+        raise _truncated(data, pos)
+    return m + (data[pos],), pos + 1
+
+
+def _read_zero_byte(data, pos):
+    if data[pos] != 0:
+        raise DecodeError("atomic.fence expects a zero byte", pos)
+    return 0, pos + 1
+
+
+def _read_try_table(data, pos):
+    bt, pos = _read_blocktype(data, pos)
+    n, pos = read_u32(data, pos)
+    clauses = []
+    for _ in range(n):
+        if pos >= len(data):
+            raise _truncated(data, pos)
+        ck = data[pos]
+        pos += 1
+        if ck in (0, 1):
+            tag, pos = read_u32(data, pos)
+            label, pos = read_u32(data, pos)
+            clauses.append((ck, tag, label))
+        elif ck in (2, 3):
+            label, pos = read_u32(data, pos)
+            clauses.append((ck, None, label))
+        else:
+            raise DecodeError(f"invalid catch clause kind {ck}", pos - 1)
+    return (bt, tuple(clauses)), pos
+
+
+_READERS = {3: read_s64, 4: _raw_bytes(4), 5: _raw_bytes(8),
+            8: _read_br_table, 9: _read_two_indices, 10: _read_valtypes, 11: read_s33,
+            12: _raw_bytes(16), 13: _raw_bytes(16), 14: _read_lane_byte,
+            15: _read_memarg_lane, 16: _read_zero_byte, 17: _read_try_table}
+_unread = {op.imm for op in O.ALL} - set(_READERS) - {0, 1, 2, 6, 7}
+if _unread:
+    raise AssertionError(f"no decoder for immediate kinds {sorted(_unread)}")
+del _unread
+
+
 def decode_instrs(data, pos, end):
     """Decode instructions from `pos` up to the `end` that closes the expression.
 
@@ -87,6 +189,7 @@ def decode_instrs(data, pos, end):
     """
     out = []
     append = out.append
+    readers = _READERS
     depth = 0
     try:
         while pos < end:
@@ -95,13 +198,7 @@ def decode_instrs(data, pos, end):
             pos += 1
             info = _SINGLE[op]
             if info is None:
-                table = _PREFIXED.get(op)
-                if table is None:
-                    raise UnknownInstruction(f"unknown opcode 0x{op:02x}", start)
-                sub, pos = read_u32(data, pos)
-                info = table.get(sub)
-                if info is None:
-                    raise UnknownInstruction(f"unknown opcode 0x{op:02x} {sub}", start)
+                info, pos = _read_prefixed(data, op, pos, start)
             kind = info.imm
             if kind == 0:
                 imm = None
@@ -134,75 +231,15 @@ def decode_instrs(data, pos, end):
             elif kind == 7:
                 imm, pos = _read_blocktype(data, pos)
                 depth += 1
-            elif kind == 8:
-                n, pos = read_u32(data, pos)
-                labels = []
-                for _ in range(n):
-                    label, pos = read_u32(data, pos)
-                    labels.append(label)
-                default, pos = read_u32(data, pos)
-                imm = (tuple(labels), default)
-            elif kind == 3:
-                imm, pos = read_s64(data, pos)
-            elif kind == 9:
-                a, pos = read_u32(data, pos)
-                b, pos = read_u32(data, pos)
-                imm = (a, b)
-            elif kind == 4:
-                imm = bytes(data[pos:pos + 4])
-                pos += 4
-            elif kind == 5:
-                imm = bytes(data[pos:pos + 8])
-                pos += 8
-            elif kind == 10:
-                n, pos = read_u32(data, pos)
-                types = []
-                for _ in range(n):
-                    vt, pos = read_valtype(data, pos)
-                    types.append(vt)
-                imm = tuple(types)
-            elif kind == 11:
-                imm, pos = read_s33(data, pos)
-            elif kind == 12 or kind == 13:
-                imm = bytes(data[pos:pos + 16])
-                pos += 16
-            elif kind == 14:
-                imm = data[pos]
-                pos += 1
-            elif kind == 15:
-                m, pos = _read_memarg(data, pos)
-                imm = m + (data[pos],)
-                pos += 1
-            elif kind == 16:
-                if data[pos] != 0:
-                    raise DecodeError("atomic.fence expects a zero byte", pos)
-                imm = 0
-                pos += 1
-            elif kind == 17:
-                bt, pos = _read_blocktype(data, pos)
-                n, pos = read_u32(data, pos)
-                clauses = []
-                for _ in range(n):
-                    ck = data[pos]
-                    pos += 1
-                    if ck in (0, 1):
-                        tag, pos = read_u32(data, pos)
-                        label, pos = read_u32(data, pos)
-                        clauses.append((ck, tag, label))
-                    elif ck in (2, 3):
-                        label, pos = read_u32(data, pos)
-                        clauses.append((ck, None, label))
-                    else:
-                        raise DecodeError(f"invalid catch clause kind {ck}", pos - 1)
-                imm = (bt, tuple(clauses))
-                depth += 1
-            else:  # pragma: no cover - the table and this decoder disagree
-                raise AssertionError(f"immediate kind {kind} of {info.name} not decoded")
+            else:
+                imm, pos = readers[kind](data, pos)
+                if kind == 17:  # try_table opens a block too
+                    depth += 1
             if pos > end:
                 raise DecodeError(f"{info.name} runs past the end of its code", start)
             append((info, imm, start, pos))
     except IndexError:
-        raise DecodeError("unexpected end of data inside an instruction", min(pos, len(data)))
+        raise _truncated(data, pos)
     raise DecodeError("code ends without its final 'end'", pos)
 
 

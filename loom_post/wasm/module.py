@@ -141,9 +141,8 @@ class Module:
         return b"".join(out)
 
 
-def read_module(data):
-    """Parse `data` (bytes) as a core WebAssembly module, or raise DecodeError."""
-    data = bytes(data)
+def _check_header(data):
+    """Raise DecodeError unless `data` starts with a core module's magic and version."""
     n = len(data)
     if n == 0:
         raise DecodeError("empty file, not a WebAssembly module", 0)
@@ -158,6 +157,13 @@ def read_module(data):
         if version[2:4] == b"\x01\x00":
             raise DecodeError("a WebAssembly component, not a core module", 4)
         raise DecodeError(f"unsupported WebAssembly version {int.from_bytes(version, 'little')}", 4)
+
+
+def read_module(data):
+    """Parse `data` (bytes) as a core WebAssembly module, or raise DecodeError."""
+    data = bytes(data)
+    n = len(data)
+    _check_header(data)
     m = Module(data)
     pos = 8
     last_rank = 0

@@ -6,7 +6,9 @@ how many values it takes and the types it leaves. Structure instructions (`else`
 `end`, `catch`) report as pops everything above their frame's base, so a caller
 replaying the effects keeps an operand stack of exactly the right height. Code
 after an unconditional branch is unreachable: its instructions get `None` and are
-not typed (nothing in loom-post rewrites unreachable code).
+not typed (nothing in loom-post rewrites unreachable code). The walk's loop types
+the common rows itself (fixed signatures, local.get) and hands every other row to
+its typing rule in `_RULES`, which acts on the walk's state (`_Typer`).
 
 `check_function` is the same walk used as a validator of rewritten functions: any
 type mismatch, stack underflow or unbalanced structure raises StackTypeError.
@@ -66,43 +68,55 @@ def _heap_ref(ht):
     return (ht & 0x7F) if ht < 0 else (0x63, ht)
 
 
-def stack_effects(module, pos, body):
-    func_index = module.func_index(pos)
-    params, results = module.func_type(func_index)
-    local_types = list(params) + body.local_types()
-    globals_ = module.globals
-    types = module.types
-    stack = []
-    push = stack.append
-    ctrl = [_Frame("func", (), results, 0)]
-    frame = ctrl[0]
-    effects = []
-    record = effects.append
-    I32 = O.I32_T
-    dead_depth = 0
-    n = len(body.instrs)
+class _Typer:
+    """The state of one walk, shared by the typing rules below: the operand
+    stack, the control stack (its last frame is the current one), the effects
+    so far, and the instruction being typed (named in error messages)."""
 
-    def pop(expect=None):
-        if len(stack) <= frame.height:
-            raise StackTypeError(f"stack underflow at {info.name}")
+    __slots__ = ("module", "local_types", "results", "stack", "ctrl", "effects", "info")
+
+    def __init__(self, module, pos, body):
+        func_index = module.func_index(pos)
+        params, results = module.func_type(func_index)
+        self.module = module
+        self.local_types = list(params) + body.local_types()
+        self.results = results
+        self.stack = []
+        self.ctrl = [_Frame("func", (), results, 0)]
+        self.effects = []
+        self.info = None
+
+    def pop(self, expect=None):
+        stack = self.stack
+        if len(stack) <= self.ctrl[-1].height:
+            raise StackTypeError(f"stack underflow at {self.info.name}")
         t = stack.pop()
         if expect is not None and not _same(t, expect):
-            raise StackTypeError(f"{info.name} expects {expect:#x} but found {t!r}"
-                                 if isinstance(expect, int) else f"type mismatch at {info.name}")
+            name = self.info.name
+            raise StackTypeError(f"{name} expects {expect:#x} but found {t!r}"
+                                 if isinstance(expect, int) else f"type mismatch at {name}")
         return t
 
-    def pop_all(ts):
+    def pop_all(self, ts):
         for t in reversed(ts):
-            pop(t)
+            self.pop(t)
 
-    def func_sig(ti):
+    def func_sig(self, ti):
+        types = self.module.types
         ft = types[ti] if ti < len(types) else None
         if ft is None:
             raise StackTypeError(f"type {ti} is not a function type")
         return ft
 
-    def end_frame():
-        # Values above the frame's base must be exactly its results.
+    def tag_params(self, tag):
+        if tag >= len(self.module.tags):
+            raise StackTypeError(f"tag {tag} out of range")
+        return self.func_sig(self.module.tags[tag])[0]
+
+    def end_frame(self):
+        """Close the current frame's arm: the values above its base must be
+        exactly its results. Returns how many values there were."""
+        stack, frame = self.stack, self.ctrl[-1]
         height = len(stack) - frame.height
         if not frame.dead:
             if height != len(frame.results):
@@ -113,254 +127,70 @@ def stack_effects(module, pos, body):
         del stack[frame.height:]
         return height
 
-    for idx in range(n):
-        info, imm = body.instrs[idx][0], body.instrs[idx][1]
+    def leave(self, effect):
+        """Record an unconditional transfer: what follows is dead."""
+        self.effects.append(effect)
+        self.ctrl[-1].dead = True
+
+
+def stack_effects(module, pos, body):
+    """The `(pops, pushes)` of every instruction of `body`, the body of code
+    entry `pos`; raises StackTypeError where it does not type-check."""
+    # The hot path stays inline: dead-code skipping, rows with a fixed
+    # signature, and local.get (alone about a quarter of all instructions).
+    # Every other row is typed by its rule in _RULES.
+    t = _Typer(module, pos, body)
+    stack, ctrl, local_types = t.stack, t.ctrl, t.local_types
+    push, record = stack.append, t.effects.append
+    n_locals = len(local_types)
+    rules, local_get = _RULES, _LOCAL_GET
+    opens, closes, arm_ends = _OPENS, _CLOSES, _ARM_ENDS
+    frame = ctrl[0]
+    dead_depth = 0
+    instrs = body.instrs
+    last = len(instrs) - 1
+    for idx, ins in enumerate(instrs):
+        info = ins[0]
         if frame.dead:
             if dead_depth:
-                if info in _OPENS:
+                if info in opens:
                     dead_depth += 1
-                elif info in _CLOSES:
+                elif info in closes:
                     dead_depth -= 1
                 record(None)
                 continue
-            if info in _OPENS:
+            if info in opens:
                 dead_depth = 1
                 record(None)
                 continue
-            if info not in _ARM_ENDS:
+            if info not in arm_ends:
                 record(None)
                 continue
         pops = info.pops
         if pops is not None:
-            for t in reversed(pops):
+            for want in reversed(pops):
                 if len(stack) <= frame.height:
                     raise StackTypeError(f"stack underflow at {info.name}")
                 have = stack.pop()
-                if have != t and have is not None:
-                    raise StackTypeError(f"{info.name} expects {O_NAMES.get(t, t)} "
+                if have != want and have is not None:
+                    raise StackTypeError(f"{info.name} expects {O_NAMES.get(want, want)} "
                                          f"but found {O_NAMES.get(have, have)}")
             stack.extend(info.pushes)
             record(info.stack_effect)
-            continue
-        name = info.name
-        if name == "local.get":
-            if imm >= len(local_types):
+        elif info is local_get:
+            imm = ins[1]
+            if imm >= n_locals:
                 raise StackTypeError(f"local {imm} out of range")
-            t = local_types[imm]
-            push(t)
-            record((0, (t,)))
-        elif name == "local.set":
-            if imm >= len(local_types):
-                raise StackTypeError(f"local {imm} out of range")
-            pop(local_types[imm])
-            record((1, ()))
-        elif name == "local.tee":
-            if imm >= len(local_types):
-                raise StackTypeError(f"local {imm} out of range")
-            t = local_types[imm]
-            pop(t)
-            push(t)
-            record((1, (t,)))
-        elif name == "global.get":
-            if imm >= len(globals_):
-                raise StackTypeError(f"global {imm} out of range")
-            t = globals_[imm][0]
-            push(t)
-            record((0, (t,)))
-        elif name == "global.set":
-            if imm >= len(globals_):
-                raise StackTypeError(f"global {imm} out of range")
-            pop(globals_[imm][0])
-            record((1, ()))
-        elif name in ("call", "return_call"):
-            if imm >= len(module.func_types):
-                raise StackTypeError(f"function {imm} out of range")
-            p, r = module.func_type(imm)
-            pop_all(p)
-            if name == "call":
-                stack.extend(r)
-                record((len(p), tuple(r)))
-            else:
-                record((len(p), ()))
-                frame.dead = True
-        elif name in ("call_indirect", "return_call_indirect"):
-            p, r = func_sig(imm[0])
-            pop(I32)
-            pop_all(p)
-            if name == "call_indirect":
-                stack.extend(r)
-                record((len(p) + 1, tuple(r)))
-            else:
-                record((len(p) + 1, ()))
-                frame.dead = True
-        elif name in ("call_ref", "return_call_ref"):
-            p, r = func_sig(imm)
-            pop()
-            pop_all(p)
-            if name == "call_ref":
-                stack.extend(r)
-                record((len(p) + 1, tuple(r)))
-            else:
-                record((len(p) + 1, ()))
-                frame.dead = True
-        elif name in ("block", "loop", "if", "try"):
-            p, r = block_signature(module, imm)
-            extra = 0
-            if name == "if":
-                pop(I32)
-                extra = 1
-            pop_all(p)
-            frame = _Frame(name, p, r, len(stack))
-            ctrl.append(frame)
-            stack.extend(p)
-            record((len(p) + extra, tuple(p)))
-        elif name == "try_table":
-            p, r = block_signature(module, imm[0])
-            for _kind, _tag, label in imm[1]:
-                if label >= len(ctrl):  # catch labels are outside the try_table's block
-                    raise StackTypeError(f"catch label {label} out of range")
-            pop_all(p)
-            frame = _Frame("block", p, r, len(stack))
-            ctrl.append(frame)
-            stack.extend(p)
-            record((len(p), tuple(p)))
-        elif name in ("end", "delegate"):
-            taken = end_frame()
-            done = ctrl.pop()
-            if not ctrl:
-                record((taken, ()))
-                if idx != n - 1:
+            vt = local_types[imm]
+            push(vt)
+            record((0, (vt,)))
+        else:
+            t.info = info
+            if rules[info](t, ins[1]):
+                if idx != last:
                     raise StackTypeError("instructions after the function's final end")
-                return effects
+                return t.effects
             frame = ctrl[-1]
-            stack.extend(done.results)
-            record((taken, tuple(done.results)))
-        elif name == "else":
-            if frame.op != "if":
-                raise StackTypeError("else without if")
-            taken = end_frame()
-            frame.op = "else"
-            frame.dead = False
-            stack.extend(frame.params)
-            record((taken, tuple(frame.params)))
-        elif name in ("catch", "catch_all"):
-            if frame.op not in ("try", "catch"):
-                raise StackTypeError(f"{name} outside try")
-            taken = end_frame()
-            frame.op = "catch"
-            frame.dead = False
-            tag_params = ()
-            if name == "catch":
-                if imm >= len(module.tags):
-                    raise StackTypeError(f"tag {imm} out of range")
-                tag_params = func_sig(module.tags[imm])[0]
-            stack.extend(tag_params)
-            record((taken, tuple(tag_params)))
-        elif name in ("br", "br_if", "br_on_null", "br_on_non_null"):
-            if imm >= len(ctrl):
-                raise StackTypeError(f"branch depth {imm} out of range")
-            labels = ctrl[-1 - imm].labels
-            if name == "br":
-                pop_all(labels)
-                record((len(labels), ()))
-                frame.dead = True
-            elif name == "br_if":
-                pop(I32)
-                pop_all(labels)
-                stack.extend(labels)
-                record((len(labels) + 1, tuple(labels)))
-            elif name == "br_on_null":
-                t = pop()
-                pop_all(labels)
-                stack.extend(labels)
-                push(t)
-                record((len(labels) + 1, tuple(labels) + (t,)))
-            else:
-                pop()
-                pop_all(labels[:-1])
-                stack.extend(labels[:-1])
-                record((len(labels), tuple(labels[:-1])))
-        elif name == "br_table":
-            targets, default = imm
-            for depth in targets + (default,):
-                if depth >= len(ctrl):
-                    raise StackTypeError(f"branch depth {depth} out of range")
-            labels = ctrl[-1 - default].labels
-            pop(I32)
-            pop_all(labels)
-            record((len(labels) + 1, ()))
-            frame.dead = True
-        elif name == "return":
-            pop_all(results)
-            record((len(results), ()))
-            frame.dead = True
-        elif name == "unreachable":
-            record((0, ()))
-            frame.dead = True
-        elif name == "throw":
-            if imm >= len(module.tags):
-                raise StackTypeError(f"tag {imm} out of range")
-            p = func_sig(module.tags[imm])[0]
-            pop_all(p)
-            record((len(p), ()))
-            frame.dead = True
-        elif name == "rethrow":
-            record((0, ()))
-            frame.dead = True
-        elif name == "throw_ref":
-            pop()
-            record((1, ()))
-            frame.dead = True
-        elif name == "drop":
-            pop()
-            record((1, ()))
-        elif name in ("select", "select_t"):
-            pop(I32)
-            a = pop(imm[0] if imm else None)
-            b = pop(imm[0] if imm else a)
-            # A typed select yields its written type, which may be wider than
-            # either operand's (a funcref select over a (ref null $t)).
-            t = imm[0] if imm else (a if a is not None else b)
-            if not imm and _is_ref(t):
-                raise StackTypeError("untyped select on references")
-            push(t)
-            record((3, (t,)))
-        elif name == "ref.null":
-            t = _heap_ref(imm)
-            push(t)
-            record((0, (t,)))
-        elif name == "ref.is_null":
-            pop()
-            push(I32)
-            record((1, (I32,)))
-        elif name == "ref.func":
-            push(O.FUNCREF_T)
-            record((0, (O.FUNCREF_T,)))
-        elif name == "ref.as_non_null":
-            t = pop()
-            push(t)
-            record((1, (t,)))
-        elif name == "table.get":
-            pop(I32)
-            t = module.tables[imm] if imm < len(module.tables) else O.FUNCREF_T
-            push(t)
-            record((1, (t,)))
-        elif name == "table.set":
-            pop()
-            pop(I32)
-            record((2, ()))
-        elif name == "table.grow":
-            pop(I32)
-            pop()
-            push(I32)
-            record((2, (I32,)))
-        elif name == "table.fill":
-            pop(I32)
-            pop()
-            pop(I32)
-            record((3, ()))
-        else:  # pragma: no cover - a row with sig None that is not typed above
-            raise StackTypeError(f"no typing rule for {name}")
     raise StackTypeError("function body ends without its final end")
 
 
@@ -370,3 +200,319 @@ def check_function(module, pos, body):
 
 
 O_NAMES = {O.I32_T: "i32", O.I64_T: "i64", O.F32_T: "f32", O.F64_T: "f64", O.V128_T: "v128"}
+
+
+# The typing rules of the rows whose signature is None, one function per
+# instruction (or per family), grouped by kind. A rule gets the walk's state
+# and the immediate, types the instruction, records its effect, and returns
+# True only when it closed the function's outermost frame.
+
+# -- locals and globals (local.get is typed inline in the main loop)
+
+def _local_set(t, imm):
+    if imm >= len(t.local_types):
+        raise StackTypeError(f"local {imm} out of range")
+    t.pop(t.local_types[imm])
+    t.effects.append((1, ()))
+
+
+def _local_tee(t, imm):
+    if imm >= len(t.local_types):
+        raise StackTypeError(f"local {imm} out of range")
+    vt = t.local_types[imm]
+    t.pop(vt)
+    t.stack.append(vt)
+    t.effects.append((1, (vt,)))
+
+
+def _global_get(t, imm):
+    globals_ = t.module.globals
+    if imm >= len(globals_):
+        raise StackTypeError(f"global {imm} out of range")
+    vt = globals_[imm][0]
+    t.stack.append(vt)
+    t.effects.append((0, (vt,)))
+
+
+def _global_set(t, imm):
+    globals_ = t.module.globals
+    if imm >= len(globals_):
+        raise StackTypeError(f"global {imm} out of range")
+    t.pop(globals_[imm][0])
+    t.effects.append((1, ()))
+
+
+# -- calls: each kind pops its operands, then returns or tail-calls
+
+def _direct_operands(t, imm):
+    module = t.module
+    if imm >= len(module.func_types):
+        raise StackTypeError(f"function {imm} out of range")
+    p, r = module.func_type(imm)
+    t.pop_all(p)
+    return len(p), r
+
+
+def _indirect_operands(t, imm):
+    p, r = t.func_sig(imm[0])
+    t.pop(O.I32_T)
+    t.pop_all(p)
+    return len(p) + 1, r
+
+
+def _ref_operands(t, imm):
+    p, r = t.func_sig(imm)
+    t.pop()
+    t.pop_all(p)
+    return len(p) + 1, r
+
+
+def _calling(operands):
+    def call(t, imm):
+        n, r = operands(t, imm)
+        t.stack.extend(r)
+        t.effects.append((n, tuple(r)))
+    return call
+
+
+def _tail_calling(operands):
+    def return_call(t, imm):
+        t.leave((operands(t, imm)[0], ()))
+    return return_call
+
+
+# -- structure
+
+def _enter(t, op, p, r, pops):
+    t.ctrl.append(_Frame(op, p, r, len(t.stack)))
+    t.stack.extend(p)
+    t.effects.append((pops, tuple(p)))
+
+
+def _block(t, imm):             # block, loop, try
+    p, r = block_signature(t.module, imm)
+    t.pop_all(p)
+    _enter(t, t.info.name, p, r, len(p))
+
+
+def _if(t, imm):
+    p, r = block_signature(t.module, imm)
+    t.pop(O.I32_T)
+    t.pop_all(p)
+    _enter(t, "if", p, r, len(p) + 1)
+
+
+def _try_table(t, imm):
+    p, r = block_signature(t.module, imm[0])
+    for _kind, _tag, label in imm[1]:
+        if label >= len(t.ctrl):  # catch labels are outside the try_table's block
+            raise StackTypeError(f"catch label {label} out of range")
+    t.pop_all(p)
+    _enter(t, "block", p, r, len(p))
+
+
+def _end(t, imm):               # end, delegate
+    taken = t.end_frame()
+    ctrl = t.ctrl
+    done = ctrl.pop()
+    if not ctrl:
+        t.effects.append((taken, ()))
+        return True
+    t.stack.extend(done.results)
+    t.effects.append((taken, tuple(done.results)))
+
+
+def _reopen(t, op, taken, params):
+    """Start the next arm of the current frame with `params` on the stack."""
+    frame = t.ctrl[-1]
+    frame.op = op
+    frame.dead = False
+    t.stack.extend(params)
+    t.effects.append((taken, tuple(params)))
+
+
+def _else(t, imm):
+    if t.ctrl[-1].op != "if":
+        raise StackTypeError("else without if")
+    _reopen(t, "else", t.end_frame(), t.ctrl[-1].params)
+
+
+def _catch(t, imm):             # catch, catch_all
+    name = t.info.name
+    if t.ctrl[-1].op not in ("try", "catch"):
+        raise StackTypeError(f"{name} outside try")
+    taken = t.end_frame()
+    _reopen(t, "catch", taken, t.tag_params(imm) if name == "catch" else ())
+
+
+# -- branches and other transfers
+
+def _labels(t, depth):
+    if depth >= len(t.ctrl):
+        raise StackTypeError(f"branch depth {depth} out of range")
+    return t.ctrl[-1 - depth].labels
+
+
+def _br(t, imm):
+    labels = _labels(t, imm)
+    t.pop_all(labels)
+    t.leave((len(labels), ()))
+
+
+def _br_if(t, imm):
+    labels = _labels(t, imm)
+    t.pop(O.I32_T)
+    t.pop_all(labels)
+    t.stack.extend(labels)
+    t.effects.append((len(labels) + 1, tuple(labels)))
+
+
+def _br_on_null(t, imm):
+    labels = _labels(t, imm)
+    ref = t.pop()
+    t.pop_all(labels)
+    t.stack.extend(labels)
+    t.stack.append(ref)
+    t.effects.append((len(labels) + 1, tuple(labels) + (ref,)))
+
+
+def _br_on_non_null(t, imm):
+    labels = _labels(t, imm)
+    t.pop()
+    t.pop_all(labels[:-1])
+    t.stack.extend(labels[:-1])
+    t.effects.append((len(labels), tuple(labels[:-1])))
+
+
+def _br_table(t, imm):
+    targets, default = imm
+    for depth in targets + (default,):
+        if depth >= len(t.ctrl):
+            raise StackTypeError(f"branch depth {depth} out of range")
+    labels = t.ctrl[-1 - default].labels
+    t.pop(O.I32_T)
+    t.pop_all(labels)
+    t.leave((len(labels) + 1, ()))
+
+
+def _return(t, imm):
+    t.pop_all(t.results)
+    t.leave((len(t.results), ()))
+
+
+def _unreachable(t, imm):       # unreachable, rethrow
+    t.leave((0, ()))
+
+
+def _throw(t, imm):
+    p = t.tag_params(imm)
+    t.pop_all(p)
+    t.leave((len(p), ()))
+
+
+def _throw_ref(t, imm):
+    t.pop()
+    t.leave((1, ()))
+
+
+# -- parametric
+
+def _drop(t, imm):
+    t.pop()
+    t.effects.append((1, ()))
+
+
+def _select(t, imm):            # select, select_t
+    t.pop(O.I32_T)
+    a = t.pop(imm[0] if imm else None)
+    b = t.pop(imm[0] if imm else a)
+    # A typed select yields its written type, which may be wider than
+    # either operand's (a funcref select over a (ref null $t)).
+    vt = imm[0] if imm else (a if a is not None else b)
+    if not imm and _is_ref(vt):
+        raise StackTypeError("untyped select on references")
+    t.stack.append(vt)
+    t.effects.append((3, (vt,)))
+
+
+# -- references
+
+def _ref_null(t, imm):
+    vt = _heap_ref(imm)
+    t.stack.append(vt)
+    t.effects.append((0, (vt,)))
+
+
+def _ref_is_null(t, imm):
+    t.pop()
+    t.stack.append(O.I32_T)
+    t.effects.append((1, (O.I32_T,)))
+
+
+def _ref_func(t, imm):
+    t.stack.append(O.FUNCREF_T)
+    t.effects.append((0, (O.FUNCREF_T,)))
+
+
+def _ref_as_non_null(t, imm):
+    vt = t.pop()
+    t.stack.append(vt)
+    t.effects.append((1, (vt,)))
+
+
+# -- tables (the other table and memory instructions have fixed signatures)
+
+def _table_get(t, imm):
+    tables = t.module.tables
+    t.pop(O.I32_T)
+    vt = tables[imm] if imm < len(tables) else O.FUNCREF_T
+    t.stack.append(vt)
+    t.effects.append((1, (vt,)))
+
+
+def _table_set(t, imm):
+    t.pop()
+    t.pop(O.I32_T)
+    t.effects.append((2, ()))
+
+
+def _table_grow(t, imm):
+    t.pop(O.I32_T)
+    t.pop()
+    t.stack.append(O.I32_T)
+    t.effects.append((2, (O.I32_T,)))
+
+
+def _table_fill(t, imm):
+    t.pop(O.I32_T)
+    t.pop()
+    t.pop(O.I32_T)
+    t.effects.append((3, ()))
+
+
+_RULES_BY_NAME = {
+    "local.set": _local_set, "local.tee": _local_tee,
+    "global.get": _global_get, "global.set": _global_set,
+    "call": _calling(_direct_operands), "return_call": _tail_calling(_direct_operands),
+    "call_indirect": _calling(_indirect_operands),
+    "return_call_indirect": _tail_calling(_indirect_operands),
+    "call_ref": _calling(_ref_operands), "return_call_ref": _tail_calling(_ref_operands),
+    "block": _block, "loop": _block, "try": _block, "if": _if, "try_table": _try_table,
+    "end": _end, "delegate": _end, "else": _else, "catch": _catch, "catch_all": _catch,
+    "br": _br, "br_if": _br_if, "br_on_null": _br_on_null, "br_on_non_null": _br_on_non_null,
+    "br_table": _br_table, "return": _return, "unreachable": _unreachable,
+    "rethrow": _unreachable, "throw": _throw, "throw_ref": _throw_ref,
+    "drop": _drop, "select": _select, "select_t": _select,
+    "ref.null": _ref_null, "ref.is_null": _ref_is_null, "ref.func": _ref_func,
+    "ref.as_non_null": _ref_as_non_null,
+    "table.get": _table_get, "table.set": _table_set, "table.grow": _table_grow,
+    "table.fill": _table_fill,
+}
+# Keyed by the table's rows, so the main loop looks a rule up without reading
+# the name. Every row without a fixed signature needs a rule (or local.get).
+_LOCAL_GET = O.BY_NAME["local.get"]
+_RULES = {O.BY_NAME[name]: rule for name, rule in _RULES_BY_NAME.items()}
+_untyped = [op.name for op in O.ALL if op.pops is None and op not in _RULES and op is not _LOCAL_GET]
+if _untyped:
+    raise AssertionError(f"no stack typing rule for {', '.join(_untyped)}")
+del _untyped
