@@ -114,7 +114,8 @@ class Baseline:
 
 def _bad(path, why):
     return ConfigError(f"{path}: not a loom-post baseline file: {why} "
-                       f"(`loom-post baseline` rewrites it)")
+                       f"(fix it, or delete it and run `loom-post baseline` to record "
+                       f"a new one)")
 
 
 def load_baseline(path, missing_ok=False):
