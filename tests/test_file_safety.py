@@ -219,16 +219,16 @@ def test_a_writer_paused_mid_file_is_not_written_over(tmp_path):
     assert len(optimize(cut).data) < len(cut)
     path = tmp_path / "m.wasm"
     writer = subprocess.Popen([sys.executable, "-c", f"""
-import sys, time
+import sys
 with open({str(path)!r}, "wb") as f:
     f.write({cut!r}); f.flush()
     print("half", flush=True)
-    time.sleep(4)
+    sys.stdin.readline()  # paused mid-file until the test says go on
     f.write({full[len(cut):]!r})
-"""], stdout=subprocess.PIPE, text=True)
+"""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert writer.stdout.readline() == "half\n"
     run = loom("optimize", path, cwd=tmp_path)
-    writer.wait(timeout=30)
+    writer.communicate("go on\n", timeout=30)
     assert run.returncode == 3, run.stdout + run.stderr
     assert "open for writing by another process; left alone" in run.stderr
     assert path.read_bytes() == full
