@@ -6,8 +6,11 @@ line and an exit code, never a traceback.
 """
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
 
 from loom_post import __version__
 from loom_post import exitcodes
@@ -35,8 +38,39 @@ def build_parser():
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C so temporary files are removed."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals_unwind():
+    """SIGTERM/SIGHUP raise Terminated for the duration (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.signal(s, _raise_terminated) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    with _signals_unwind():
+        return _main(argv)
+
+
+def _main(argv):
     try:
         parser = build_parser()
         # `loom-post cargo ARGS...` hands everything after `cargo` to cargo.
@@ -55,6 +89,8 @@ def main(argv=None):
         return exitcodes.BAD_INPUT
     except KeyboardInterrupt:
         return 130
+    except Terminated as e:
+        return 128 + e.signum
     except BrokenPipeError:
         return exitcodes.OK
     except Exception as e:  # a bug: one line, its own exit code, never 1

@@ -1,5 +1,5 @@
 """The per-file pipeline every route shares: lock, read, optimize, validate,
-replace, gate.
+check nobody else wrote the file meanwhile, replace, gate.
 
 `optimize` on the command line, the cargo wrapper, the linker hook and watch all
 call `optimize_one` / `optimize_paths`; none of them touches a module file any
@@ -12,7 +12,8 @@ import os
 from loom_post import exitcodes
 from loom_post.budget.gate import evaluate
 from loom_post.errors import InputError
-from loom_post.fileio import load_module, locked, replace_module, write_atomic
+from loom_post.fileio import (load_module, locked, read_snapshot, replace_module,
+                              still_unchanged, write_atomic)
 from loom_post.passes.pipeline import OptimizeResult, optimize
 
 
@@ -45,15 +46,17 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
     settings = config.settings_for(path)
     passes = passes if passes is not None else config.passes
     try:
-        with locked(path):
-            data, module = load_module(path)
+        with locked(path, timeout=config.lock_timeout):
+            data, st = read_snapshot(path, config.max_input_size)
+            _, module = load_module(path, data)
             if not settings.optimize:
                 outcome.optimized = False
                 outcome.result = OptimizeResult.unchanged(data, module)
             else:
                 outcome.result = optimize(data, module, passes=passes,
                                           keep_dwarf=keep_dwarf, jobs=jobs)
-                _store(path, output, outcome)
+                outcome.notes.extend(outcome.result.notes)
+            _store(path, output, outcome, st)
         outcome.verdict = evaluate(output or path, outcome.result.module, config,
                                    code_bytes_before=outcome.result.code_bytes_before)
     except FileNotFoundError:
@@ -65,7 +68,10 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
     return outcome
 
 
-def _store(path, output, outcome):
+def _store(path, output, outcome, st):
+    """Write the result: to `output` (a copy of the input when nothing changed,
+    so `-o` always writes), or over `path` when it changed and the file is
+    still exactly what was read (`st`); another writer's data is never lost."""
     data = outcome.result.data
     if output:
         try:
@@ -73,6 +79,9 @@ def _store(path, output, outcome):
         except OSError as e:
             raise InputError(f"cannot write: {e.strerror or e}", path=output)
     elif outcome.result.changed:
+        why = still_unchanged(path, outcome.result.input_data, st)
+        if why:
+            raise InputError(f"{why}; left alone", path=path)
         left = replace_module(path, data)
         if left:
             outcome.notes.append(f"{left} other hard link(s) of {path} still hold the old module")

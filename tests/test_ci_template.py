@@ -207,7 +207,8 @@ def test_baseline_growth_in_summary(tmp_path, project, checkout_on_path):
 def test_config_and_working_directory_inputs(tmp_path, project, checkout_on_path):
     (project / "ci").mkdir()
     (project / "ci" / "budgets.toml").write_text(
-        'max-code-size = 20\npaths = ["../target/*/release/*.wasm"]\n')
+        'max-code-size = 20\npaths = ["../target/*/release/*.wasm"]\n'
+        'allow-outside = true\n')  # the globs leave ci/: an explicit opt-in
     (project / "loom-post.toml").write_text('max-code-size = "1 MiB"\n')
     run = run_action(tmp_path, tmp_path, {"build": build(40), "working-directory": "project",
                                           "config": "ci/budgets.toml"},

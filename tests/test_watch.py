@@ -479,3 +479,46 @@ def test_a_file_given_as_dir_is_a_usage_error(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(project)
     assert cli.main(["watch", "file.wasm"]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.corpus
+def test_a_module_rewritten_while_watch_optimizes_it_is_left_alone_then_redone(
+        tmp_path, watching, corpus):
+    big = os.path.join(os.path.dirname(corpus[0]), "resvg.wasm")
+    if not os.path.exists(big):
+        pytest.skip("resvg.wasm not in the corpus")
+    project = make_project(tmp_path)
+    release = project / RELEASE
+    release.mkdir(parents=True)
+    w = watching(project)
+    target = release / "m.wasm"
+    shutil.copy(big, tmp_path / "staged.wasm")
+    os.rename(tmp_path / "staged.wasm", target)     # complete at once
+    deadline = time.monotonic() + 60
+    while not _holds_open(target) and time.monotonic() < deadline:
+        time.sleep(0.01)                           # the watcher's lock on it
+    assert _holds_open(target), w.out.snapshot()
+    time.sleep(0.5)
+    new = module_bytes(functions=6, seed=3)
+    with open(target, "r+b") as f:                 # rewritten in place, as `cat >` does
+        f.truncate(0)
+        f.write(new)
+    w.out.wait_for(lambda l: "changed while being optimized; left alone" in l, timeout=300,
+                   what="the left-alone error")
+    line = w.out.wait_for(lambda l: l in w.out.reports("m.wasm"), timeout=60,
+                          what="a report for the new module")
+    before, after = code_sizes(line)
+    assert before == read_module(new).code_size and after < before
+    assert read_module(assert_valid(target)).code_size == after
+    w.stop()
+
+
+def _holds_open(path):
+    fd_dir = f"/proc/{os.getpid()}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            if os.readlink(os.path.join(fd_dir, fd)) == str(path):
+                return True
+        except OSError:
+            pass
+    return False

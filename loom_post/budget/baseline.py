@@ -114,7 +114,8 @@ class Baseline:
 
 def _bad(path, why):
     return ConfigError(f"not a loom-post baseline file: {why} "
-                       f"(`loom-post baseline` rewrites it)", path=path)
+                       f"(fix it, or delete it and run `loom-post baseline` to record "
+                       f"a new one)", path=path)
 
 
 def load_baseline(path, missing_ok=False):

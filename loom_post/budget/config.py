@@ -34,6 +34,7 @@ import re
 import sys
 
 from loom_post.errors import ConfigError
+from loom_post.fileio import DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_INPUT
 from loom_post.passes import UnknownPass, resolve
 from loom_post.budget.units import Percent, UnitError, parse_growth, parse_size
 
@@ -55,7 +56,9 @@ BUDGET_KEYS = {
     "baseline": "baseline",
     "optimize": "optimize",
 }
-TOP_KEYS = ("paths", "passes", "module") + tuple(BUDGET_KEYS)
+# Top level only: how files are read, locked and confined.
+FILE_KEYS = ("max-input-size", "lock-timeout", "allow-outside")
+TOP_KEYS = ("paths", "passes", "module") + FILE_KEYS + tuple(BUDGET_KEYS)
 MODULE_KEYS = ("path",) + tuple(BUDGET_KEYS)
 
 
@@ -93,6 +96,9 @@ class Config:
         self.defaults = ModuleSettings()
         self.rules = []                           # ModuleRule, in file order
         self.passes = None                        # pass names in order; None: the defaults
+        self.max_input_size = DEFAULT_MAX_INPUT   # bytes; larger modules are refused
+        self.lock_timeout = DEFAULT_LOCK_TIMEOUT  # seconds to wait for another run's lock
+        self.allow_outside = False                # globs/baselines may leave `root`
         self._baselines = {}                      # baseline path -> baseline.Baseline
 
     def module_key(self, module_path):
@@ -122,6 +128,12 @@ class Config:
             self._baselines[settings.baseline] = load_baseline(settings.baseline,
                                                                missing_ok=True)
         return self._baselines[settings.baseline]
+
+    def inside(self, path):
+        """Whether `path`, symlinks resolved, is within the configuration's directory."""
+        root = os.path.realpath(self.root)
+        real = os.path.realpath(path)
+        return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
     def describe(self):
         return self.path or "defaults (no loom-post.toml or [tool.loom-post] found)"
@@ -204,6 +216,10 @@ class _Reader:
         for v in value:
             if not isinstance(v, str) or not v.strip():
                 self.fail(label, value, "every glob must be a non-empty string")
+            try:
+                glob_regex(v)
+            except re.error as e:
+                self.fail(label, value, f"bad glob {_show(v)}: {e}")
         return list(value)
 
     def passes(self, label, value):
@@ -249,16 +265,43 @@ class _Reader:
                 config.passes = self.passes(label, value)
             elif key == "module":
                 config.rules = self.modules(label, value)
+            elif key in FILE_KEYS:
+                self.file_key(config, label, key, value)
             else:
                 attr, parsed = self.setting(label, key, value)
                 setattr(config.defaults, attr, parsed)
         self.check_baselines(config.defaults, self.prefix.rstrip(".") or "top level")
+        self.confine(config, self.prefix + "baseline", config.defaults.baseline)
         for n, rule in enumerate(config.rules, 1):
             merged = copy.copy(config.defaults)
             for attr, v in rule.overrides.items():
                 setattr(merged, attr, v)
             self.check_baselines(merged, f"{self.prefix}module #{n}")
+            self.confine(config, f"{self.prefix}module #{n}: baseline",
+                         rule.overrides.get("baseline"))
         return config
+
+    def file_key(self, config, label, key, value):
+        if key == "allow-outside":
+            if not isinstance(value, bool):
+                self.fail(label, value, "expected true or false")
+            config.allow_outside = value
+        elif key == "max-input-size":
+            try:
+                config.max_input_size = parse_size(value)
+            except UnitError as e:
+                self.fail(label, value, str(e))
+        else:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                self.fail(label, value, "expected a number of seconds >= 0")
+            config.lock_timeout = float(value)
+
+    def confine(self, config, label, baseline):
+        """A baseline file outside the configuration's directory (absolute, `..`,
+        or through a symlink) is refused unless allow-outside is set."""
+        if baseline and not config.allow_outside and not config.inside(baseline):
+            raise ConfigError(f"{label}: {baseline} is outside {config.root}; set "
+                              f"allow-outside = true to write there", path=self.path)
 
     def modules(self, label, value):
         if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
@@ -362,22 +405,61 @@ def load_config(config_file=None, cwd=None):
 
 def resolve_paths(config, given):
     """The modules to act on: `given` as is, else the configured globs' matches
-    (sorted, without duplicates; relative to the working directory when inside it)."""
+    (sorted, each file once; relative to the working directory when inside it).
+    A match outside the configuration's directory is a ConfigError unless
+    `allow-outside` is set."""
     if given:
         return list(given)
     cwd = os.getcwd()
     out, seen = [], set()
     for pattern in config.paths:
-        for match in sorted(glob.glob(os.path.join(config.root, pattern), recursive=True)):
-            if not os.path.isfile(match):
+        for match in glob_files(config.root, pattern):
+            real = os.path.realpath(match)
+            if real in seen:
                 continue
+            seen.add(real)
+            if not config.allow_outside and not config.inside(match):
+                raise ConfigError(f"paths: {_show(pattern)} matches {match}, which is outside "
+                                  f"{config.root}; set allow-outside = true to act on it",
+                                  path=config.path)
             full = os.path.abspath(match)
-            if full in seen:
-                continue
-            seen.add(full)
             rel = os.path.relpath(full, cwd)
             out.append(full if rel.startswith("..") else rel)
     return out
+
+
+def glob_files(root, pattern):
+    """Regular files matching `pattern` under `root`, sorted. A `**` walks the
+    tree following directory symlinks but entering each directory once, so a
+    symlink loop neither repeats files nor hangs."""
+    full = os.path.join(root, pattern)
+    if "**" not in pattern:
+        return sorted(m for m in glob.glob(full) if os.path.isfile(m))
+    parts = full.split(os.sep)
+    fixed = []
+    for part in parts:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    base = os.sep.join(fixed) or os.sep
+    rx = glob_regex(full.replace(os.sep, "/"))
+    found, visited = [], set()
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in visited:
+            dirnames[:] = []
+            continue
+        visited.add((st.st_dev, st.st_ino))
+        dirnames.sort()
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if rx.match(path.replace(os.sep, "/")) and os.path.isfile(path):
+                found.append(path)
+    return sorted(found)
 
 
 def require_paths(config, given):

@@ -6,15 +6,21 @@ configuration's directory. Entries of modules not measured this time are kept, s
 recording one module never forgets the others. Modules in [[module]] tables with
 their own `baseline` go to that file. An unreadable module is reported (exit 3)
 and its old entry kept; the readable ones are still recorded.
+
+Each file's read-modify-write happens under a lock on its directory (the file
+itself is replaced by a rename, and may not exist yet), so concurrent runs
+each add their entries and none is lost.
 """
 
 from __future__ import annotations
+
+import os
 
 from loom_post import exitcodes
 from loom_post.budget.baseline import load_baseline
 from loom_post.budget.config import load_config, require_paths
 from loom_post.errors import ConfigError, InputError, print_error
-from loom_post.fileio import load_module
+from loom_post.fileio import load_module, locked_dir
 
 
 def add_parser(sub):
@@ -40,30 +46,42 @@ def run(args):
                           f"baseline = \"wasm-sizes.json\" to loom-post.toml or "
                           f"[tool.loom-post]")
     # Read every baseline first: a malformed one stops everything before any write.
-    baselines = {target: load_baseline(target, missing_ok=True) for target in groups}
+    for target in groups:
+        load_baseline(target, missing_ok=True)
     status = exitcodes.OK
     for target, members in sorted(groups.items()):
-        base = baselines[target]
-        before = set(base.modules)
-        recorded = []
+        measured = []
         for path in members:
             try:
-                _, module = load_module(path)
+                _, module = load_module(path, limit=config.max_input_size)
             except InputError as e:
                 print_error(str(e))
                 status = exitcodes.BAD_INPUT
                 continue
-            base.record(config.module_key(path), module)
-            recorded.append(path)
-        if not recorded:
-            continue
-        base.save()
-        keys = {config.module_key(p) for p in recorded}
-        added = len(keys - before)
-        kept = len(before - keys)
-        print(f"{target}: recorded {len(recorded)} module{'s' if len(recorded) != 1 else ''} "
-              f"({added} new, {len(recorded) - added} updated), kept {kept} other "
-              f"entr{'ies' if kept != 1 else 'y'}")
+            measured.append((path, module))
+        if measured:
+            _record(config, target, measured)
     for path in unconfigured:
         print(f"{path}: not recorded: no `baseline` file applies to it")
     return status
+
+
+def _record(config, target, measured):
+    """Add `measured` [(path, Module)] to the baseline file `target`, re-read
+    under the lock so that entries another run wrote meanwhile are kept."""
+    directory = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(directory):
+        raise ConfigError(f"{target}: cannot write the baseline: "
+                          f"directory {directory} does not exist")
+    with locked_dir(directory, timeout=config.lock_timeout):  # InputError when it times out
+        base = load_baseline(target, missing_ok=True)
+        before = set(base.modules)
+        for path, module in measured:
+            base.record(config.module_key(path), module)
+        base.save()
+    keys = {config.module_key(p) for p, _ in measured}
+    added = len(keys - before)
+    kept = len(before - keys)
+    print(f"{target}: recorded {len(measured)} module{'s' if len(measured) != 1 else ''} "
+          f"({added} new, {len(measured) - added} updated), kept {kept} other "
+          f"entr{'ies' if kept != 1 else 'y'}")

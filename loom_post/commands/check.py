@@ -37,7 +37,7 @@ def measure(paths, config):
     verdicts, errors = [], []
     for path in paths:
         try:
-            _, module = load_module(path)
+            _, module = load_module(path, limit=config.max_input_size)
         except InputError as e:
             errors.append((path, e.message if e.path else str(e)))
             continue

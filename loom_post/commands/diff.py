@@ -28,7 +28,17 @@ def add_parser(sub):
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--top", type=int, default=30, metavar="N",
                    help="how many changed functions to list in text (0: all; default 30)")
+    p.add_argument("--max-input-size", type=_size, default=None, metavar="SIZE",
+                   help="refuse larger files (default 256 MiB)")
     p.set_defaults(func=run)
+
+
+def _size(text):
+    from loom_post.budget.units import UnitError, parse_size
+    try:
+        return parse_size(int(text) if text.isdigit() else text)
+    except UnitError as e:
+        raise ConfigError(f"--max-input-size {text}: {e}")
 
 
 def compare(old_module, new_module):
@@ -55,7 +65,7 @@ def run(args):
     status = exitcodes.OK
     for path in (args.old, args.new):
         try:
-            modules.append(load_module(path)[1])
+            modules.append(load_module(path, limit=args.max_input_size)[1])
         except InputError as e:
             print_error(str(e))
             status = exitcodes.BAD_INPUT

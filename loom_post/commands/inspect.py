@@ -17,7 +17,17 @@ def add_parser(sub):
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--top", type=int, default=10, metavar="N",
                    help="how many of the largest functions to list (0: all; default 10)")
+    p.add_argument("--max-input-size", type=_size, default=None, metavar="SIZE",
+                   help="refuse larger files (default 256 MiB)")
     p.set_defaults(func=run)
+
+
+def _size(text):
+    from loom_post.budget.units import UnitError, parse_size
+    try:
+        return parse_size(int(text) if text.isdigit() else text)
+    except UnitError as e:
+        raise ConfigError(f"--max-input-size {text}: {e}")
 
 
 def describe(path, module):
@@ -42,7 +52,7 @@ def run(args):
     reports, status = [], exitcodes.OK
     for path in args.paths:
         try:
-            _, module = load_module(path)
+            _, module = load_module(path, limit=args.max_input_size)
         except InputError as e:
             print_error(str(e))
             status = exitcodes.BAD_INPUT

@@ -2,11 +2,13 @@
 gate them against their budgets."""
 
 import os
+import stat
 import sys
 
 from loom_post.budget.config import load_config, require_paths
 from loom_post.budget.gate import require_baselines
 from loom_post.errors import ConfigError
+from loom_post.fileio import kind_of
 from loom_post.passes import PASSES, UnknownPass, resolve
 from loom_post.postlink import exit_status, optimize_paths
 from loom_post.report.outcomes import print_report
@@ -59,11 +61,26 @@ def run(args):
         out_dir = os.path.dirname(os.path.abspath(args.output))
         if not os.path.isdir(out_dir):
             raise ConfigError(f"-o/--output: directory {out_dir} does not exist")
+        check_output(args.output)
     require_baselines(config, paths)  # before any module is rewritten
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("--jobs takes a number >= 1")
     return report(optimize_paths(paths, config, output=args.output, keep_dwarf=args.keep_dwarf,
                                  jobs=args.jobs, passes=passes), args.format)
+
+
+def check_output(path):
+    """-o must name a regular file or a path that does not exist yet: a device,
+    FIFO, socket or directory is never replaced by a regular file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise ConfigError(f"-o/--output {path}: {e.strerror or e}")
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"-o/--output {path}: not a regular file ({kind_of(st.st_mode)}); "
+                          f"name a file or a new path")
 
 
 def report(outcomes, fmt="text"):

@@ -17,15 +17,19 @@ The pipeline, not a pass, owns:
   memories are measured but not rewritten;
 - DWARF: `.debug_*` sections address code by offset, so they are dropped when
   any function changed (unless keep_dwarf);
-- validation: the output is re-read and validated (validate.py); a failure
-  raises OutputInvalid and the caller keeps the input.
+- validation (validate.py): nothing is rewritten unless wasmtime's complete
+  validator accepts the input (else InputInvalid: the caller leaves it alone;
+  or, for a feature the validator lacks, the result is unchanged with a note)
+  and the output (else OutputInvalid: the caller keeps the input);
+- the workers' lives: they die with the parent (PR_SET_PDEATHSIG, else a
+  thread watching the parent pid), so a killed run leaves no worker behind.
 """
 
 import contextlib
 import gc
 
 from loom_post.passes import base, resolve
-from loom_post.passes.validate import validate_output
+from loom_post.passes.validate import check_input, validate_output
 from loom_post.wasm.instructions import decode_body, encode_body
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.leb128 import size_u
@@ -38,6 +42,7 @@ PARALLEL_MIN_CODE = 256 * 1024  # below this, starting workers costs more than i
 class OptimizeResult:
     def __init__(self, data, module, code_bytes_before, passes=(), dwarf_dropped=()):
         self.data = data                     # the output bytes (the input when unchanged)
+        self.input_data = data               # the input bytes
         self.module = module                 # `data`, parsed
         self.changed = False                 # data is not the input
         self.code_bytes_before = code_bytes_before
@@ -49,6 +54,7 @@ class OptimizeResult:
         self.skipped = 0                     # wasm-bindgen descriptors and their callees
         self.changed_positions = []
         self.dwarf_dropped = list(dwarf_dropped)  # names of .debug_* sections dropped
+        self.notes = []                      # one line each, e.g. why it was not rewritten
 
     @classmethod
     def unchanged(cls, data, module):
@@ -82,6 +88,10 @@ def _optimize(data, module, passes, keep_dwarf, jobs):
     module = module if module is not None else read_module(data)
     chosen = resolve(passes)
     result = OptimizeResult(data, module, module.code_size, chosen)
+    note = check_input(data)  # InputInvalid when the validator rejects it
+    if note:
+        result.notes.append(note)
+        return result
     if module.memory64():
         result.not_understood = len(module.code)  # 64-bit addresses: not supported yet
         return result
@@ -119,7 +129,7 @@ def _finish(data, module, result, keep_dwarf):
     if not module.changed:
         return result
     out = module.to_bytes()
-    new_module = validate_output(out, changed=result.changed_positions, original=data)
+    new_module = validate_output(out)
     if new_module.code_size > result.code_bytes_before:
         raise AssertionError("optimizer grew the code section")
     result.data, result.module, result.changed = out, new_module, True
@@ -204,9 +214,34 @@ def _analysis_only(p, stats):
 _worker_state = None  # set in forked workers only
 
 
-def _init_worker(state):
+def _init_worker(state, parent):
     global _worker_state
     _worker_state = state
+    die_with_parent(parent)
+
+
+def die_with_parent(parent):
+    """End this (forked) process when `parent` dies, however it dies: Linux's
+    PR_SET_PDEATHSIG, else a daemon thread polling the parent pid."""
+    import os
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's clean-up handler
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # PR_SET_PDEATHSIG = 1
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError):
+        import threading
+        import time
+
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # it died before the line above took effect
+        os._exit(1)
 
 
 def _work(positions):
@@ -228,9 +263,10 @@ def _run_parallel(module, passes, contexts, positions, jobs):
         k = loads.index(min(loads))
         shares[k].append(pos)
         loads[k] += module.code[pos].body_size
+    import os
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=((module, passes, contexts),)) as pool:
+                                 initargs=((module, passes, contexts), os.getpid())) as pool:
             parts = list(pool.map(_work, [s for s in shares if s]))
     except (OSError, RuntimeError):  # cannot start workers: do it here
         return run_functions(module, passes, contexts, positions)

@@ -1,45 +1,49 @@
-"""Validation of an optimizer output before it may replace its input.
+"""The rule: a module is rewritten only when a complete validator accepts both
+the input and the output.
 
-The output is parsed again from its bytes by the same reader that reads inputs.
-Then, when the `wasmtime` package is installed and its validator accepts the
-input, the output must pass that validator too (every function, all features).
-Otherwise (no wasmtime, or a feature the engine lacks), every rewritten function
-body is decoded and type-checked instruction by instruction with
-stack_types.check_function.
+The validator is wasmtime's (`wasmtime.Module.validate`, every proposal this
+build knows switched on), a runtime dependency: it checks every function and
+every section, which a per-function type check cannot (immutable `global.set`,
+alignment, `br_table` arity, unknown tables and memories, segment counts...).
+
+- `check_input(data)`: None when the validator accepts the input; a one-line
+  note when it cannot judge it (wasmtime missing, or a feature or proposal it
+  does not support: the caller measures and gates but does not rewrite); and
+  InputInvalid, naming the validator's complaint, when the input is invalid
+  (optimize leaves it untouched, exit 3).
+- `validate_output(data)`: the output parsed again and accepted by the
+  validator, or OutputInvalid (the caller keeps the input).
+
+Telling "unsupported" from "invalid" from a message alone is a judgement: a
+message that names a feature or proposal as unsupported, disabled or not
+enabled counts as "not supported"; anything else as invalid.
 """
 
-from loom_post.wasm.module import read_module
-from loom_post.errors import OutputInvalid
+import re
+
+from loom_post.errors import InputError, OutputInvalid
 from loom_post.wasm.errors import DecodeError
+from loom_post.wasm.module import read_module
+
+FEATURES = ("wasm_simd", "wasm_bulk_memory", "wasm_reference_types", "wasm_multi_value",
+            "wasm_threads", "shared_memory", "wasm_tail_call", "wasm_relaxed_simd",
+            "wasm_multi_memory",
+            "wasm_memory64", "wasm_function_references", "wasm_gc", "wasm_exceptions",
+            "wasm_custom_page_sizes", "wasm_wide_arithmetic")
+_UNSUPPORTED = re.compile(r"\b(not supported|unsupported|not enabled|disabled|"
+                          r"requires? .*(proposal|feature)|(proposal|feature) .*"
+                          r"(not|required|disabled))\b", re.IGNORECASE)
 
 
-def validate_output(data, changed=(), original=None):
-    try:
-        module = read_module(data)
-    except DecodeError as e:
-        raise OutputInvalid(f"optimized output does not parse: {e}")
-    if original is not None and _engine_validate(data, original):
-        return module  # a real engine validated every function
-    from loom_post.wasm.instructions import decode_body
-    from loom_post.wasm.stack_types import StackTypeError, check_function
-    for pos in changed:
-        entry = module.code[pos]
-        try:
-            body = decode_body(module.data, entry.body_start, entry.end)
-            check_function(module, pos, body)
-        except (DecodeError, StackTypeError) as e:
-            raise OutputInvalid(f"optimized function {module.func_index(pos)} is invalid: {e}")
-    return module
+class InputInvalid(InputError):
+    """The validator rejects the input itself: leave it untouched."""
 
 
 def engine_config(wasmtime):
     """A wasmtime Config with every proposal this wasmtime build knows turned on
     (Rust outputs use SIMD, threads, bulk memory, reference types, ...)."""
     config = wasmtime.Config()
-    for feature in ("wasm_simd", "wasm_bulk_memory", "wasm_reference_types",
-                    "wasm_multi_value", "wasm_threads", "shared_memory", "wasm_tail_call",
-                    "wasm_relaxed_simd", "wasm_multi_memory", "wasm_memory64",
-                    "wasm_function_references", "wasm_gc", "wasm_exceptions"):
+    for feature in FEATURES:
         try:
             setattr(config, feature, True)
         except Exception:  # a proposal this wasmtime build does not have
@@ -47,22 +51,54 @@ def engine_config(wasmtime):
     return config
 
 
-def _engine_validate(data, original):
-    """If a real engine accepts the input, it must accept the output too.
-    True when the engine validated the output, False when it could not judge."""
+_engine = None
+
+
+def _validator():
+    """wasmtime's validate(bytes), or None when wasmtime is not installed."""
+    global _engine
     try:
         import wasmtime
     except ImportError:
-        return False
-    engine = wasmtime.Engine(engine_config(wasmtime))
+        return None
+    if _engine is None:
+        _engine = wasmtime.Engine(engine_config(wasmtime))
+    engine = _engine
+    return lambda data: wasmtime.Module.validate(engine, data)
+
+
+def _first_line(e):
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def check_input(data):
+    """None (validated), a note (cannot be judged: do not rewrite), or InputInvalid."""
+    validate = _validator()
+    if validate is None:
+        return ("not rewritten: the validator (the `wasmtime` package, a dependency "
+                "of loom-post) is not installed")
     try:
-        wasmtime.Module.validate(engine, original)
-    except Exception:
-        return False  # the engine does not take the input either (a feature it lacks)
-    try:
-        wasmtime.Module.validate(engine, data)
+        validate(data)
     except Exception as e:
-        text = str(e).strip()
-        message = text.splitlines()[0] if text else type(e).__name__
-        raise OutputInvalid(f"optimized output fails validation: {message}")
-    return True
+        message = _first_line(e)
+        if _UNSUPPORTED.search(str(e)):
+            return f"not rewritten: the validator does not support a feature it uses ({message})"
+        raise InputInvalid(f"invalid module: {message} (wasmtime's validator); left untouched")
+    return None
+
+
+def validate_output(data):
+    """The output, parsed; OutputInvalid unless the validator accepts it."""
+    try:
+        module = read_module(data)
+    except DecodeError as e:
+        raise OutputInvalid(f"optimized output does not parse: {e}")
+    validate = _validator()
+    if validate is None:  # check_input refused already; never write unvalidated
+        raise OutputInvalid("optimized output cannot be validated (wasmtime missing)")
+    try:
+        validate(data)
+    except Exception as e:
+        raise OutputInvalid(f"optimized output fails validation: {_first_line(e)}")
+    return module
