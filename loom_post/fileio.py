@@ -30,44 +30,11 @@ import stat
 from loom_post.errors import DecodeError, InputError
 from loom_post.locks import (DEFAULT_LOCK_TIMEOUT, locked, locked_dir,  # noqa: F401
                              open_for_writing_elsewhere)
+from loom_post.regular import kind_of, open_regular  # noqa: F401  (kind_of: re-exported)
 from loom_post.tempfiles import new_temp, sweep_stale
 from loom_post.wasm.module import read_module
 
 DEFAULT_MAX_INPUT = 256 * 1024 * 1024  # bytes; the `max-input-size` key changes it
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"))
-
-
-def kind_of(mode):
-    """'a FIFO', 'a directory', ... for a stat mode that is not a regular file."""
-    for test, name in _KINDS:
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def open_regular(path):
-    """A read-only fd on `path`, which must be a regular file. Non-blocking, so a
-    FIFO cannot hang the open; the type is checked on the opened fd itself."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise InputError("no such file", path=path)
-    except PermissionError:
-        raise InputError("permission denied", path=path)
-    except OSError as e:
-        if e.errno == errno.ENXIO:  # a socket (or a FIFO opened for writing)
-            raise InputError("not a regular file (a socket); refusing to read it", path=path)
-        raise InputError(f"cannot read: {e.strerror or e}", path=path)
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise InputError(f"not a regular file ({kind_of(st.st_mode)}); refusing to read it",
-                         path=path)
-    return fd
-
-
 def _too_big(path, size, limit):
     return InputError(f"is {size} bytes, over the input limit of {limit} bytes "
                       f"(raise `max-input-size` in the configuration to allow it)", path=path)

@@ -15,6 +15,7 @@ import stat
 import time
 
 from loom_post.errors import InputError
+from loom_post.regular import open_regular
 
 DEFAULT_LOCK_TIMEOUT = 60.0  # seconds
 _POLL = 0.05
@@ -55,7 +56,6 @@ def locked(path, timeout=None):
     protects nothing, so the lock is retaken until it is held on the file the
     name points to.
     """
-    from loom_post.fileio import open_regular
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         fd = open_regular(path)

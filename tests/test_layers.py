@@ -12,7 +12,8 @@ PKG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 LAYERS = [
     ("wasm",),
     ("exitcodes", "errors"),
-    ("fileio",),            # reading modules, atomic writes, locks
+    ("regular", "tempfiles", "locks"),  # opening regular files, temp files, locks
+    ("fileio", "sizes"),    # reading modules, atomic replacement; file sizes
     ("passes",),
     ("budget",),
     ("report",),
