@@ -32,6 +32,7 @@ import os
 import re
 import sys
 
+from loom_post.budget import measures as measure_keys
 from loom_post.errors import ConfigError
 from loom_post.passes import UnknownPass, resolve
 from loom_post.budget.units import Percent, UnitError, parse_growth, parse_size
@@ -54,6 +55,7 @@ BUDGET_KEYS = {
     "baseline": "baseline",
     "optimize": "optimize",
 }
+BUDGET_KEYS.update((k, measure_keys.attr(k)) for k in measure_keys.NEW_KEYS)
 TOP_KEYS = ("paths", "passes", "module") + tuple(BUDGET_KEYS)
 MODULE_KEYS = ("path",) + tuple(BUDGET_KEYS)
 
@@ -67,6 +69,7 @@ class ModuleSettings:
         self.max_growth_vs_baseline = None  # bytes or Percent
         self.baseline = None                # absolute path of the baseline JSON file
         self.optimize = True
+        measure_keys.init_settings(self)    # file/gzip/brotli budgets, never-grow
 
     def __repr__(self):
         return (f"ModuleSettings(max_growth={self.max_growth!r}, "
@@ -227,13 +230,25 @@ class _Reader:
             if not isinstance(value, str) or not value.strip():
                 self.fail(label, value, "expected the path of a JSON file, e.g. \"wasm-sizes.json\"")
             return attr, os.path.normpath(os.path.join(self.root, value))
+        if key == measure_keys.NEVER_GROW:
+            return attr, self.never_grow(label, value)
         if value is False:                 # `max-code-size = false`: no limit
             return attr, None
         try:
-            if key == "max-code-size":
+            if key in measure_keys.SIZE_KEYS:
                 return attr, parse_size(value)
             return attr, parse_growth(value)
         except UnitError as e:
+            self.fail(label, value, str(e))
+
+    def never_grow(self, label, value):
+        from loom_post.passes.guard import normalize
+        from loom_post.sizes import parse_measures
+        if not isinstance(value, list):
+            self.fail(label, value, 'expected a list of measures, e.g. ["code", "gzip", "brotli"]')
+        try:
+            return normalize(parse_measures(value, label))
+        except ValueError as e:
             self.fail(label, value, str(e))
 
     def read(self, table):
@@ -283,9 +298,10 @@ class _Reader:
         return rules
 
     def check_baselines(self, settings, where):
-        if settings.max_growth_vs_baseline is not None and not settings.baseline:
-            raise ConfigError(f"{self.path}: {where}: max-growth-vs-baseline is set but no "
-                              f"`baseline` file is configured to compare against")
+        for key in sorted(measure_keys.BASELINE_KEYS):
+            if getattr(settings, measure_keys.attr(key)) is not None and not settings.baseline:
+                raise ConfigError(f"{self.path}: {where}: {key} is set but no "
+                                  f"`baseline` file is configured to compare against")
 
 
 def _parse_toml(path):

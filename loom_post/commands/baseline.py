@@ -14,7 +14,9 @@ from loom_post import exitcodes
 from loom_post.budget.baseline import load_baseline
 from loom_post.budget.config import load_config, require_paths
 from loom_post.errors import ConfigError, InputError, print_error
+from loom_post.commands.check import add_no_brotli
 from loom_post.fileio import load_module
+from loom_post.sizes import MEASURES, Sizes
 
 
 def add_parser(sub):
@@ -22,6 +24,7 @@ def add_parser(sub):
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="modules to record (default: the configured `paths` globs)")
     p.add_argument("--config", metavar="FILE", help="configuration file (default: search upwards)")
+    add_no_brotli(p)
     p.set_defaults(func=run)
 
 
@@ -48,12 +51,14 @@ def run(args):
         recorded = []
         for path in members:
             try:
-                _, module = load_module(path)
+                data, module = load_module(path)
             except InputError as e:
                 print_error(str(e))
                 status = exitcodes.BAD_INPUT
                 continue
-            base.record(config.module_key(path), module)
+            wanted = MEASURES if not args.no_brotli else MEASURES[:3]
+            base.record(config.module_key(path), module,
+                        Sizes(data, module.code_size).measure(wanted))
             recorded.append(path)
         if not recorded:
             continue

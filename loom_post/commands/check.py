@@ -17,6 +17,7 @@ from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module
 from loom_post.budget.gate import evaluate, require_baselines
 from loom_post.report.formats import FORMATS, render
+from loom_post.sizes import MEASURES, Sizes
 
 
 def add_parser(sub):
@@ -29,19 +30,28 @@ def add_parser(sub):
     p.add_argument("--config", metavar="FILE", help="configuration file (default: search upwards)")
     p.add_argument("--top", type=int, default=5, metavar="N",
                    help="how many of the functions that grew most to name (default 5)")
+    add_no_brotli(p)
     p.set_defaults(func=run)
 
 
-def measure(paths, config):
-    """(verdicts, errors): a gate.Verdict per readable module, (path, message) per other."""
+def add_no_brotli(p):
+    p.add_argument("--no-brotli", action="store_true",
+                   help="do not measure brotli q11 sizes (~5 s per MB) unless a brotli "
+                        "budget needs them")
+
+
+def measure(paths, config, brotli=True):
+    """(verdicts, errors): a gate.Verdict per readable module, (path, message) per other.
+    Every size is measured (brotli only if `brotli` or a budget needs it)."""
     verdicts, errors = [], []
     for path in paths:
         try:
-            _, module = load_module(path)
+            data, module = load_module(path)
         except InputError as e:
             errors.append((path, e.message if e.path else str(e)))
             continue
-        verdicts.append(evaluate(path, module, config))
+        sizes = Sizes(data, module.code_size).measure(MEASURES if brotli else MEASURES[:3])
+        verdicts.append(evaluate(path, module, config, sizes=sizes))
     return verdicts, errors
 
 
@@ -52,7 +62,7 @@ def run(args, out=None):
     config = load_config(args.config)
     paths = require_paths(config, args.paths)
     require_baselines(config, paths)
-    verdicts, errors = measure(paths, config)
+    verdicts, errors = measure(paths, config, brotli=not args.no_brotli)
     out.write(render(args.format, verdicts, errors, top=args.top))
     out.flush()
     for path, message in errors:
