@@ -18,7 +18,9 @@ With no configuration file, the defaults apply relative to the working directory
 API other layers rely on:
   load_config(config_file=None, cwd=None) -> Config      (ConfigError on bad input)
   Config.path, Config.root, Config.paths (globs), Config.settings_for(module_path)
-  ModuleSettings: max_growth, max_code_size, max_growth_vs_baseline, baseline, optimize
+  ModuleSettings: max_growth, max_code_size, max_growth_vs_baseline, baseline, optimize,
+    the file/gzip/brotli budgets (budget/measures.py: max_gzip_size, ...) and
+    never_grow (a tuple of measures, code always included)
   resolve_paths(config, given) -> list of module paths
 Sizes are ints (bytes); growth allowances are ints or units.Percent; a key set to
 `false` is None (no limit).

@@ -2,9 +2,11 @@
 
 The CI gate: exit 0 when every module is within its budgets, 1 when any budget is
 exceeded, 2 for bad usage or configuration, 3 when a module could not be read (the
-others are still measured and reported). `max-growth` compares the optimizer's
-output with its input, and `check` runs no optimizer, so only `max-code-size` and
-`max-growth-vs-baseline` apply here.
+others are still measured and reported). `max-growth` (and its file, gzip and
+brotli siblings) compares the optimizer's output with its input, and `check` runs
+no optimizer, so only the caps (`max-code-size`, `max-gzip-size`, ...) and the
+`*-vs-baseline` budgets apply here. Every size is measured and reported: code,
+file, gzip -9 and brotli q11 (`--no-brotli` skips the slow one).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 watch) reports what it did: a text block per module, or one JSON document.
 
 JSON schema (docs/json.md): {"version": 1, "status", "modules": [...]}, each
-module with the same size keys as `check` (code_bytes_before/after) and the
-per-pass statistics under `passes`.
+module with the same size keys as `check` (code_bytes_before/after, and
+{file,gzip,brotli}_bytes_before/after for the sizes measured), the per-pass
+statistics under `passes`, and the guard's `never_grow` / `functions_reverted`.
 """
 
 import json
