@@ -15,6 +15,7 @@ from loom_post.errors import InputError
 from loom_post.fileio import (load_module, locked, read_snapshot, replace_module,
                               still_unchanged, write_atomic)
 from loom_post.passes.pipeline import OptimizeResult, optimize
+from loom_post.sizes import MEASURES
 
 
 class Outcome:
@@ -39,9 +40,12 @@ def default_jobs():
                else (os.cpu_count() or 1))
 
 
-def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=None):
+def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=None,
+                 never_grow=None, measures=()):
     """Optimize and gate one module. Never raises for a bad input: see Outcome.error.
-    `passes`: pass names in order (None: the configuration's, else the defaults)."""
+    `passes`: pass names in order (None: the configuration's, else the defaults).
+    `never_grow`: the measures the optimizer may not grow (None: the configuration's).
+    `measures`: sizes to report even when no budget needs them (e.g. brotli)."""
     outcome = Outcome(path)
     settings = config.settings_for(path)
     passes = passes if passes is not None else config.passes
@@ -53,12 +57,12 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
                 outcome.optimized = False
                 outcome.result = OptimizeResult.unchanged(data, module)
             else:
-                outcome.result = optimize(data, module, passes=passes,
-                                          keep_dwarf=keep_dwarf, jobs=jobs)
+                guarded = settings.never_grow if never_grow is None else never_grow
+                outcome.result = optimize(data, module, passes=passes, keep_dwarf=keep_dwarf,
+                                          jobs=jobs, never_grow=guarded)
                 outcome.notes.extend(outcome.result.notes)
             _store(path, output, outcome, st)
-        outcome.verdict = evaluate(output or path, outcome.result.module, config,
-                                   code_bytes_before=outcome.result.code_bytes_before)
+        outcome.verdict = _gate(output or path, outcome, config, settings, measures)
     except FileNotFoundError:
         outcome.error = str(InputError("no such file", path=path))
     except InputError as e:
@@ -66,6 +70,19 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
     except OSError as e:
         outcome.error = f"{path}: {e.strerror or e}"
     return outcome
+
+
+def _gate(path, outcome, config, settings, measures):
+    """The budgets' verdict, with the sizes reports show measured: code, file
+    and gzip always (cheap), brotli when a budget needs it or it was asked for."""
+    from loom_post.budget.measures import measures_needed
+    r = outcome.result
+    wanted = {"code", "file", "gzip"} | set(measures) | set(
+        measures_needed(settings, optimizing=True))
+    r.sizes_before.measure([m for m in MEASURES if m in wanted])
+    r.sizes_after.measure([m for m in MEASURES if m in wanted])
+    return evaluate(path, r.module, config, sizes=r.sizes_after,
+                    sizes_before=r.sizes_before)
 
 
 def _store(path, output, outcome, st):
@@ -87,11 +104,13 @@ def _store(path, output, outcome, st):
             outcome.notes.append(f"{left} other hard link(s) of {path} still hold the old module")
 
 
-def optimize_paths(paths, config, output=None, keep_dwarf=False, jobs=None, passes=None):
+def optimize_paths(paths, config, output=None, keep_dwarf=False, jobs=None, passes=None,
+                   never_grow=None, measures=()):
     """[Outcome] for every path, in order."""
     jobs = default_jobs() if jobs is None else jobs
     return [optimize_one(p, config, output=output, keep_dwarf=keep_dwarf, jobs=jobs,
-                         passes=passes) for p in paths]
+                         passes=passes, never_grow=never_grow, measures=measures)
+            for p in paths]
 
 
 def exit_status(outcomes):

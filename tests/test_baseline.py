@@ -6,6 +6,7 @@ import json
 import pytest
 
 from loom_post.cli import main
+from loom_post.sizes import brotli_size, gzip_size
 
 wasmtime = pytest.importorskip("wasmtime")
 
@@ -45,7 +46,12 @@ def test_baseline_file_layout(project, capsys, monkeypatch):
     doc = json.loads(text)
     assert text == json.dumps(doc, sort_keys=True, indent=2) + "\n"
     assert doc["version"] == 1
-    assert doc["modules"][rel] == {"code_bytes": size, "functions": {"alpha": 12, "zeta": 5}}
+    entry = doc["modules"][rel]
+    assert {k: entry[k] for k in ("code_bytes", "functions")} == \
+        {"code_bytes": size, "functions": {"alpha": 12, "zeta": 5}}
+    data = (project / rel).read_bytes()
+    assert entry["file_bytes"] == len(data)
+    assert entry["gzip_bytes"] == gzip_size(data) and entry["brotli_bytes"] == brotli_size(data)
     # no name section: keyed by function index, which counts the import
     assert doc["modules"]["target/wasm32-unknown-unknown/release/lib.wasm"]["functions"] == \
         {"func[1]": 3}
@@ -63,7 +69,8 @@ def test_update_keeps_modules_not_measured(project, capsys):
     assert "recorded 1 module (0 new, 1 updated), kept 1 other entry" in out
     doc = json.loads((project / "ci" / "sizes.json").read_text())
     assert doc["modules"]["target/x/release/b.wasm"] == first["modules"]["target/x/release/b.wasm"]
-    assert doc["modules"]["target/x/release/a.wasm"] == \
+    entry = doc["modules"]["target/x/release/a.wasm"]
+    assert {k: entry[k] for k in ("code_bytes", "functions")} == \
         {"code_bytes": size, "functions": {"f": 11, "g": 3}}
 
 

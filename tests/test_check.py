@@ -267,14 +267,15 @@ def test_markdown_table(project, capsys):
     assert out.startswith("### loom-post size check")
     table = out.split("<details>")[0]
     header, rows = parse_markdown_table(table)
-    assert header == ["module", "baseline -> now", "+- bytes", "+- %", "status"]
-    assert all(len(r) == 5 for r in rows)
+    assert header == ["module", "baseline -> now", "+- bytes", "+- %", "file", "gzip", "brotli",
+                      "status"]
+    assert all(len(r) == 8 for r in rows)
     assert rows[0][0] == "`b.wasm`"                   # failing first
     assert re.fullmatch(r"\d+ B -> \d+ B", rows[0][1])
     assert rows[0][2] == "+10" and rows[0][3].endswith("%") and rows[0][3].startswith("+")
-    assert rows[0][4].startswith(":x:") and "max-growth-vs-baseline" in rows[0][4]
+    assert rows[0][7].startswith(":x:") and "max-growth-vs-baseline" in rows[0][7]
     assert rows[1][0] == "`a.wasm`" and rows[1][2] == "+1"
-    assert rows[1][4] == ":white_check_mark:"
+    assert rows[1][7] == ":white_check_mark:"
     assert "<details>" in out and "| main |" in out
 
 
@@ -287,7 +288,7 @@ def test_markdown_is_capped_for_hundreds_of_modules(project, capsys):
     assert len(out.encode()) < 64 * 1024                 # far below GitHub's 1 MiB
     header, rows = parse_markdown_table(out.split("<details>")[0].split("\n... and")[0])
     assert len(rows) == 50
-    failing = [r for r in rows if r[4].startswith(":x:")]
+    failing = [r for r in rows if r[7].startswith(":x:")]
     assert len(failing) == 6 and rows[:6] == failing     # failing rows first
     assert "... and 250 more (all within budget" in out
 

@@ -138,7 +138,8 @@ def build(nops):
 
 def summary_rows(text):
     lines = [l for l in text.splitlines() if l.startswith("| ")]
-    assert lines[0] == "| module | baseline -> now | +- bytes | +- % | status |"
+    assert lines[0] == ("| module | baseline -> now | +- bytes | +- % | file | gzip | brotli "
+                        "| status |")
     return [[c.strip() for c in l.strip().strip("|").split(" | ")] for l in lines[2:]]
 
 
@@ -175,7 +176,8 @@ def test_passing_check(tmp_path, project, checkout_on_path):
     assert "::error" not in run.stdout
     assert "loom-post check: 1 module, all within budget" in run.stdout
     rows = summary_rows(run.summary.read_text())
-    assert rows == [[f"`{MODULE}`", f"{rows[0][1]}", "", "", ":white_check_mark:"]]
+    assert rows == [[f"`{MODULE}`", f"{rows[0][1]}", "", "", *rows[0][4:7], ":white_check_mark:"]]
+    assert all(re.fullmatch(r"\d+ B", c) for c in rows[0][4:7])
     assert run.outputs["exit-code"] == "0"
 
 
@@ -186,7 +188,7 @@ def test_failing_check_still_writes_the_summary(tmp_path, project, checkout_on_p
     errors = [l for l in run.stdout.splitlines() if l.startswith("::error")]
     assert errors and errors[0].startswith(f"::error file={MODULE},title=loom-post max-code-size::")
     rows = summary_rows(run.summary.read_text())
-    assert rows[0][0] == f"`{MODULE}`" and rows[0][4].startswith(":x: max-code-size")
+    assert rows[0][0] == f"`{MODULE}`" and rows[0][7].startswith(":x: max-code-size")
     assert run.outputs["exit-code"] == "1"
 
 
@@ -258,4 +260,4 @@ def test_full_run_with_the_real_install_step(tmp_path, project):
     assert (venv_bin / "loom-post").is_file()
     assert run.path_file.read_text().strip() == str(venv_bin)
     assert "::error file=" in run.stdout
-    assert summary_rows(run.summary.read_text())[0][4].startswith(":x:")
+    assert summary_rows(run.summary.read_text())[0][7].startswith(":x:")

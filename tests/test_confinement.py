@@ -41,7 +41,8 @@ def test_globs_that_leave_the_project_are_refused_unless_allowed(tmp_path):
     assert run.returncode == 2, run.stdout + run.stderr
     assert "outside" in run.stderr and "allow-outside" in run.stderr
     assert (victim / "v.wasm").read_bytes() == before
-    (proj / "loom-post.toml").write_text('paths = ["../victim/*.wasm"]\nallow-outside = true\n')
+    (proj / "loom-post.toml").write_text('paths = ["../victim/*.wasm"]\nallow-outside = true\n'
+                                         'never-grow = ["code"]\n')
     run = loom("optimize", cwd=proj)
     assert run.returncode == 0, run.stderr
     assert len((victim / "v.wasm").read_bytes()) < len(before)  # the opt-in works

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from loom_post.cli import main
+from loom_post.sizes import brotli_size, gzip_size
 
 wasmtime = pytest.importorskip("wasmtime")
 
@@ -30,7 +31,8 @@ def test_text_diff_by_name(tmp_path, capsys):
     assert lines[0] == (f"code section: {old} -> {new} bytes (+{delta}, "
                         f"{100.0 * delta / old:+.2f}%)")
     assert lines[1] == "functions: 4 -> 4 (1 added, 1 removed, 2 changed, 1 unchanged)"
-    rows = [l.split() for l in lines[3:]]
+    assert [l.split(":")[0] for l in lines[2:5]] == ["file", "gzip", "brotli"]
+    rows = [l.split() for l in lines[6:]]
     assert [r[3] for r in rows] == ["grow", "gone", "added", "shrink"]   # largest first
     assert rows[0][:3] == ["+15", "12", "27"]
     assert rows[1][:3] == ["-10", "10", "-"] and rows[1][4] == "(removed)"
@@ -56,8 +58,13 @@ def test_identical_modules(tmp_path, capsys):
     size = write(tmp_path / "a.wasm", {"f": 3})
     code, out, _ = diff(capsys, tmp_path / "a.wasm", tmp_path / "a.wasm")
     assert code == 0
+    data = (tmp_path / "a.wasm").read_bytes()
+    gz, br = gzip_size(data), brotli_size(data)
     assert out.splitlines() == [f"code section: {size} -> {size} bytes (0, +0.00%)",
-                                "functions: 1 -> 1 (0 added, 0 removed, 0 changed, 1 unchanged)"]
+                                "functions: 1 -> 1 (0 added, 0 removed, 0 changed, 1 unchanged)",
+                                f"file: {len(data)} -> {len(data)} bytes (0, +0.00%)",
+                                f"gzip: {gz} -> {gz} bytes (0, +0.00%)",
+                                f"brotli: {br} -> {br} bytes (0, +0.00%)"]
 
 
 def test_top_limits_the_list(tmp_path, capsys):

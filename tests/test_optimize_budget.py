@@ -39,7 +39,7 @@ def run_hot(path, x):
 
 
 def optimize(capsys, *argv):
-    code = main(["optimize", *argv])
+    code = main(["optimize", "--never-grow", "code", *argv])
     out, err = capsys.readouterr()
     assert "Traceback" not in err
     return code, out, err

@@ -32,7 +32,7 @@ def test_in_place_and_text_report(tmp_path, capsys):
     path = tmp_path / "m.wasm"
     data = module_with()
     path.write_bytes(data)
-    assert main(["optimize", str(path)]) == 0
+    assert main(["optimize", "--never-grow", "code", str(path)]) == 0
     out = capsys.readouterr().out
     new = path.read_bytes()
     assert len(new) < len(data)
@@ -44,7 +44,7 @@ def test_in_place_and_text_report(tmp_path, capsys):
 def test_json_report_has_the_documented_fields(tmp_path, capsys):
     path = tmp_path / "m.wasm"
     path.write_bytes(module_with())
-    assert main(["optimize", str(path), "--format", "json"]) == 0
+    assert main(["optimize", "--never-grow", "code", str(path), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     (mod,) = doc["modules"]
     assert doc["version"] == 1
@@ -63,7 +63,7 @@ def test_output_option_leaves_the_input_alone(tmp_path):
     src, dst = tmp_path / "in.wasm", tmp_path / "out.wasm"
     data = module_with()
     src.write_bytes(data)
-    assert main(["optimize", str(src), "-o", str(dst)]) == 0
+    assert main(["optimize", "--never-grow", "code", str(src), "-o", str(dst)]) == 0
     assert src.read_bytes() == data
     assert dst.read_bytes() == optimize(data).data
 
@@ -72,7 +72,7 @@ def test_output_option_takes_one_input(tmp_path, capsys):
     a, b = tmp_path / "a.wasm", tmp_path / "b.wasm"
     a.write_bytes(module_with())
     b.write_bytes(module_with())
-    assert main(["optimize", str(a), str(b), "-o", str(tmp_path / "x.wasm")]) == 2
+    assert main(["optimize", "--never-grow", "code", str(a), str(b), "-o", str(tmp_path / "x.wasm")]) == 2
     assert "exactly one input" in capsys.readouterr().err
 
 
@@ -82,7 +82,7 @@ def test_dwarf_is_dropped_with_a_notice_unless_kept(tmp_path, capsys):
     assert [s.name for s in read_module(data).custom_sections()] == [".debug_info", "producers", "name2", "name"]
     path = tmp_path / "m.wasm"
     path.write_bytes(data)
-    assert main(["optimize", str(path)]) == 0
+    assert main(["optimize", "--never-grow", "code", str(path)]) == 0
     assert "dropped stale DWARF (.debug_info)" in capsys.readouterr().out
     kept = read_module(path.read_bytes())
     assert [s.name for s in kept.custom_sections()] == ["producers", "name2", "name"]
@@ -91,7 +91,7 @@ def test_dwarf_is_dropped_with_a_notice_unless_kept(tmp_path, capsys):
     for s0, s1 in zip(orig.custom_sections()[1:], kept.custom_sections()):
         assert data[s0.start:s0.end] == kept.data[s1.start:s1.end]
     path.write_bytes(data)
-    assert main(["optimize", str(path), "--keep-dwarf"]) == 0
+    assert main(["optimize", "--never-grow", "code", str(path), "--keep-dwarf"]) == 0
     assert ".debug_info" in [s.name for s in read_module(path.read_bytes()).custom_sections()]
 
 
@@ -99,7 +99,7 @@ def test_dwarf_stays_when_no_code_changed(tmp_path):
     data = wasmtime.wat2wasm('(module (func (export "f")) (@custom ".debug_info" "x"))')
     path = tmp_path / "m.wasm"
     path.write_bytes(data)
-    assert main(["optimize", str(path)]) == 0
+    assert main(["optimize", "--never-grow", "code", str(path)]) == 0
     assert path.read_bytes() == data
 
 
@@ -123,7 +123,7 @@ def test_an_invalid_output_never_replaces_its_input(tmp_path, capsys, monkeypatc
     path = tmp_path / "m.wasm"
     data = module_with()
     path.write_bytes(data)
-    assert main(["optimize", str(path), "--passes", "broken"]) == 3
+    assert main(["optimize", "--never-grow", "code", str(path), "--passes", "broken"]) == 3
     err = capsys.readouterr().err
     assert err.startswith("loom-post: error: ") and "invalid" in err
     assert path.read_bytes() == data
@@ -134,7 +134,7 @@ def test_unreadable_input_exit_3_and_other_modules_still_done(tmp_path, capsys):
     bad, good = tmp_path / "bad.wasm", tmp_path / "good.wasm"
     bad.write_bytes(b"\0asm\x01\x00\x00\x00\x01\x05\x01")
     good.write_bytes(module_with())
-    assert main(["optimize", str(bad), str(good)]) == 3
+    assert main(["optimize", "--never-grow", "code", str(bad), str(good)]) == 3
     err = capsys.readouterr().err
     assert f"loom-post: error: {bad}: " in err and "at byte" in err
     assert bad.read_bytes() == b"\0asm\x01\x00\x00\x00\x01\x05\x01"
@@ -142,7 +142,7 @@ def test_unreadable_input_exit_3_and_other_modules_still_done(tmp_path, capsys):
 
 
 def _run_optimize(path):
-    return subprocess.Popen([sys.executable, "-m", "loom_post", "optimize", str(path)],
+    return subprocess.Popen([sys.executable, "-m", "loom_post", "optimize", "--never-grow", "code", str(path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -189,7 +189,7 @@ def test_cargo_hard_link_is_kept_pointing_at_the_new_module(tmp_path):
     data = module_with()
     (deps / "k.wasm").write_bytes(data)
     os.link(deps / "k.wasm", tmp_path / "release" / "k.wasm")
-    assert main(["optimize", str(tmp_path / "release" / "k.wasm")]) == 0
+    assert main(["optimize", "--never-grow", "code", str(tmp_path / "release" / "k.wasm")]) == 0
     a, b = os.stat(deps / "k.wasm"), os.stat(tmp_path / "release" / "k.wasm")
     assert (a.st_ino, a.st_nlink) == (b.st_ino, 2)
     assert (deps / "k.wasm").read_bytes() == optimize(data).data
@@ -201,7 +201,7 @@ def test_a_symlinked_module_is_optimized_where_it_lives(tmp_path):
     real.write_bytes(data)
     link = tmp_path / "link.wasm"
     link.symlink_to("real.wasm")
-    assert main(["optimize", str(link)]) == 0
+    assert main(["optimize", "--never-grow", "code", str(link)]) == 0
     assert link.is_symlink()
     assert real.read_bytes() == optimize(data).data
 
@@ -210,7 +210,7 @@ def test_output_into_a_missing_directory_is_a_usage_error(tmp_path, capsys):
     src = tmp_path / "in.wasm"
     data = module_with()
     src.write_bytes(data)
-    assert main(["optimize", str(src), "-o", str(tmp_path / "nope" / "out.wasm")]) == 2
+    assert main(["optimize", "--never-grow", "code", str(src), "-o", str(tmp_path / "nope" / "out.wasm")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert src.read_bytes() == data
 
@@ -220,7 +220,7 @@ def test_a_hard_link_outside_the_cargo_layout_is_reported(tmp_path, capsys):
     data = module_with()
     path.write_bytes(data)
     os.link(path, tmp_path / "elsewhere.wasm")
-    assert main(["optimize", str(path)]) == 0
+    assert main(["optimize", "--never-grow", "code", str(path)]) == 0
     assert "1 other hard link(s)" in capsys.readouterr().out
     assert (tmp_path / "elsewhere.wasm").read_bytes() == data  # a rename cannot reach it
     assert path.read_bytes() == optimize(data).data
@@ -233,6 +233,6 @@ def test_output_through_a_symlink_writes_the_file_it_points_to(tmp_path):
     (tmp_path / "out-real.wasm").write_bytes(b"old")
     link = tmp_path / "out.wasm"
     link.symlink_to("out-real.wasm")
-    assert main(["optimize", str(src), "-o", str(link)]) == 0
+    assert main(["optimize", "--never-grow", "code", str(src), "-o", str(link)]) == 0
     assert link.is_symlink()
     assert (tmp_path / "out-real.wasm").read_bytes() == optimize(data).data

@@ -19,7 +19,9 @@ API other layers rely on:
   load_config(config_file=None, cwd=None) -> Config      (ConfigError on bad input)
   Config.path, Config.root, Config.paths (globs), Config.passes (names or None),
   Config.settings_for(module_path)
-  ModuleSettings: max_growth, max_code_size, max_growth_vs_baseline, baseline, optimize
+  ModuleSettings: max_growth, max_code_size, max_growth_vs_baseline, baseline, optimize,
+    the file/gzip/brotli budgets (budget/measures.py: max_gzip_size, ...) and
+    never_grow (a tuple of measures, code always included)
   resolve_paths(config, given) -> list of module paths
 Sizes are ints (bytes); growth allowances are ints or units.Percent; a key set to
 `false` is None (no limit).
@@ -33,6 +35,7 @@ import os
 import re
 import sys
 
+from loom_post.budget import measures as measure_keys
 from loom_post.errors import ConfigError
 from loom_post.fileio import DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_INPUT
 from loom_post.passes import UnknownPass, resolve
@@ -56,6 +59,7 @@ BUDGET_KEYS = {
     "baseline": "baseline",
     "optimize": "optimize",
 }
+BUDGET_KEYS.update((k, measure_keys.attr(k)) for k in measure_keys.NEW_KEYS)
 # Top level only: how files are read, locked and confined.
 FILE_KEYS = ("max-input-size", "lock-timeout", "allow-outside")
 TOP_KEYS = ("paths", "passes", "module") + FILE_KEYS + tuple(BUDGET_KEYS)
@@ -71,6 +75,7 @@ class ModuleSettings:
         self.max_growth_vs_baseline = None  # bytes or Percent
         self.baseline = None                # absolute path of the baseline JSON file
         self.optimize = True
+        measure_keys.init_settings(self)    # file/gzip/brotli budgets, never-grow
 
     def __repr__(self):
         return (f"ModuleSettings(max_growth={self.max_growth!r}, "
@@ -244,13 +249,25 @@ class _Reader:
             if not isinstance(value, str) or not value.strip():
                 self.fail(label, value, "expected the path of a JSON file, e.g. \"wasm-sizes.json\"")
             return attr, os.path.normpath(os.path.join(self.root, value))
+        if key == measure_keys.NEVER_GROW:
+            return attr, self.never_grow(label, value)
         if value is False:                 # `max-code-size = false`: no limit
             return attr, None
         try:
-            if key == "max-code-size":
+            if key in measure_keys.SIZE_KEYS:
                 return attr, parse_size(value)
             return attr, parse_growth(value)
         except UnitError as e:
+            self.fail(label, value, str(e))
+
+    def never_grow(self, label, value):
+        from loom_post.passes.guard import normalize
+        from loom_post.sizes import parse_measures
+        if not isinstance(value, list):
+            self.fail(label, value, 'expected a list of measures, e.g. ["code", "gzip", "brotli"]')
+        try:
+            return normalize(parse_measures(value, label))
+        except ValueError as e:
             self.fail(label, value, str(e))
 
     def read(self, table):
@@ -327,9 +344,11 @@ class _Reader:
         return rules
 
     def check_baselines(self, settings, where):
-        if settings.max_growth_vs_baseline is not None and not settings.baseline:
-            raise ConfigError(f"{where}: max-growth-vs-baseline is set but no "
-                              f"`baseline` file is configured to compare against", path=self.path)
+        for key in sorted(measure_keys.BASELINE_KEYS):
+            if getattr(settings, measure_keys.attr(key)) is not None and not settings.baseline:
+                raise ConfigError(f"{where}: {key} is set but no "
+                                  f"`baseline` file is configured to compare against",
+                                  path=self.path)
 
 
 def _parse_toml(path):

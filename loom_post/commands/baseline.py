@@ -20,7 +20,9 @@ from loom_post import exitcodes
 from loom_post.budget.baseline import load_baseline
 from loom_post.budget.config import load_config, require_paths
 from loom_post.errors import ConfigError, InputError, print_error
+from loom_post.commands.check import add_no_brotli
 from loom_post.fileio import load_module, locked_dir
+from loom_post.sizes import MEASURES, Sizes
 
 
 def add_parser(sub):
@@ -28,6 +30,7 @@ def add_parser(sub):
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="modules to record (default: the configured `paths` globs)")
     p.add_argument("--config", metavar="FILE", help="configuration file (default: search upwards)")
+    add_no_brotli(p)
     p.set_defaults(func=run)
 
 
@@ -53,12 +56,13 @@ def run(args):
         measured = []
         for path in members:
             try:
-                _, module = load_module(path, limit=config.max_input_size)
+                data, module = load_module(path, limit=config.max_input_size)
             except InputError as e:
                 print_error(str(e))
                 status = exitcodes.BAD_INPUT
                 continue
-            measured.append((path, module))
+            wanted = MEASURES if not args.no_brotli else MEASURES[:3]
+            measured.append((path, module, Sizes(data, module.code_size).measure(wanted)))
         if measured:
             _record(config, target, measured)
     for path in unconfigured:
@@ -76,10 +80,10 @@ def _record(config, target, measured):
     with locked_dir(directory, timeout=config.lock_timeout):  # InputError when it times out
         base = load_baseline(target, missing_ok=True)
         before = set(base.modules)
-        for path, module in measured:
-            base.record(config.module_key(path), module)
+        for path, module, sizes in measured:
+            base.record(config.module_key(path), module, sizes)
         base.save()
-    keys = {config.module_key(p) for p, _ in measured}
+    keys = {config.module_key(m[0]) for m in measured}
     added = len(keys - before)
     kept = len(before - keys)
     print(f"{target}: recorded {len(measured)} module{'s' if len(measured) != 1 else ''} "

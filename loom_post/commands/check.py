@@ -2,9 +2,11 @@
 
 The CI gate: exit 0 when every module is within its budgets, 1 when any budget is
 exceeded, 2 for bad usage or configuration, 3 when a module could not be read (the
-others are still measured and reported). `max-growth` compares the optimizer's
-output with its input, and `check` runs no optimizer, so only `max-code-size` and
-`max-growth-vs-baseline` apply here.
+others are still measured and reported). `max-growth` (and its file, gzip and
+brotli siblings) compares the optimizer's output with its input, and `check` runs
+no optimizer, so only the caps (`max-code-size`, `max-gzip-size`, ...) and the
+`*-vs-baseline` budgets apply here. Every size is measured and reported: code,
+file, gzip -9 and brotli q11 (`--no-brotli` skips the slow one).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module
 from loom_post.budget.gate import evaluate, require_baselines
 from loom_post.report.formats import FORMATS, render
+from loom_post.sizes import MEASURES, Sizes
 
 
 def add_parser(sub):
@@ -29,19 +32,28 @@ def add_parser(sub):
     p.add_argument("--config", metavar="FILE", help="configuration file (default: search upwards)")
     p.add_argument("--top", type=int, default=5, metavar="N",
                    help="how many of the functions that grew most to name (default 5)")
+    add_no_brotli(p)
     p.set_defaults(func=run)
 
 
-def measure(paths, config):
-    """(verdicts, errors): a gate.Verdict per readable module, (path, message) per other."""
+def add_no_brotli(p):
+    p.add_argument("--no-brotli", action="store_true",
+                   help="do not measure brotli q11 sizes (~5 s per MB) unless a brotli "
+                        "budget needs them")
+
+
+def measure(paths, config, brotli=True):
+    """(verdicts, errors): a gate.Verdict per readable module, (path, message) per other.
+    Every size is measured (brotli only if `brotli` or a budget needs it)."""
     verdicts, errors = [], []
     for path in paths:
         try:
-            _, module = load_module(path, limit=config.max_input_size)
+            data, module = load_module(path, limit=config.max_input_size)
         except InputError as e:
             errors.append((path, e.message if e.path else str(e)))
             continue
-        verdicts.append(evaluate(path, module, config))
+        sizes = Sizes(data, module.code_size).measure(MEASURES if brotli else MEASURES[:3])
+        verdicts.append(evaluate(path, module, config, sizes=sizes))
     return verdicts, errors
 
 
@@ -52,7 +64,7 @@ def run(args, out=None):
     config = load_config(args.config)
     paths = require_paths(config, args.paths)
     require_baselines(config, paths)
-    verdicts, errors = measure(paths, config)
+    verdicts, errors = measure(paths, config, brotli=not args.no_brotli)
     out.write(render(args.format, verdicts, errors, top=args.top))
     out.flush()
     for path, message in errors:

@@ -18,7 +18,9 @@ from loom_post.budget.baseline import compare_functions, function_sizes
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module
 from loom_post.budget.units import percent, signed
+from loom_post.commands.check import add_no_brotli
 from loom_post.report.demangle import demangle
+from loom_post.sizes import MEASURES, Sizes
 
 
 def add_parser(sub):
@@ -30,6 +32,7 @@ def add_parser(sub):
                    help="how many changed functions to list in text (0: all; default 30)")
     p.add_argument("--max-input-size", type=_size, default=None, metavar="SIZE",
                    help="refuse larger files (default 256 MiB)")
+    add_no_brotli(p)
     p.set_defaults(func=run)
 
 
@@ -41,10 +44,19 @@ def _size(text):
         raise ConfigError(f"--max-input-size {text}: {e}")
 
 
-def compare(old_module, new_module):
+def compare(old_module, new_module, measures=()):
+    """The differences; `measures`: also compare these whole-file sizes
+    (file, gzip, brotli) as `<measure>_bytes_before/after`, `<measure>_delta_*`."""
     old, new = function_sizes(old_module), function_sizes(new_module)
     changes = compare_functions(old, new)
+    sizes = {}
+    for m in measures:
+        a = Sizes(old_module.data, old_module.code_size).get(m)
+        b = Sizes(new_module.data, new_module.code_size).get(m)
+        sizes.update({f"{m}_bytes_before": a, f"{m}_bytes_after": b,
+                      f"{m}_delta_bytes": b - a, f"{m}_delta_percent": percent(b, a)})
     return {
+        **sizes,
         "code_bytes_before": old_module.code_size,
         "code_bytes_after": new_module.code_size,
         "delta_bytes": new_module.code_size - old_module.code_size,
@@ -71,7 +83,7 @@ def run(args):
             status = exitcodes.BAD_INPUT
     if status:
         return status
-    doc = compare(*modules)
+    doc = compare(*modules, measures=MEASURES[1:] if not args.no_brotli else MEASURES[1:3])
     doc = {"version": JSON_VERSION, "old": args.old, "new": args.new, **doc}
     if args.format == "json":
         print(json.dumps(doc, indent=2))
@@ -86,6 +98,10 @@ def _print_text(doc, top):
     print(f"functions: {doc['functions_before']} -> {doc['functions_after']} "
           f"({doc['added']} added, {doc['removed']} removed, {doc['changed']} changed, "
           f"{doc['unchanged']} unchanged)")
+    for m in ("file", "gzip", "brotli"):
+        if f"{m}_bytes_before" in doc:
+            print(f"{m}: {doc[m + '_bytes_before']} -> {doc[m + '_bytes_after']} bytes "
+                  f"({signed(doc[m + '_delta_bytes'])}, {doc[m + '_delta_percent']})")
     changes = doc["functions"]
     if not changes:
         return

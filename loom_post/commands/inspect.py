@@ -8,7 +8,9 @@ from loom_post import exitcodes
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module
 from loom_post.budget.baseline import function_key
+from loom_post.commands.check import add_no_brotli
 from loom_post.report.demangle import demangle
+from loom_post.sizes import MEASURES, Sizes
 
 
 def add_parser(sub):
@@ -19,6 +21,7 @@ def add_parser(sub):
                    help="how many of the largest functions to list (0: all; default 10)")
     p.add_argument("--max-input-size", type=_size, default=None, metavar="SIZE",
                    help="refuse larger files (default 256 MiB)")
+    add_no_brotli(p)
     p.set_defaults(func=run)
 
 
@@ -30,7 +33,7 @@ def _size(text):
         raise ConfigError(f"--max-input-size {text}: {e}")
 
 
-def describe(path, module):
+def describe(path, module, data=None, brotli=True):
     names = module.function_names()
     sections = []
     for sec in module.sections:
@@ -41,9 +44,13 @@ def describe(path, module):
         index = module.func_index(pos)
         functions.append({"index": index, "name": names.get(index), "body_bytes": entry.body_size})
     functions.sort(key=lambda f: (-f["body_bytes"], f["index"]))
-    return {"path": path, "code_bytes": module.code_size, "sections": sections,
-            "functions": functions, "function_count": len(functions),
-            "imported_functions": module.num_imported_funcs}
+    out = {"path": path, "code_bytes": module.code_size, "sections": sections,
+           "functions": functions, "function_count": len(functions),
+           "imported_functions": module.num_imported_funcs}
+    if data is not None:
+        out.update(Sizes(data, module.code_size).measure(
+            MEASURES if brotli else MEASURES[:3]).to_json())
+    return out
 
 
 def run(args):
@@ -52,12 +59,12 @@ def run(args):
     reports, status = [], exitcodes.OK
     for path in args.paths:
         try:
-            _, module = load_module(path, limit=args.max_input_size)
+            data, module = load_module(path, limit=args.max_input_size)
         except InputError as e:
             print_error(str(e))
             status = exitcodes.BAD_INPUT
             continue
-        info = describe(path, module)
+        info = describe(path, module, data, brotli=not args.no_brotli)
         if args.top:
             info["functions"] = info["functions"][:args.top]
         reports.append(info)
@@ -72,6 +79,10 @@ def run(args):
 def _print_text(info):
     print(f"{info['path']}: code section {info['code_bytes']} bytes, "
           f"{info['function_count']} functions ({info['imported_functions']} imported)")
+    sizes = [f"{m} {info[m + '_bytes']} B" for m in ("file", "gzip", "brotli")
+             if m + "_bytes" in info]
+    if sizes:
+        print(f"  sizes: {', '.join(sizes)}")
     print(f"  {'section':<24} {'bytes':>10}")
     for sec in info["sections"]:
         label = sec["name"] if sec["id"] != 0 else f"custom \"{sec['name']}\""

@@ -28,6 +28,13 @@ def add_parser(sub):
                    help="list the passes with one line on what each does, and exit")
     p.add_argument("--keep-dwarf", action="store_true",
                    help="keep .debug_* sections even though changed code makes them stale")
+    p.add_argument("--never-grow", metavar="MEASURE,...",
+                   help="the sizes the optimizer may never grow, among code, file, gzip, "
+                        "brotli (code is always included; default: the configured "
+                        "`never-grow`, else all of them)")
+    p.add_argument("--brotli", action="store_true",
+                   help="also report brotli q11 sizes (~5 s per MB; measured anyway when "
+                        "brotli is guarded and rewrites survive, or a brotli budget applies)")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                    help="worker processes for large modules (default: one per CPU)")
     p.set_defaults(func=run)
@@ -53,6 +60,7 @@ def run(args):
         list_passes(sys.stdout)
         return 0
     passes = parse_passes(args.passes) if args.passes is not None else None
+    never_grow = parse_never_grow(args.never_grow) if args.never_grow is not None else None
     config = load_config(args.config)
     paths = require_paths(config, args.paths)
     if args.output and len(paths) != 1:
@@ -66,7 +74,17 @@ def run(args):
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("--jobs takes a number >= 1")
     return report(optimize_paths(paths, config, output=args.output, keep_dwarf=args.keep_dwarf,
-                                 jobs=args.jobs, passes=passes), args.format)
+                                 jobs=args.jobs, passes=passes, never_grow=never_grow,
+                                 measures=("brotli",) if args.brotli else ()), args.format)
+
+
+def parse_never_grow(text):
+    from loom_post.passes.guard import normalize
+    from loom_post.sizes import parse_measures
+    try:
+        return normalize(parse_measures(text, "--never-grow"))
+    except ValueError as e:
+        raise ConfigError(f"--never-grow {text}: {e}")
 
 
 def check_output(path):

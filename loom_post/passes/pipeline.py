@@ -22,14 +22,19 @@ The pipeline, not a pass, owns:
   or, for a feature the validator lacks, the result is unchanged with a note)
   and the output (else OutputInvalid: the caller keeps the input);
 - the workers' lives: they die with the parent (PR_SET_PDEATHSIG, else a
-  thread watching the parent pid), so a killed run leaves no worker behind.
+  thread watching the parent pid), so a killed run leaves no worker behind;
+- the never-grow guard (guard.py): after every pass, rewrites are reverted
+  while the output would be larger than the input in a guarded measure (code,
+  file, gzip, brotli). `optimize()` guards only `code` unless told otherwise;
+  the configuration's default (`never-grow`) is every measure.
 """
 
 import contextlib
 import gc
 
-from loom_post.passes import base, resolve
+from loom_post.passes import PASSES, base, guard as guard_mod, resolve
 from loom_post.passes.validate import check_input, validate_output
+from loom_post.sizes import Sizes
 from loom_post.wasm.instructions import decode_body, encode_body
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.leb128 import size_u
@@ -55,6 +60,13 @@ class OptimizeResult:
         self.changed_positions = []
         self.dwarf_dropped = list(dwarf_dropped)  # names of .debug_* sections dropped
         self.notes = []                      # one line each, e.g. why it was not rewritten
+        self.function_stats = {}             # position -> [PassStats] of a kept rewrite
+        self.never_grow = ("code",)          # the measures the guard kept from growing
+        self.functions_reverted = 0          # rewrites the guard undid
+        self.guard_confirmations = 0         # whole-file measurements the guard made
+        self.guard_after = {}                # sizes the guard measured of the output
+        self.sizes_before = Sizes(data, code_bytes_before)
+        self.sizes_after = self.sizes_before
 
     @classmethod
     def unchanged(cls, data, module):
@@ -62,10 +74,11 @@ class OptimizeResult:
         return cls(data, module, module.code_size)
 
 
-def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1):
-    """Run the passes named in `passes` (None: the defaults) over `data`."""
+def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1, never_grow=("code",)):
+    """Run the passes named in `passes` (None: the defaults) over `data`; keep
+    the output only where no measure in `never_grow` grew (guard.py)."""
     with _no_cyclic_gc():
-        return _optimize(data, module, passes, keep_dwarf, jobs)
+        return _optimize(data, module, passes, keep_dwarf, jobs, never_grow)
 
 
 @contextlib.contextmanager
@@ -84,7 +97,7 @@ def _no_cyclic_gc():
             gc.enable()
 
 
-def _optimize(data, module, passes, keep_dwarf, jobs):
+def _optimize(data, module, passes, keep_dwarf, jobs, never_grow):
     module = module if module is not None else read_module(data)
     chosen = resolve(passes)
     result = OptimizeResult(data, module, module.code_size, chosen)
@@ -104,6 +117,8 @@ def _optimize(data, module, passes, keep_dwarf, jobs):
                 p.run_module(module, protected, result.passes[p.name])
         else:
             _function_phase(module, phase, protected, jobs, result)
+    if not _apply_guard(data, module, result, chosen, never_grow, keep_dwarf):
+        return _kept_input(data, result, chosen)
     return _finish(data, module, result, keep_dwarf)
 
 
@@ -134,6 +149,10 @@ def _finish(data, module, result, keep_dwarf):
         raise AssertionError("optimizer grew the code section")
     result.data, result.module, result.changed = out, new_module, True
     result.code_bytes_after = new_module.code_size
+    result.sizes_after = Sizes(out, new_module.code_size)
+    for measure in ("gzip", "brotli"):   # the guard measured these very bytes
+        if measure in result.guard_after:
+            result.sizes_after.put(measure, result.guard_after[measure])
     return result
 
 
@@ -153,6 +172,7 @@ def _function_phase(module, passes, protected, jobs, result):
         if new_body is None:
             continue
         module.replace_body(pos, new_body[0])
+        result.function_stats[pos] = (stats, new_body[1])
         result.bytes_saved_by_reencoding += new_body[1]
         result.functions_changed += 1
         result.changed_positions.append(pos)
@@ -300,3 +320,82 @@ def wbindgen_protected(module):
         work.extend(imm for op, imm, _s, _e in body.instrs
                     if op.name in ("call", "return_call"))
     return seen
+
+
+# -- the never-grow guard (guard.py decides; this applies its decision) -------------
+
+def _apply_guard(data, module, result, chosen, never_grow, keep_dwarf):
+    """Revert rewrites while a guarded measure of the output would grow. False
+    when only keeping the input will do (a module pass changed it)."""
+    measures = guard_mod.normalize(never_grow)
+    result.never_grow = measures
+    if measures == ("code",) or not module.changed:
+        return True   # code cannot grow: every kept entry is strictly smaller
+    g = guard_mod.Guard(data, measures)
+    if all(p.level == "function" for p in chosen):
+        replaced = module.replaced_bodies()
+
+        def build(keep):
+            for pos in replaced:
+                if pos in keep:
+                    module.replace_body(pos, replaced[pos])
+                else:
+                    module.revert_body(pos)
+            return _candidate(module, bool(keep), keep_dwarf)
+
+        keep = set(guard_mod.choose(g, data, module, replaced, build))
+        for pos in replaced:
+            if pos not in keep:
+                module.revert_body(pos)
+                _revert_stats(result, pos)
+        for pos in keep:
+            module.replace_body(pos, replaced[pos])
+        ok = True
+    else:
+        ok = g.accepts(_candidate(module, result.functions_changed > 0, keep_dwarf))
+    result.guard_confirmations = g.confirmations
+    result.guard_after = g.after
+    for measure in ("gzip", "brotli"):   # measured already: reports reuse them
+        if measure in g.before:
+            result.sizes_before.put(measure, g.before[measure])
+    return ok
+
+
+def _candidate(module, drop_dwarf, keep_dwarf):
+    """The bytes _finish would write for the module as it stands now."""
+    dropped = []
+    if drop_dwarf and not keep_dwarf:
+        dropped = [s for s in module.custom_sections() if s.name.startswith(".debug_")]
+    for sec in dropped:
+        module.drop_section(sec)
+    try:
+        return module.to_bytes()
+    finally:
+        for sec in dropped:
+            module._dropped.discard(id(sec))
+
+
+def _revert_stats(result, pos):
+    stats, reencoding = result.function_stats.pop(pos)
+    result.functions_changed -= 1
+    result.functions_reverted += 1
+    result.bytes_saved_by_reencoding -= reencoding
+    result.changed_positions.remove(pos)
+    for s in stats:
+        total = result.passes[s.name]
+        total.functions_changed -= s.functions_changed
+        total.bytes_saved -= s.bytes_saved
+        analysis = PASSES[s.name].analysis_counters if s.name in PASSES else ()
+        for key, n in s.counters.items():
+            if key not in analysis:
+                total.counters[key] -= n
+
+
+def _kept_input(data, result, chosen):
+    """The result when the guard keeps the input as it is."""
+    kept = OptimizeResult(data, read_module(data), result.code_bytes_before, chosen)
+    kept.never_grow, kept.sizes_before = result.never_grow, result.sizes_before
+    kept.functions_reverted = result.functions_changed
+    kept.guard_confirmations = result.guard_confirmations
+    kept.not_understood, kept.skipped = result.not_understood, result.skipped
+    return kept

@@ -18,6 +18,7 @@ from loom_post.report import JSON_VERSION
 from loom_post.budget.gate import MAX_GROWTH_VS_BASELINE, grew_most
 from loom_post.budget.units import percent, signed
 from loom_post.report.demangle import demangle
+from loom_post.sizes import MEASURES
 
 MAX_ROWS = 50
 MAX_ANNOTATIONS = 10
@@ -54,6 +55,33 @@ def _ordered(verdicts):
     return sorted(verdicts, key=key)
 
 
+# -- sizes -----------------------------------------------------------------------
+
+def sizes_line(v):
+    """"code 811 B, file 1.2 kB ..., gzip 500 B (+3 since the baseline), brotli ..."
+    for every measured size of a Verdict."""
+    parts = []
+    for m in MEASURES:
+        now = v.size(m)
+        if now is None:
+            continue
+        text = f"{m} {now} B"
+        base = v.baseline_sizes.get(m)
+        if base is not None:
+            text += f" ({signed(now - base)}, {percent(now, base)} since the baseline)"
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def _size_cell(v, measure):
+    """A Markdown cell: "500 B" or "500 B (+3)" against the baseline; "" unmeasured."""
+    now = v.size(measure)
+    if now is None:
+        return ""
+    base = v.baseline_sizes.get(measure)
+    return f"{now} B" if base is None else f"{now} B ({signed(now - base)})"
+
+
 # -- text ------------------------------------------------------------------------
 
 def text(verdicts, errors, top=5):
@@ -66,6 +94,7 @@ def text(verdicts, errors, top=5):
             extra += (f" (baseline {v.baseline_bytes} bytes, {signed(v.baseline_delta)}, "
                       f"{percent(v.code_bytes, v.baseline_bytes)})")
         lines.append(f"{v.path}: code section {v.code_bytes} bytes: {state}{extra}")
+        lines.append(f"  sizes: {sizes_line(v)}")
         for b in v.budgets:
             lines.append(f"  {b.kind}: limit {b.limit_text()}, actual {b.actual_text()}: "
                          f"{b.status.upper() if b.status == 'fail' else 'pass'} ({b.message})")
@@ -119,11 +148,12 @@ def markdown(verdicts, errors, top=5, max_rows=MAX_ROWS):
     state = status_of(verdicts, errors)
     icon = {"pass": ":white_check_mark:", "fail": ":x:", "error": ":warning:"}[state]
     out = [f"### loom-post size check {icon} {_headline(verdicts, errors)}", "",
-           "| module | baseline -> now | +- bytes | +- % | status |",
-           "| --- | ---: | ---: | ---: | --- |"]
+           "| module | baseline -> now | +- bytes | +- % | file | gzip | brotli | status |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     rows = []
     for path, message in errors:
-        rows.append(f"| {_md_path(path)} | - | | | :warning: unreadable: {_md_cell(message)} |")
+        rows.append(f"| {_md_path(path)} | - | | | | | | :warning: unreadable: "
+                    f"{_md_cell(message)} |")
     ordered = _ordered(verdicts)
     for v in ordered:
         if v.baseline_bytes is not None:
@@ -137,7 +167,9 @@ def markdown(verdicts, errors, top=5, max_rows=MAX_ROWS):
                 f"{b.kind} {b.actual_text()} > {b.limit_text()}" for b in v.failed)
         else:
             status = ":white_check_mark:"
-        rows.append(f"| {_md_path(v.path)} | {sizes} | {delta} | {pct} | {_md_cell(status)} |")
+        compressed = " | ".join(_size_cell(v, m) for m in ("file", "gzip", "brotli"))
+        rows.append(f"| {_md_path(v.path)} | {sizes} | {delta} | {pct} | {compressed} | "
+                    f"{_md_cell(status)} |")
     shown, hidden = rows[:max_rows], rows[max_rows:]
     out.extend(shown)
     if hidden:
@@ -187,6 +219,7 @@ def github(verdicts, errors, top=3, max_annotations=MAX_ANNOTATIONS):
                 if grown:
                     msg += "; grew most: " + ", ".join(
                         f"{demangle(c.name)} {signed(c.delta)} B" for c in grown)
+            msg += f" (sizes: {sizes_line(v)})"
             problems.append((v.path, f"loom-post {b.kind}", msg))
     out = [f"::error file={_escape_property(path)},title={_escape_property(title)}::"
            f"{_escape_data(msg)}" for path, title, msg in problems[:max_annotations]]

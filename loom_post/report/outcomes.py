@@ -2,8 +2,9 @@
 watch) reports what it did: a text block per module, or one JSON document.
 
 JSON schema (docs/json.md): {"version": 1, "status", "modules": [...]}, each
-module with the same size keys as `check` (code_bytes_before/after) and the
-per-pass statistics under `passes`.
+module with the same size keys as `check` (code_bytes_before/after, and
+{file,gzip,brotli}_bytes_before/after for the sizes measured), the per-pass
+statistics under `passes`, and the guard's `never_grow` / `functions_reverted`.
 """
 
 import json
@@ -27,7 +28,10 @@ def outcome_json(o):
            "bytes_saved_by_reencoding": r.bytes_saved_by_reencoding,
            "not_understood": r.not_understood, "skipped": r.skipped,
            "passes": {name: s.to_json() for name, s in r.passes.items()},
-           "dwarf_dropped": r.dwarf_dropped, "notes": o.notes}
+           "dwarf_dropped": r.dwarf_dropped, "notes": o.notes,
+           "never_grow": list(r.never_grow), "functions_reverted": r.functions_reverted}
+    out.update(r.sizes_before.to_json("_before"))
+    out.update(r.sizes_after.to_json("_after"))
     if o.verdict is not None:
         out["status"] = o.verdict.status
         out["budgets"] = [b.to_json() for b in o.verdict.budgets]
@@ -66,6 +70,13 @@ def render_text(o, out):
     verdict = o.verdict.status.upper() if o.verdict is not None else "PASS"
     out.write(f"{o.path}: code {before} -> {after} bytes ({signed(after - before)}, "
               f"{percent(after, before)}); {_what(o)}; {verdict}\n")
+    sizes = _sizes_text(r)
+    if sizes:
+        out.write(f"  {sizes}\n")
+    if r.functions_reverted:
+        out.write(f"  never-grow ({', '.join(r.never_grow)}): kept {r.functions_changed} of "
+                  f"{r.functions_changed + r.functions_reverted} rewritten functions; the "
+                  f"others would have grown a guarded size\n")
     if r.bytes_saved_by_reencoding:
         out.write(f"  of the bytes saved, {r.bytes_saved_by_reencoding} come from re-encoding "
                   f"changed functions with minimal LEB128s\n")
@@ -80,6 +91,17 @@ def render_text(o, out):
                   f"--keep-dwarf keeps it\n")
     if o.verdict is not None:
         _budget_lines(o.verdict, out)
+
+
+def _sizes_text(r):
+    """"file A -> B bytes (+-n, +-%), gzip ..., brotli ..." for the measured sizes."""
+    parts = []
+    for m in ("file", "gzip", "brotli"):
+        before, after = r.sizes_before.known(m), r.sizes_after.known(m)
+        if before is not None and after is not None:
+            parts.append(f"{m} {before} -> {after} bytes ({signed(after - before)}, "
+                         f"{percent(after, before)})")
+    return ", ".join(parts)
 
 
 def _budget_lines(verdict, out):

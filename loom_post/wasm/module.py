@@ -109,6 +109,14 @@ class Module:
         """Replace the body (locals + instructions, no size prefix) of a defined function."""
         self._replaced[position] = bytes(body_bytes)
 
+    def revert_body(self, position):
+        """Undo replace_body: the function keeps its original bytes."""
+        self._replaced.pop(position, None)
+
+    def replaced_bodies(self):
+        """{position: new body bytes} of every replaced function (a copy)."""
+        return dict(self._replaced)
+
     def drop_section(self, section):
         self._dropped.add(id(section))
 

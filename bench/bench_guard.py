@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""What users download: raw, gzip -9 and brotli q11 sizes of every corpus module
+as given, after `loom-post optimize` with the default never-grow guard, after
+`loom-post optimize --never-grow code` (the optimizer as it was: only code may
+not grow), and after `wasm-opt -Oz`, all in one run.
+
+  loom-post guarded   `python3 -m loom_post optimize IN -o OUT --format json`
+                      (default configuration: never-grow = code, file, gzip, brotli)
+  loom-post code      the same with `--never-grow code`
+  wasm-opt -Oz        `wasm-opt -Oz IN -o OUT` (`--all-features` when the plain
+                      run fails; it drops the name section too, as without -g)
+
+Both loom-post runs are timed the same way (wall clock of the whole CLI, median
+of --runs), interleaved, so the ratio guarded/code is the guard's cost. Sizes
+are measured here, after the fact: gzip = zlib level 9 with a gzip header
+(loom_post.sizes.gzip_size), brotli = brotli.compress(quality=11).
+
+Usage:  python3 bench/bench_guard.py [--runs N] [--json FILE] [MODULE.wasm ...]
+"""
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from loom_post.sizes import brotli_size, gzip_size  # noqa: E402
+
+CORPUS = os.environ.get("LOOM_CORPUS_DIR", os.path.expanduser("~/.cache/loom-post-corpus"))
+
+
+def sizes(data):
+    return {"raw": len(data), "gzip": gzip_size(data), "brotli": brotli_size(data)}
+
+
+def run_loom(src, dst, workdir, extra, runs):
+    times = []
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    for _ in range(runs):
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "loom_post", "optimize", src, "-o", dst,
+                               "--format", "json", *extra], cwd=workdir, env=env,
+                              capture_output=True, text=True)
+        times.append(time.perf_counter() - t)
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(f"loom-post failed on {src}: {proc.stderr.strip()[:300]}")
+    return statistics.median(times), json.loads(proc.stdout)["modules"][0]
+
+
+def run_wasm_opt(src, dst):
+    exe = shutil.which("wasm-opt")
+    if not exe:
+        return None
+    for flags in ([], ["--all-features"]):
+        proc = subprocess.run([exe, "-Oz", *flags, src, "-o", dst], capture_output=True)
+        if proc.returncode == 0:
+            return dst
+    return None
+
+
+def bench(path, workdir, runs):
+    name = os.path.basename(path)
+    data = open(path, "rb").read()
+    row = {"module": name, "input": sizes(data)}
+    guarded_t, code_t = [], []
+    for _ in range(runs):   # interleaved, so load hits both alike
+        t, guarded = run_loom(path, os.path.join(workdir, "g.wasm"), workdir, [], 1)
+        guarded_t.append(t)
+        t, plain = run_loom(path, os.path.join(workdir, "c.wasm"), workdir,
+                            ["--never-grow", "code"], 1)
+        code_t.append(t)
+    row["guarded"] = sizes(open(os.path.join(workdir, "g.wasm"), "rb").read())
+    row["code"] = sizes(open(os.path.join(workdir, "c.wasm"), "rb").read())
+    row["guarded_s"], row["code_s"] = statistics.median(guarded_t), statistics.median(code_t)
+    row["functions_kept"] = guarded["functions_changed"]
+    row["functions_rewritten"] = guarded["functions_changed"] + guarded["functions_reverted"]
+    out = run_wasm_opt(path, os.path.join(workdir, "w.wasm"))
+    row["wasm_opt"] = sizes(open(out, "rb").read()) if out else None
+    return row
+
+
+def pct(new, old):
+    return f"{100.0 * (new - old) / old:+.2f}%"
+
+
+def cell(s, base):
+    return " / ".join(f"{pct(s[k], base[k])}" for k in ("raw", "gzip", "brotli"))
+
+
+def report(rows):
+    print("| module | input raw / gzip / brotli (B) | loom-post guarded | loom-post never-grow=code "
+          "| wasm-opt -Oz | kept fns | time guarded / code |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        i = r["input"]
+        w = cell(r["wasm_opt"], i) if r["wasm_opt"] else "failed"
+        print(f"| {r['module']} | {i['raw']} / {i['gzip']} / {i['brotli']} | {cell(r['guarded'], i)} "
+              f"| {cell(r['code'], i)} | {w} | {r['functions_kept']} of {r['functions_rewritten']} "
+              f"| {r['guarded_s']:.2f} s / {r['code_s']:.2f} s ({r['guarded_s'] / r['code_s']:.2f}x) |")
+    tot = {k: {m: sum(r[k][m] for r in rows) for m in ("raw", "gzip", "brotli")}
+           for k in ("input", "guarded", "code")}
+    larger = [r["module"] for r in rows
+              if r["guarded"]["gzip"] > r["input"]["gzip"] or r["guarded"]["brotli"] > r["input"]["brotli"]]
+    larger_code = [r["module"] for r in rows
+                   if r["code"]["gzip"] > r["input"]["gzip"] or r["code"]["brotli"] > r["input"]["brotli"]]
+    saved_code = tot["input"]["raw"] - tot["code"]["raw"]
+    saved_guarded = tot["input"]["raw"] - tot["guarded"]["raw"]
+    g_s, c_s = sum(r["guarded_s"] for r in rows), sum(r["code_s"] for r in rows)
+    print()
+    print(f"- totals, guarded: {cell(tot['guarded'], tot['input'])}; never-grow=code: "
+          f"{cell(tot['code'], tot['input'])} (raw / gzip / brotli)")
+    print(f"- modules larger in gzip or brotli than their input: guarded {len(larger)} of "
+          f"{len(rows)} {larger or ''}; never-grow=code {len(larger_code)} of {len(rows)}")
+    print(f"- raw saving kept by the guard: {saved_guarded} of {saved_code} bytes "
+          f"({100.0 * saved_guarded / saved_code if saved_code else 0:.1f}%)")
+    print(f"- time: guarded {g_s:.1f} s, never-grow=code {c_s:.1f} s, ratio {g_s / c_s:.2f}x "
+          f"(median per module {statistics.median(r['guarded_s'] / r['code_s'] for r in rows):.2f}x)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("modules", nargs="*")
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--json", metavar="FILE")
+    args = ap.parse_args()
+    paths = args.modules or sorted(glob.glob(os.path.join(CORPUS, "*.wasm")))
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        os.mkdir(os.path.join(workdir, ".git"))   # no configuration: the defaults
+        for path in paths:
+            rows.append(bench(os.path.abspath(path), workdir, args.runs))
+            print(f"done {rows[-1]['module']}", file=sys.stderr, flush=True)
+    report(rows)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

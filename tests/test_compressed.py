@@ -1,0 +1,359 @@
+"""Compressed sizes (issue 11): file, gzip and brotli sizes in every report and
+budget, and the never-grow guard that keeps the optimizer from making the
+downloaded file bigger."""
+
+import json
+import os
+import re
+import zlib
+
+import brotli
+import pytest
+
+from loom_post.cli import main
+from loom_post.passes.pipeline import optimize
+from loom_post.wasm.module import read_module
+
+wasmtime = pytest.importorskip("wasmtime")
+
+ALL = ("code", "file", "gzip", "brotli")
+E = "(i32.add (i32.mul (local.get 0) (i32.const 100000)) (i32.const 77777))"
+
+
+def gz(data):
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return len(c.compress(data) + c.flush())
+
+
+def br(data):
+    return len(brotli.compress(data, quality=11))
+
+
+def cse_grows_gzip():
+    """Ten functions each compute E once; one computes it three times. CSE rewrites
+    that one with local.tee/local.get: 16 raw bytes fewer, but its bytes no longer
+    repeat the others', so gzip and brotli grow."""
+    fs = [f'(func (export "p{i}") (param i32) (result i32) (i32.store (i32.const {64 + 4 * i}) '
+          f'{E}) (local.get 0))' for i in range(10)]
+    fs.append(f'(func (export "hot") (param i32) (result i32) (i32.store (i32.const 64) {E}) '
+              f'(i32.store (i32.const 68) {E}) {E})')
+    return bytes(wasmtime.wat2wasm("(module (memory 1)\n" + "\n".join(fs) + ")"))
+
+
+def cse_pays_together():
+    """Two similar functions with a twelve-times repeated expression: each one's
+    rewrite alone is estimated to cost compressed bytes, both together save in
+    every measure."""
+    fs = []
+    for i in range(2):
+        u = f"(i32.xor (i32.mul (local.get 0) (i32.const {1234567 + i * 7919})) (i32.const {7654321 - i * 31}))"
+        body = " ".join(f"(i32.store offset={4 * k} (local.get 0) {u})" for k in range(12))
+        fs.append(f'(func (export "u{i}") (param i32) (result i32) {body} {u})')
+    return bytes(wasmtime.wat2wasm("(module (memory 1)\n" + "\n".join(fs) + ")"))
+
+
+def tiny():
+    return bytes(wasmtime.wat2wasm(
+        '(module (memory 1) (func (export "hot") (param i32) (result i32) local.get 0))'))
+
+
+def run_hot(data, x):
+    store = wasmtime.Store()
+    instance = wasmtime.Instance(store, wasmtime.Module(store.engine, data), [])
+    return instance.exports(store)["hot"](store, x)
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / ".git").mkdir()
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+# -- the guard in the pipeline --------------------------------------------------------
+
+def test_module_where_cse_grows_gzip():
+    data = cse_grows_gzip()
+    full = optimize(data, never_grow=("code",))
+    assert full.functions_changed == 1
+    assert len(full.data) < len(data)
+    assert gz(full.data) > gz(data) and br(full.data) > br(data)   # the premise
+
+
+def test_default_guard_keeps_no_rewrite_that_grows_gzip():
+    data = cse_grows_gzip()
+    guarded = optimize(data, never_grow=ALL)
+    assert guarded.functions_changed == 0 and guarded.functions_reverted == 1
+    assert guarded.data == data
+    assert guarded.passes["cse"].bytes_saved == 0
+    assert guarded.passes["cse"].get("deduplicated") == 0
+    gzip_only = optimize(data, never_grow=("gzip",))
+    assert gzip_only.data == data
+    brotli_only = optimize(data, never_grow=("brotli",))   # exact quality 11, no estimate
+    assert brotli_only.data == data and brotli_only.functions_reverted == 1
+
+
+def test_guard_keeps_rewrites_that_pay_together():
+    data = cse_pays_together()
+    guarded = optimize(data, never_grow=ALL)
+    assert guarded.functions_changed == 2 and guarded.functions_reverted == 0
+    assert len(guarded.data) < len(data)
+    assert gz(guarded.data) <= gz(data) and br(guarded.data) <= br(data)
+    assert guarded.sizes_after.known("gzip") == gz(guarded.data)
+
+
+def test_guard_never_grows_a_guarded_measure_over_many_shapes():
+    for plain in (0, 5, 20):
+        for hot in (1, 3):
+            fs = [f'(func (export "p{i}") (param i32) (result i32) (i32.store (i32.const '
+                  f'{64 + 4 * i}) {E}) (local.get 0))' for i in range(plain)]
+            fs += [f'(func (export "h{i}") (param i32) (result i32) (i32.store (i32.const {64 + i})'
+                   f' {E}) (i32.store (i32.const 68) {E}) {E})' for i in range(hot)]
+            data = bytes(wasmtime.wat2wasm("(module (memory 1)\n" + "\n".join(fs) + ")"))
+            out = optimize(data, never_grow=ALL).data
+            assert len(out) <= len(data)
+            assert gz(out) <= gz(data) and br(out) <= br(data), (plain, hot)
+
+
+# -- never-grow: configuration and the command line -------------------------------------
+
+def test_optimize_default_guard_and_never_grow_code(project, capsys):
+    data = cse_grows_gzip()
+    (project / "app.wasm").write_bytes(data)
+    code, out, _ = cli(capsys, "optimize", "app.wasm")
+    assert code == 0 and (project / "app.wasm").read_bytes() == data
+    assert "never-grow (code, file, gzip, brotli): kept 0 of 1 rewritten functions" in out
+    (project / "loom-post.toml").write_text('never-grow = ["code"]\n')
+    code, out, _ = cli(capsys, "optimize", "app.wasm", "--format", "json")
+    assert code == 0
+    [m] = json.loads(out)["modules"]
+    assert m["never_grow"] == ["code"] and m["functions_changed"] == 1
+    new = (project / "app.wasm").read_bytes()
+    assert len(new) < len(data) and gz(new) > gz(data)
+    assert m["gzip_bytes_before"] == gz(data) and m["gzip_bytes_after"] == gz(new)
+    assert m["file_bytes_before"] == len(data) and m["file_bytes_after"] == len(new)
+    assert run_hot(new, 3) == run_hot(data, 3)
+
+
+def test_optimize_never_grow_option_wins_over_the_configuration(project, capsys):
+    data = cse_grows_gzip()
+    (project / "app.wasm").write_bytes(data)
+    (project / "loom-post.toml").write_text('never-grow = ["code"]\n')
+    code, out, _ = cli(capsys, "optimize", "app.wasm", "--never-grow", "code,gzip")
+    assert code == 0 and (project / "app.wasm").read_bytes() == data
+    code, out, _ = cli(capsys, "optimize", "app.wasm", "--never-grow", "code", "--brotli")
+    assert code == 0 and (project / "app.wasm").read_bytes() != data
+    m = re.search(r"brotli (\d+) -> (\d+) bytes", out)
+    assert m and int(m.group(1)) == br(data) and int(m.group(2)) == br(
+        (project / "app.wasm").read_bytes())
+
+
+@pytest.mark.parametrize("value,problem", [
+    ('["code", "zip"]', "unknown measure 'zip'"),
+    ('"gzip"', "expected a list of measures"),
+    ("[1]", "expected a list of measures"),
+])
+def test_bad_never_grow_exits_2_naming_the_key(project, capsys, value, problem):
+    (project / "app.wasm").write_bytes(cse_grows_gzip())
+    (project / "loom-post.toml").write_text(f"never-grow = {value}\n")
+    code, _, err = cli(capsys, "optimize", "app.wasm")
+    assert code == 2 and f"never-grow = {value}" in err and problem in err
+    code, _, err = cli(capsys, "optimize", "app.wasm", "--never-grow", "code,zip")
+    assert code == 2 and "--never-grow" in err
+
+
+# -- budgets on every measure ----------------------------------------------------------
+
+MEASURE_OF = {"file": len, "gzip": gz, "brotli": br}
+
+
+@pytest.mark.parametrize("measure", ["file", "gzip", "brotli"])
+def test_absolute_caps_pass_and_fail(project, capsys, measure):
+    data = cse_grows_gzip()
+    (project / "app.wasm").write_bytes(data)
+    size = MEASURE_OF[measure](data)
+    (project / "loom-post.toml").write_text(f'max-{measure}-size = {size}\n')
+    code, out, _ = cli(capsys, "check", "app.wasm")
+    assert code == 0 and f"max-{measure}-size: limit {size} B, actual {size} B: pass" in out
+    (project / "loom-post.toml").write_text(f'max-{measure}-size = "{size - 1} B"\n')
+    code, out, _ = cli(capsys, "check", "app.wasm")
+    assert code == 1
+    assert f"max-{measure}-size: limit {size - 1} B, actual {size} B: FAIL" in out
+    assert "1 over the limit" in out
+
+
+@pytest.mark.parametrize("measure", ["file", "gzip", "brotli"])
+def test_growth_vs_baseline_pass_and_fail(project, capsys, measure):
+    small = tiny()
+    (project / "app.wasm").write_bytes(small)
+    (project / "loom-post.toml").write_text(
+        f'baseline = "sizes.json"\nmax-{measure}-growth-vs-baseline = "0 B"\n')
+    assert cli(capsys, "baseline", "app.wasm")[0] == 0
+    recorded = json.loads((project / "sizes.json").read_text())["modules"]["app.wasm"]
+    assert recorded[f"{measure}_bytes"] == MEASURE_OF[measure](small)
+    assert cli(capsys, "check", "app.wasm")[0] == 0
+    big = cse_grows_gzip()
+    (project / "app.wasm").write_bytes(big)
+    grew = MEASURE_OF[measure](big) - MEASURE_OF[measure](small)
+    code, out, _ = cli(capsys, "check", "app.wasm")
+    assert code == 1
+    assert (f"max-{measure}-growth-vs-baseline: limit +0 B, actual +{grew} B: FAIL" in out)
+    (project / "loom-post.toml").write_text(
+        f'baseline = "sizes.json"\nmax-{measure}-growth-vs-baseline = "{grew} B"\n')
+    assert cli(capsys, "check", "app.wasm")[0] == 0
+    pct = 100 * grew / MEASURE_OF[measure](small)
+    (project / "loom-post.toml").write_text(
+        f'baseline = "sizes.json"\nmax-{measure}-growth-vs-baseline = "{int(pct)}%"\n')
+    assert cli(capsys, "check", "app.wasm")[0] == 1
+    (project / "loom-post.toml").write_text(
+        f'baseline = "sizes.json"\nmax-{measure}-growth-vs-baseline = "{int(pct) + 1}%"\n')
+    assert cli(capsys, "check", "app.wasm")[0] == 0
+
+
+@pytest.mark.parametrize("measure", ["gzip", "brotli"])
+def test_growth_over_the_optimizer_input(project, capsys, measure):
+    data = cse_grows_gzip()
+    (project / "app.wasm").write_bytes(data)
+    (project / "loom-post.toml").write_text(
+        f'never-grow = ["code"]\nmax-{measure}-growth = "0 B"\n')
+    code, out, _ = cli(capsys, "optimize", "app.wasm")
+    new = (project / "app.wasm").read_bytes()
+    grew = MEASURE_OF[measure](new) - MEASURE_OF[measure](data)
+    assert grew > 0 and code == 1
+    label = {"gzip": "gzip -9", "brotli": "brotli q11"}[measure]
+    assert (f"over budget: max-{measure}-growth: limit +0 B, actual +{grew} B ({label} grew by "
+            f"{grew} bytes") in out
+    (project / "app.wasm").write_bytes(data)
+    (project / "loom-post.toml").write_text(
+        f'never-grow = ["code"]\nmax-{measure}-growth = "{grew} B"\n')
+    assert cli(capsys, "optimize", "app.wasm")[0] == 0
+
+
+def test_cap_in_a_module_table_and_human_units(project, capsys):
+    (project / "app.wasm").write_bytes(cse_grows_gzip())
+    (project / "loom-post.toml").write_text(
+        'max-gzip-size = "1 kB"\n[[module]]\npath = "app.wasm"\nmax-gzip-size = "0.1 kB"\n')
+    code, out, _ = cli(capsys, "check", "app.wasm")
+    assert code == 1 and "max-gzip-size: limit 100 B" in out
+
+
+@pytest.mark.parametrize("key,value,problem", [
+    ("max-brotli-size", '"10 KB"', "ambiguous"),
+    ("max-gzip-growth", '"-1 B"', "cannot be negative"),
+    ("max-file-growth-vs-baseline", '"x"', "expected a number"),
+    ("max-brotli-size", '"1%"', "expected a number and a unit"),
+])
+def test_bad_budget_values_exit_2_naming_the_key(project, capsys, key, value, problem):
+    (project / "app.wasm").write_bytes(cse_grows_gzip())
+    (project / "loom-post.toml").write_text(f'baseline = "s.json"\n{key} = {value}\n')
+    code, _, err = cli(capsys, "check", "app.wasm")
+    assert code == 2 and f"{key} = {value}" in err and problem in err
+
+
+def test_vs_baseline_needs_a_baseline_key(project, capsys):
+    (project / "app.wasm").write_bytes(cse_grows_gzip())
+    (project / "loom-post.toml").write_text('max-gzip-growth-vs-baseline = "1%"\n')
+    code, _, err = cli(capsys, "check", "app.wasm")
+    assert code == 2 and "max-gzip-growth-vs-baseline is set but no `baseline`" in err
+
+
+def test_old_baseline_files_still_load(project, capsys):
+    data = cse_grows_gzip()
+    (project / "app.wasm").write_bytes(data)
+    code_bytes = read_module(data).code_size
+    (project / "sizes.json").write_text(json.dumps(
+        {"version": 1, "modules": {"app.wasm": {"code_bytes": code_bytes, "functions": {}}}}))
+    (project / "loom-post.toml").write_text(
+        'baseline = "sizes.json"\nmax-growth-vs-baseline = "0 B"\n')
+    assert cli(capsys, "check", "app.wasm")[0] == 0
+    (project / "loom-post.toml").write_text(
+        'baseline = "sizes.json"\nmax-gzip-growth-vs-baseline = "0 B"\n')
+    code, _, err = cli(capsys, "check", "app.wasm")
+    assert code == 2
+    assert "max-gzip-growth-vs-baseline is set but the baseline has no gzip_bytes" in err
+
+
+# -- reports -----------------------------------------------------------------------------
+
+def test_check_formats_show_every_measure(project, capsys):
+    data = cse_grows_gzip()
+    (project / "app.wasm").write_bytes(data)
+    sizes = {"code": read_module(data).code_size, "file": len(data), "gzip": gz(data),
+             "brotli": br(data)}
+    (project / "loom-post.toml").write_text(f'max-brotli-size = {sizes["brotli"] - 1}\n')
+    code, out, _ = cli(capsys, "check", "app.wasm", "--format", "json")
+    assert code == 1
+    [m] = json.loads(out)["modules"]
+    for k, v in sizes.items():
+        assert m[f"{k}_bytes"] == v
+    [b] = m["budgets"]
+    assert b["kind"] == "max-brotli-size" and b["measure"] == "brotli" and b["status"] == "fail"
+    code, out, _ = cli(capsys, "check", "app.wasm")
+    assert (f"  sizes: code {sizes['code']} B, file {sizes['file']} B, gzip {sizes['gzip']} B, "
+            f"brotli {sizes['brotli']} B") in out
+    assert f"brotli q11 is {sizes['brotli']} bytes, 1 over the limit" in out
+    code, out, _ = cli(capsys, "check", "app.wasm", "--format", "markdown")
+    rows = [[c.strip() for c in line.strip("|").split(" | ")] for line in out.splitlines()
+            if line.startswith("| ")]
+    assert rows[0] == ["module", "baseline -> now", "+- bytes", "+- %", "file", "gzip",
+                       "brotli", "status"]
+    assert rows[2][4:7] == [f"{sizes['file']} B", f"{sizes['gzip']} B", f"{sizes['brotli']} B"]
+    assert rows[2][7].startswith(":x: max-brotli-size")
+    code, out, _ = cli(capsys, "check", "app.wasm", "--format", "github")
+    first = out.splitlines()[0]
+    assert first.startswith("::error file=app.wasm,title=loom-post max-brotli-size::")
+    assert f"gzip {sizes['gzip']} B, brotli {sizes['brotli']} B" in first
+    code, out, _ = cli(capsys, "check", "app.wasm", "--format", "json", "--no-brotli")
+    assert json.loads(out)["modules"][0]["brotli_bytes"] == sizes["brotli"]  # a budget needs it
+    (project / "loom-post.toml").write_text("")
+    code, out, _ = cli(capsys, "check", "app.wasm", "--format", "json", "--no-brotli")
+    assert "brotli_bytes" not in json.loads(out)["modules"][0]
+
+
+def test_markdown_shows_deltas_since_the_baseline(project, capsys):
+    small, big = tiny(), cse_grows_gzip()
+    (project / "app.wasm").write_bytes(small)
+    (project / "loom-post.toml").write_text('baseline = "sizes.json"\n')
+    assert cli(capsys, "baseline", "app.wasm")[0] == 0
+    (project / "app.wasm").write_bytes(big)
+    code, out, _ = cli(capsys, "check", "app.wasm", "--format", "markdown")
+    row = [l for l in out.splitlines() if l.startswith("| `app.wasm`")][0]
+    cells = [c.strip() for c in row.strip("|").split(" | ")]
+    assert cells[5] == f"{gz(big)} B (+{gz(big) - gz(small)})"
+    assert cells[6] == f"{br(big)} B (+{br(big) - br(small)})"
+
+
+def test_inspect_and_diff_show_compressed_sizes(project, capsys):
+    a, b = cse_pays_together(), cse_grows_gzip()
+    (project / "a.wasm").write_bytes(a)
+    (project / "b.wasm").write_bytes(b)
+    code, out, _ = cli(capsys, "inspect", "a.wasm", "--format", "json")
+    [m] = json.loads(out)["modules"]
+    assert (m["file_bytes"], m["gzip_bytes"], m["brotli_bytes"]) == (len(a), gz(a), br(a))
+    code, out, _ = cli(capsys, "inspect", "a.wasm")
+    assert f"  sizes: file {len(a)} B, gzip {gz(a)} B, brotli {br(a)} B" in out
+    code, out, _ = cli(capsys, "diff", "a.wasm", "b.wasm", "--format", "json")
+    doc = json.loads(out)
+    assert doc["gzip_bytes_before"] == gz(a) and doc["gzip_bytes_after"] == gz(b)
+    assert doc["brotli_delta_bytes"] == br(b) - br(a)
+    code, out, _ = cli(capsys, "diff", "a.wasm", "b.wasm")
+    assert f"gzip: {gz(a)} -> {gz(b)} bytes" in out and f"file: {len(a)} -> {len(b)} bytes" in out
+
+
+@pytest.mark.corpus
+def test_default_guard_on_a_real_module(corpus, tmp_path):
+    path = next((p for p in corpus if os.path.basename(p) == "wasm-gzip.wasm"), None)
+    if path is None:
+        pytest.skip("wasm-gzip.wasm is not in the corpus")
+    data = open(path, "rb").read()
+    unguarded = optimize(data, never_grow=("code",))
+    assert gz(unguarded.data) > gz(data)             # what the guard is for
+    out = optimize(data, never_grow=ALL).data
+    assert len(out) <= len(data) and gz(out) <= gz(data) and br(out) <= br(data)
