@@ -6,8 +6,17 @@ passes then run on it in order, and it is encoded once. The new body is kept
 only when its whole entry (size prefix included) is strictly smaller than the
 original entry; otherwise the original bytes stay. So no function, and no code
 section, ever grows. Each pass is credited with exactly the entry bytes it
-saved, measured by encoding after it; re-encoding the original with minimal
-LEB128s is credited apart (`bytes_saved_by_reencoding`).
+saved, measured by encoding after it. Re-encoding the original with minimal
+LEB128s is credited to the pass that asks for re-encoding (`reencodes`, the
+`compact` pass) when it ran on the function, else apart
+(`bytes_saved_by_reencoding`: what the functions other passes changed gained
+from being written minimally). So a module's code bytes saved is always the sum
+of its passes' `bytes_saved` plus `bytes_saved_by_reencoding`.
+
+A module pass runs on its own copy of the module; its output is kept only when
+the whole module got strictly smaller and the code section did not grow, and it
+is credited with the code bytes it saved. After each phase that changed
+something the module is read again, so the next phase sees what was written.
 
 The pipeline, not a pass, owns:
 - the worker pool: a large module's functions are shared out to forked workers
@@ -46,6 +55,7 @@ class OptimizeResult:
         self.skipped = 0                     # wasm-bindgen descriptors and their callees
         self.changed_positions = []
         self.dwarf_dropped = list(dwarf_dropped)  # names of .debug_* sections dropped
+        self.code_offsets_changed = False    # a module pass moved or removed code
 
     @classmethod
     def unchanged(cls, data, module):
@@ -67,10 +77,34 @@ def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1):
     for phase in _phases(chosen):
         if phase[0].level == "module":
             for p in phase:
-                p.run_module(module, protected, result.passes[p.name])
+                module, protected = _module_pass(module, p, protected, result)
         else:
             _function_phase(module, phase, protected, jobs, result)
+            if module.changed:  # the next phase reads what this one wrote
+                module = read_module(module.to_bytes())
     return _finish(data, module, result, keep_dwarf)
+
+
+def _module_pass(module, p, protected, result):
+    """Run a module pass on its own copy; keep its output only when the module
+    got strictly smaller and its code section did not grow."""
+    work = read_module(module.to_bytes())  # a rejected pass leaves no trace
+    stats = base.PassStats(p.name, p.counters)
+    p.run_module(work, protected, stats)
+    if not work.changed:
+        result.passes[p.name].add(_analysis_only(p, stats))
+        return module, protected
+    out = work.to_bytes()
+    new = read_module(out)
+    if len(out) >= len(module.data) or new.code_size > module.code_size:
+        result.passes[p.name].add(_analysis_only(p, stats))
+        return module, protected
+    stats.bytes_saved = module.code_size - new.code_size
+    result.passes[p.name].add(stats)
+    if stats.bytes_saved or len(new.code) != len(module.code):
+        result.code_offsets_changed = True
+        result.changed_positions = list(range(len(new.code)))  # indices moved: check all
+    return new, wbindgen_protected(new)
 
 
 def _phases(chosen):
@@ -85,7 +119,7 @@ def _phases(chosen):
 
 
 def _finish(data, module, result, keep_dwarf):
-    if result.functions_changed and not keep_dwarf:
+    if (result.functions_changed or result.code_offsets_changed) and not keep_dwarf:
         # DWARF addresses code by offset: once a body changes it describes
         # code that no longer exists, so drop it as wasm-opt does without -g.
         for sec in module.custom_sections():
@@ -93,7 +127,7 @@ def _finish(data, module, result, keep_dwarf):
                 module.drop_section(sec)
                 result.dwarf_dropped.append(sec.name)
     out = module.to_bytes()
-    if out is data:
+    if out is data or out == data:
         return result
     new_module = validate_output(out, changed=result.changed_positions, original=data)
     if new_module.code_size > result.code_bytes_before:
@@ -111,18 +145,32 @@ def _function_phase(module, passes, protected, jobs, result):
         outcomes = _run_parallel(module, passes, contexts, todo, jobs)
     else:
         outcomes = run_functions(module, passes, contexts, todo)
+    reencoder = next((p for p in passes if p.reencodes), None)
+    credited = 0
     for pos, new_body, stats, understood in outcomes:
         if not understood:
             result.not_understood += 1
         for s in stats:
             result.passes[s.name].add(s)
+            credited += s.bytes_saved
         if new_body is None:
             continue
         module.replace_body(pos, new_body[0])
         result.bytes_saved_by_reencoding += new_body[1]
+        credited += new_body[1]
         result.functions_changed += 1
         result.changed_positions.append(pos)
     result.changed_positions.sort()
+    if module.changed:
+        # What no function accounts for: the code section's own count, written
+        # minimally once any body is replaced.
+        rest = module.code_size - len(module.code_payload()) - credited
+        if reencoder is not None:
+            result.passes[reencoder.name].bytes_saved += rest
+        else:
+            result.bytes_saved_by_reencoding += rest
+    for p in passes:
+        p.after_functions(module, result.passes[p.name])
 
 
 def run_functions(module, passes, contexts, positions):
@@ -151,10 +199,13 @@ def _run_one(func, old_entry, passes, contexts):
     original = (func.locals, func.instrs)
     sizes = []          # entry size before each pass that changed it, and after
     per_pass = []
+    reencoder = None    # the stats of a pass that asked for re-encoding (compact)
     for p, ctx in zip(passes, contexts):
         stats = base.PassStats(p.name)
         before = (func.locals, func.instrs)
         if p.run_function(ctx, func, stats):
+            if p.reencodes:
+                reencoder = stats
             if not sizes:
                 sizes.append(_entry(len(encode_body(*original))))
             body = encode_body(func.locals, func.instrs)
@@ -166,7 +217,12 @@ def _run_one(func, old_entry, passes, contexts):
         per_pass.append(stats)
     if not sizes or sizes[-1] >= old_entry:
         return None, [_analysis_only(p, s) for p, s in zip(passes, per_pass)]
-    return (body, old_entry - sizes[0]), per_pass
+    reencoding = old_entry - sizes[0]
+    if reencoder is not None:  # compact ran: the re-encoding saving is its own
+        reencoder.bytes_saved += reencoding
+        reencoder.functions_changed = int(reencoding > 0)
+        reencoding = 0
+    return (body, reencoding), per_pass
 
 
 def _analysis_only(p, stats):
