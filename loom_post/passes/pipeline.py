@@ -101,7 +101,7 @@ def _module_pass(module, p, protected, result):
         return module, protected
     stats.bytes_saved = module.code_size - new.code_size
     result.passes[p.name].add(stats)
-    if stats.bytes_saved or len(new.code) != len(module.code):
+    if new.code_payload() != module.code_payload():  # code moved: offsets changed
         result.code_offsets_changed = True
         result.changed_positions = list(range(len(new.code)))  # indices moved: check all
     return new, wbindgen_protected(new)
