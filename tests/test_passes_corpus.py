@@ -1,5 +1,5 @@
-"""Every default pass together, and dedupe-functions alone, on the real corpus
-modules and the example.
+"""Every default pass together, and dedupe-functions and renumber-functions
+alone, on the real corpus modules and the example.
 
 Per module: the output validates in wasmtime, is never larger (module and code
 section), a second run changes nothing, the sections no pass rewrites (type,
@@ -48,7 +48,8 @@ def _untouched(m, raw):
             or (s.id == 0 and s.name != "name" and not s.name.startswith(".debug_"))]
 
 
-@pytest.mark.parametrize("passes", [None, ["dedupe-functions"]], ids=["defaults", "dedupe"])
+@pytest.mark.parametrize("passes", [None, ["dedupe-functions"], ["renumber-functions"]],
+                         ids=["defaults", "dedupe", "renumber"])
 @pytest.mark.parametrize("path", MODULES, ids=[_id(p) for p in MODULES])
 def test_corpus_static(path, passes):
     data, res = optimized(path, passes)
@@ -63,7 +64,8 @@ def test_corpus_static(path, passes):
     saved = sum(s.bytes_saved for s in res.passes.values()) + res.bytes_saved_by_reencoding
     assert saved == before.code_size - after.code_size
     assert _untouched(before, data) == _untouched(after, res.data)
-    removed = res.passes["dedupe-functions"].get("functions_removed")
+    removed = res.passes["dedupe-functions"].get("functions_removed") \
+        if "dedupe-functions" in res.passes else 0
     assert len(after.code) == len(before.code) - removed
     old_names, new_names = before.function_names(), after.function_names()
     if old_names:
