@@ -140,7 +140,8 @@ def _checked(parts, pos, sec):
     return b"".join(parts)
 
 
-# Sections holding function indices or constant expressions, by id.
+# Sections holding function indices or constant expressions, by id. The
+# function section (3) is written from Module.func_types: encode_function_section.
 ENCODERS = {3: None, 6: encode_global, 7: encode_export, 8: encode_start,
             9: encode_element, 12: encode_datacount, 11: encode_data}
 
