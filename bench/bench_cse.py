@@ -5,8 +5,8 @@ Rust-built modules.
 For every module (default: the shared corpus; `corpus/fetch` prints one path per
 line) it runs, each timed as the median of --runs runs:
 
-  loom-post   `loom-post optimize IN -o OUT --format json` (the whole CLI: read,
-              CSE, validate, write); code bytes before/after from its JSON
+  loom-post   `loom-post optimize IN -o OUT --format json --passes cse` (the whole
+              CLI: read, CSE, validate, write); code bytes before/after from its JSON
   wasm-opt    `wasm-opt [FLAGS] IN -o OUT0`              (no passes: read + write)
               `wasm-opt [FLAGS] --local-cse IN -o OUT1`  (timed)
               FLAGS: none first (binaryen 108 takes the features from a
@@ -75,7 +75,9 @@ def bench_one(path, runs, wasm_opt, tmp):
     row = {"module": name, "path": path, "input_code": code_size(path)}
     # loom-post
     out = os.path.join(tmp, name + ".loom.wasm")
-    t, proc = timed(loom_post_cmd() + ["optimize", path, "-o", out, "--format", "json"], runs)
+    # CSE alone: the other default passes are measured in bench_passes.py.
+    t, proc = timed(loom_post_cmd() + ["optimize", path, "-o", out, "--format", "json",
+                                       "--passes", "cse"], runs)
     row["loom_s"] = t
     try:
         doc = json.loads(proc.stdout)

@@ -4,9 +4,9 @@ A pass is chosen by name (config key `passes`, or `optimize --passes`); the
 defaults are the passes whose `default` is true, in the order listed here.
 """
 
-from loom_post.passes import cse
+from loom_post.passes import compact, cse, dedupe, renumber
 
-PASSES = {p.name: p for p in (cse.PASS,)}
+PASSES = {p.name: p for p in (compact.PASS, cse.PASS, dedupe.PASS, renumber.PASS)}
 
 
 class UnknownPass(ValueError):

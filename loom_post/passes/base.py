@@ -87,6 +87,10 @@ class FunctionPass:
     # Counters that count analysis work, reported even when the pipeline keeps
     # the original function (all others only count in functions that were kept).
     analysis_counters = ()
+    # A pass that only asks for re-encoding (run_function returns True without
+    # changing anything): the pipeline credits it with what writing the
+    # function's original instructions minimally saves.
+    reencodes = False
 
     def prepare(self, module):
         """Whatever the pass reads from the module, computed once (before any
@@ -97,10 +101,16 @@ class FunctionPass:
         """Rewrite `func` (through func.update); True when it changed."""
         raise NotImplementedError
 
+    def after_functions(self, module, stats):
+        """Called once the phase's bodies are in `module` (replace_body), for a
+        pass that also rewrites other sections (through set_payload)."""
+
 
 class ModulePass:
     """Sees the whole module once. Subclasses implement `run_module`, which
-    changes `module` through its rewriting methods and fills in `stats`."""
+    changes `module` through its rewriting methods and fills in `stats`. The
+    pipeline hands it a module of its own and keeps the result only when the
+    module got strictly smaller (see pipeline._module_pass)."""
 
     level = "module"
     name = ""

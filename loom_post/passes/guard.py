@@ -40,6 +40,7 @@ Per-function backing off needs every change to be a function body rewrite; when
 a module pass ran, the guard can only keep the whole output or the input.
 """
 
+import hashlib
 import zlib
 
 from loom_post.sizes import MEASURES, brotli_size, gzip_size
@@ -88,8 +89,13 @@ class Guard:
             if self._pending["gzip"] > self.before["gzip"]:
                 return False
         if "brotli" not in self.measures:
-            self.after = self._pending
+            self._accept(out)
         return True
+
+    def _accept(self, out):
+        """Remember the sizes of the last accepted output, with its digest, so
+        that a report reuses them only for exactly those bytes."""
+        self.after = dict(self._pending, digest=hashlib.sha256(out).digest())
 
     def brotli_accepts(self, out):
         """True when brotli at quality 11 of `out` did not grow (call after
@@ -104,7 +110,7 @@ class Guard:
             self._pending["brotli"] = brotli_size(out)
         if self._pending["brotli"] > self.before["brotli"]:
             return False
-        self.after = self._pending
+        self._accept(out)
         return True
 
     def accepts(self, out):

@@ -6,8 +6,17 @@ passes then run on it in order, and it is encoded once. The new body is kept
 only when its whole entry (size prefix included) is strictly smaller than the
 original entry; otherwise the original bytes stay. So no function, and no code
 section, ever grows. Each pass is credited with exactly the entry bytes it
-saved, measured by encoding after it; re-encoding the original with minimal
-LEB128s is credited apart (`bytes_saved_by_reencoding`).
+saved, measured by encoding after it. Re-encoding the original with minimal
+LEB128s is credited to the pass that asks for re-encoding (`reencodes`, the
+`compact` pass) when it ran on the function, else apart
+(`bytes_saved_by_reencoding`: what the functions other passes changed gained
+from being written minimally). So a module's code bytes saved is always the sum
+of its passes' `bytes_saved` plus `bytes_saved_by_reencoding`.
+
+A module pass runs on its own copy of the module; its output is kept only when
+the whole module got strictly smaller and the code section did not grow, and it
+is credited with the code bytes it saved. After each phase that changed
+something the module is read again, so the next phase sees what was written.
 
 The pipeline, not a pass, owns:
 - the worker pool: a large module's functions are shared out to forked workers
@@ -31,6 +40,7 @@ The pipeline, not a pass, owns:
 
 import contextlib
 import gc
+import hashlib
 
 from loom_post.passes import PASSES, base, guard as guard_mod, resolve
 from loom_post.passes.validate import check_input, validate_output
@@ -67,6 +77,7 @@ class OptimizeResult:
         self.guard_after = {}                # sizes the guard measured of the output
         self.sizes_before = Sizes(data, code_bytes_before)
         self.sizes_after = self.sizes_before
+        self.code_offsets_changed = False    # a module pass moved or removed code
 
     @classmethod
     def unchanged(cls, data, module):
@@ -111,15 +122,43 @@ def _optimize(data, module, passes, keep_dwarf, jobs, never_grow):
     protected = wbindgen_protected(module)
     result.skipped = sum(1 for pos in range(len(module.code))
                          if module.func_index(pos) in protected)
+    guard = _make_guard(data, never_grow, result)
     for phase in _phases(chosen):
         if phase[0].level == "module":
             for p in phase:
-                p.run_module(module, protected, result.passes[p.name])
-        else:
-            _function_phase(module, phase, protected, jobs, result)
-    if not _apply_guard(data, module, result, chosen, never_grow, keep_dwarf):
-        return _kept_input(data, result, chosen)
+                module, protected = _module_pass(module, p, protected, result, guard, keep_dwarf)
+            continue
+        _function_phase(module, phase, protected, jobs, result)
+        if guard is not None and module.changed:
+            _guard_functions(guard, data, module, result, keep_dwarf)
+        if module.changed:  # the next phase reads what this one wrote
+            module = read_module(module.to_bytes())
+    _guard_done(guard, result)
     return _finish(data, module, result, keep_dwarf)
+
+
+def _module_pass(module, p, protected, result, guard, keep_dwarf):
+    """Run a module pass on its own copy; keep its output only when the module
+    got strictly smaller, its code section did not grow and the never-grow
+    guard accepts it."""
+    work = read_module(module.to_bytes())  # a rejected pass leaves no trace
+    stats = base.PassStats(p.name, p.counters)
+    p.run_module(work, protected, stats)
+    if not work.changed:
+        result.passes[p.name].add(_analysis_only(p, stats))
+        return module, protected
+    out = work.to_bytes()
+    new = read_module(out)
+    if (len(out) >= len(module.data) or new.code_size > module.code_size
+            or (guard is not None and not guard.accepts(_candidate(new, True, keep_dwarf)))):
+        result.passes[p.name].add(_analysis_only(p, stats))
+        return module, protected
+    stats.bytes_saved = module.code_size - new.code_size
+    result.passes[p.name].add(stats)
+    if new.code_payload() != module.code_payload():  # code moved: offsets changed
+        result.code_offsets_changed = True
+        result.changed_positions = list(range(len(new.code)))  # indices moved: check all
+    return new, wbindgen_protected(new)
 
 
 def _phases(chosen):
@@ -134,25 +173,27 @@ def _phases(chosen):
 
 
 def _finish(data, module, result, keep_dwarf):
-    if result.functions_changed and not keep_dwarf:
+    if (result.functions_changed or result.code_offsets_changed) and not keep_dwarf:
         # DWARF addresses code by offset: once a body changes it describes
         # code that no longer exists, so drop it as wasm-opt does without -g.
         for sec in module.custom_sections():
             if sec.name.startswith(".debug_"):
                 module.drop_section(sec)
                 result.dwarf_dropped.append(sec.name)
-    if not module.changed:
-        return result
     out = module.to_bytes()
+    if out is data or out == data:
+        return result
     new_module = validate_output(out)
     if new_module.code_size > result.code_bytes_before:
         raise AssertionError("optimizer grew the code section")
     result.data, result.module, result.changed = out, new_module, True
     result.code_bytes_after = new_module.code_size
     result.sizes_after = Sizes(out, new_module.code_size)
-    for measure in ("gzip", "brotli"):   # the guard measured these very bytes
-        if measure in result.guard_after:
-            result.sizes_after.put(measure, result.guard_after[measure])
+    after = result.guard_after
+    if after.get("digest") == hashlib.sha256(out).digest():  # the guard measured these bytes
+        for measure in ("gzip", "brotli"):
+            if measure in after:
+                result.sizes_after.put(measure, after[measure])
     return result
 
 
@@ -164,19 +205,33 @@ def _function_phase(module, passes, protected, jobs, result):
         outcomes = _run_parallel(module, passes, contexts, todo, jobs)
     else:
         outcomes = run_functions(module, passes, contexts, todo)
+    reencoder = next((p for p in passes if p.reencodes), None)
+    credited = 0
     for pos, new_body, stats, understood in outcomes:
         if not understood:
             result.not_understood += 1
         for s in stats:
             result.passes[s.name].add(s)
+            credited += s.bytes_saved
         if new_body is None:
             continue
         module.replace_body(pos, new_body[0])
         result.function_stats[pos] = (stats, new_body[1])
         result.bytes_saved_by_reencoding += new_body[1]
+        credited += new_body[1]
         result.functions_changed += 1
         result.changed_positions.append(pos)
     result.changed_positions.sort()
+    if module.changed:
+        # What no function accounts for: the code section's own count, written
+        # minimally once any body is replaced.
+        rest = module.code_size - len(module.code_payload()) - credited
+        if reencoder is not None:
+            result.passes[reencoder.name].bytes_saved += rest
+        else:
+            result.bytes_saved_by_reencoding += rest
+    for p in passes:
+        p.after_functions(module, result.passes[p.name])
 
 
 def run_functions(module, passes, contexts, positions):
@@ -205,10 +260,13 @@ def _run_one(func, old_entry, passes, contexts):
     original = (func.locals, func.instrs)
     sizes = []          # entry size before each pass that changed it, and after
     per_pass = []
+    reencoder = None    # the stats of a pass that asked for re-encoding (compact)
     for p, ctx in zip(passes, contexts):
         stats = base.PassStats(p.name)
         before = (func.locals, func.instrs)
         if p.run_function(ctx, func, stats):
+            if p.reencodes:
+                reencoder = stats
             if not sizes:
                 sizes.append(_entry(len(encode_body(*original))))
             body = encode_body(func.locals, func.instrs)
@@ -220,7 +278,12 @@ def _run_one(func, old_entry, passes, contexts):
         per_pass.append(stats)
     if not sizes or sizes[-1] >= old_entry:
         return None, [_analysis_only(p, s) for p, s in zip(passes, per_pass)]
-    return (body, old_entry - sizes[0]), per_pass
+    reencoding = old_entry - sizes[0]
+    if reencoder is not None:  # compact ran: the re-encoding saving is its own
+        reencoder.bytes_saved += reencoding
+        reencoder.functions_changed = int(reencoding > 0)
+        reencoding = 0
+    return (body, reencoding), per_pass
 
 
 def _analysis_only(p, stats):
@@ -324,41 +387,44 @@ def wbindgen_protected(module):
 
 # -- the never-grow guard (guard.py decides; this applies its decision) -------------
 
-def _apply_guard(data, module, result, chosen, never_grow, keep_dwarf):
-    """Revert rewrites while a guarded measure of the output would grow. False
-    when only keeping the input will do (a module pass changed it)."""
+def _make_guard(data, never_grow, result):
+    """The guard for the measures beyond code (None when only code is guarded:
+    every kept entry is strictly smaller, so code cannot grow)."""
     measures = guard_mod.normalize(never_grow)
     result.never_grow = measures
-    if measures == ("code",) or not module.changed:
-        return True   # code cannot grow: every kept entry is strictly smaller
-    g = guard_mod.Guard(data, measures)
-    if all(p.level == "function" for p in chosen):
-        replaced = module.replaced_bodies()
+    return None if measures == ("code",) else guard_mod.Guard(data, measures)
 
-        def build(keep):
-            for pos in replaced:
-                if pos in keep:
-                    module.replace_body(pos, replaced[pos])
-                else:
-                    module.revert_body(pos)
-            return _candidate(module, bool(keep), keep_dwarf)
 
-        keep = set(guard_mod.choose(g, data, module, replaced, build))
+def _guard_functions(guard, data, module, result, keep_dwarf):
+    """Keep the subset of this phase's rewritten functions under which no
+    guarded measure of the whole output is larger than the input's."""
+    replaced = module.replaced_bodies()
+
+    def build(keep):
         for pos in replaced:
-            if pos not in keep:
+            if pos in keep:
+                module.replace_body(pos, replaced[pos])
+            else:
                 module.revert_body(pos)
-                _revert_stats(result, pos)
-        for pos in keep:
-            module.replace_body(pos, replaced[pos])
-        ok = True
-    else:
-        ok = g.accepts(_candidate(module, result.functions_changed > 0, keep_dwarf))
-    result.guard_confirmations = g.confirmations
-    result.guard_after = g.after
+        return _candidate(module, bool(keep) or module.data != data, keep_dwarf)
+
+    keep = set(guard_mod.choose(guard, data, module, replaced, build))
+    for pos in replaced:
+        if pos not in keep:
+            module.revert_body(pos)
+            _revert_stats(result, pos)
+    for pos in keep:
+        module.replace_body(pos, replaced[pos])
+
+
+def _guard_done(guard, result):
+    if guard is None:
+        return
+    result.guard_confirmations = guard.confirmations
+    result.guard_after = guard.after
     for measure in ("gzip", "brotli"):   # measured already: reports reuse them
-        if measure in g.before:
-            result.sizes_before.put(measure, g.before[measure])
-    return ok
+        if measure in guard.before:
+            result.sizes_before.put(measure, guard.before[measure])
 
 
 def _candidate(module, drop_dwarf, keep_dwarf):
@@ -390,12 +456,3 @@ def _revert_stats(result, pos):
             if key not in analysis:
                 total.counters[key] -= n
 
-
-def _kept_input(data, result, chosen):
-    """The result when the guard keeps the input as it is."""
-    kept = OptimizeResult(data, read_module(data), result.code_bytes_before, chosen)
-    kept.never_grow, kept.sizes_before = result.never_grow, result.sizes_before
-    kept.functions_reverted = result.functions_changed
-    kept.guard_confirmations = result.guard_confirmations
-    kept.not_understood, kept.skipped = result.not_understood, result.skipped
-    return kept

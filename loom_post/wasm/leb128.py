@@ -113,3 +113,16 @@ def size_s(value):
         value >>= 7
         n += 1
     return n
+
+
+def encode_u_width(value, width):
+    """Unsigned LEB128 of `value` in exactly `width` bytes (padded), for
+    rewriting an index in place; ValueError when it does not fit."""
+    if width < 1 or value >= 1 << (7 * width):
+        raise ValueError(f"{value} does not fit in a {width}-byte LEB128")
+    out = bytearray()
+    for i in range(width):
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if i < width - 1 else 0))
+    return bytes(out)

@@ -74,6 +74,8 @@ class Module:
         self.code = []             # CodeEntry per defined function
         self.code_section = None
         self._replaced = {}        # defined-function position -> new body bytes
+        self._code = None          # a whole new code section payload
+        self._payloads = {}        # id (python id) of a section -> its new payload
         self._dropped = set()      # ids (python id) of sections to leave out
 
     # -- sizes ---------------------------------------------------------------
@@ -117,12 +119,23 @@ class Module:
         """{position: new body bytes} of every replaced function (a copy)."""
         return dict(self._replaced)
 
+    def set_code_payload(self, payload):
+        """Replace the whole code section payload (the number of bodies may
+        change: the caller rewrites the function section and every index)."""
+        self._code = bytes(payload)
+        self._replaced = {}
+
+    def set_payload(self, section, payload):
+        """Replace the payload of a section other than code (for a custom
+        section the payload includes its name)."""
+        self._payloads[id(section)] = bytes(payload)
+
     def drop_section(self, section):
         self._dropped.add(id(section))
 
     @property
     def changed(self):
-        return bool(self._replaced or self._dropped)
+        return bool(self._replaced or self._dropped or self._payloads or self._code is not None)
 
     def to_bytes(self):
         if not self.changed:
@@ -132,21 +145,31 @@ class Module:
         for sec in self.sections:
             if id(sec) in self._dropped:
                 continue
-            if sec is self.code_section and self._replaced:
-                parts = [encode_u(len(self.code))]
-                for pos, entry in enumerate(self.code):
-                    new = self._replaced.get(pos)
-                    if new is None:
-                        parts.append(data[entry.start:entry.end])
-                    else:
-                        parts.append(encode_u(len(new)))
-                        parts.append(new)
-                payload = b"".join(parts)
-                out.append(bytes((10,)) + encode_u(len(payload)))
-                out.append(payload)
+            if sec is self.code_section and (self._replaced or self._code is not None):
+                payload = self.code_payload()
             else:
+                payload = self._payloads.get(id(sec))
+            if payload is None:
                 out.append(data[sec.start:sec.end])
+            else:
+                out.append(bytes((sec.id,)) + encode_u(len(payload)))
+                out.append(payload)
         return b"".join(out)
+
+    def code_payload(self):
+        """The code section's payload as it will be written."""
+        if self._code is not None:
+            return self._code
+        data = self.data
+        parts = [encode_u(len(self.code))]
+        for pos, entry in enumerate(self.code):
+            new = self._replaced.get(pos)
+            if new is None:
+                parts.append(data[entry.start:entry.end])
+            else:
+                parts.append(encode_u(len(new)))
+                parts.append(new)
+        return b"".join(parts)
 
 
 def _check_header(data):
