@@ -94,3 +94,16 @@ def test_wasmtime_is_a_runtime_dependency():
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         project = tomllib.load(f)["project"]
     assert any(d.replace(" ", "").startswith("wasmtime") for d in project["dependencies"])
+
+
+def test_the_fuzz_campaigns_invalid_module_is_left_untouched(tmp_path):
+    """The campaign's observation (tests/data/fuzz): a module whose function g
+    returns i32 for f32 used to be rewritten around g with exit 0."""
+    src = os.path.join(ROOT, "tests", "data", "fuzz", "note-invalid-module-rewritten.wasm")
+    path = tmp_path / "note.wasm"
+    with open(src, "rb") as f:
+        data = f.read()
+    path.write_bytes(data)
+    run = loom("optimize", path, "--never-grow", "code", cwd=tmp_path)
+    assert run.returncode == 3 and "invalid module" in run.stderr
+    assert path.read_bytes() == data
