@@ -47,7 +47,7 @@ from loom_post.passes.validate import check_input, validate_output
 from loom_post.sizes import Sizes
 from loom_post.wasm.instructions import decode_body, encode_body
 from loom_post.wasm.errors import DecodeError
-from loom_post.wasm.leb128 import size_u
+from loom_post.wasm.leb128 import read_u32, size_u
 from loom_post.wasm.module import read_module
 from loom_post.wasm.stack_types import StackTypeError
 
@@ -206,26 +206,26 @@ def _function_phase(module, passes, protected, jobs, result):
     else:
         outcomes = run_functions(module, passes, contexts, todo)
     reencoder = next((p for p in passes if p.reencodes), None)
-    credited = 0
     for pos, new_body, stats, understood in outcomes:
         if not understood:
             result.not_understood += 1
         for s in stats:
             result.passes[s.name].add(s)
-            credited += s.bytes_saved
         if new_body is None:
             continue
         module.replace_body(pos, new_body[0])
         result.function_stats[pos] = (stats, new_body[1])
         result.bytes_saved_by_reencoding += new_body[1]
-        credited += new_body[1]
         result.functions_changed += 1
         result.changed_positions.append(pos)
     result.changed_positions.sort()
     if module.changed:
         # What no function accounts for: the code section's own count, written
-        # minimally once any body is replaced.
-        rest = module.code_size - len(module.code_payload()) - credited
+        # minimally once any body is replaced (computed, not inferred from the
+        # totals, so that a wrong credit above shows as a sum that does not add up).
+        start = module.code_section.payload_start
+        _count, after = read_u32(module.data, start)
+        rest = (after - start) - size_u(len(module.code))
         if reencoder is not None:
             result.passes[reencoder.name].bytes_saved += rest
         else:
