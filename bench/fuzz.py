@@ -85,8 +85,16 @@ def _limit_memory():
         pass
 
 
+# Passed to every `optimize`: the guarded measures. "code" (the default here)
+# lets every rewrite through that shrinks code, so that the campaign executes
+# the most rewritten code; the compressed-size guard has its own tests.
+NEVER_GROW = os.environ.get("LOOM_FUZZ_NEVER_GROW", "code")
+
+
 def loom(args, cwd):
     """Run `python3 -m loom_post ARGS`; (exit code or 'timeout', stdout, stderr, secs)."""
+    if args and args[0] == "optimize" and NEVER_GROW:
+        args = list(args) + ["--never-grow", NEVER_GROW]
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.pop("LOOM_POST_CONFIG", None)
