@@ -67,7 +67,6 @@ class OptimizeResult:
         self.bytes_saved_by_reencoding = 0   # of the bytes saved: minimal LEB128s alone
         self.not_understood = 0              # functions kept as they are
         self.skipped = 0                     # wasm-bindgen descriptors and their callees
-        self.changed_positions = []
         self.dwarf_dropped = list(dwarf_dropped)  # names of .debug_* sections dropped
         self.notes = []                      # one line each, e.g. why it was not rewritten
         self.function_stats = {}             # position -> [PassStats] of a kept rewrite
@@ -157,7 +156,6 @@ def _module_pass(module, p, protected, result, guard, keep_dwarf):
     result.passes[p.name].add(stats)
     if new.code_payload() != module.code_payload():  # code moved: offsets changed
         result.code_offsets_changed = True
-        result.changed_positions = list(range(len(new.code)))  # indices moved: check all
     return new, wbindgen_protected(new)
 
 
@@ -217,8 +215,6 @@ def _function_phase(module, passes, protected, jobs, result):
         result.function_stats[pos] = (stats, new_body[1])
         result.bytes_saved_by_reencoding += new_body[1]
         result.functions_changed += 1
-        result.changed_positions.append(pos)
-    result.changed_positions.sort()
     if module.changed:
         # What no function accounts for: the code section's own count, written
         # minimally once any body is replaced (computed, not inferred from the
@@ -446,7 +442,6 @@ def _revert_stats(result, pos):
     result.functions_changed -= 1
     result.functions_reverted += 1
     result.bytes_saved_by_reencoding -= reencoding
-    result.changed_positions.remove(pos)
     for s in stats:
         total = result.passes[s.name]
         total.functions_changed -= s.functions_changed
