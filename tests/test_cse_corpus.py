@@ -156,11 +156,10 @@ def _instantiable(data):
     return None
 
 
-@pytest.mark.parametrize("path", MODULES, ids=_ids(MODULES))
-def test_corpus_exports_behave_identically(path):
-    data, res = optimized(path)
-    if res.data is data:
-        pytest.skip("the pass changed nothing in this module")
+def executable_exports(data, res):
+    """The input's numeric exports, or skip the test with the reason it cannot
+    be executed here (too big for the fast run, nothing callable, not
+    compilable, a wait that could block forever, traps on instantiation)."""
     if res.code_bytes_before > FAST_LIMIT and not SLOW:
         pytest.skip(f"{res.code_bytes_before} bytes of code: execution part runs with LOOM_SLOW=1")
     exports = numeric_exports(data)
@@ -177,6 +176,15 @@ def test_corpus_exports_behave_identically(path):
     reason = _instantiable(data)
     if reason:
         pytest.skip(reason)
+    return exports
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_ids(MODULES))
+def test_corpus_exports_behave_identically(path):
+    data, res = optimized(path)
+    if res.data is data:
+        pytest.skip("the pass changed nothing in this module")
+    exports = executable_exports(data, res)
     rng = random.Random(os.path.basename(path))
     calls = random_calls(data, rng, min(MAX_CALLS, CALLS_PER_EXPORT * len(exports)))
     compared = compare(data, res.data, calls)

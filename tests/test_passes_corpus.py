@@ -19,8 +19,8 @@ from loom_post.passes.pipeline import optimize
 from loom_post.wasm.module import read_module
 
 from conftest import ROOT, corpus_modules
-from differential import compare, compile_module, numeric_exports, random_calls, validate
-from test_cse_corpus import FAST_LIMIT, SLOW, _instantiable, blocking_ops
+from differential import compare, random_calls, validate
+from test_cse_corpus import executable_exports
 
 pytestmark = pytest.mark.corpus
 
@@ -79,21 +79,7 @@ def test_corpus_defaults_behave_identically(path):
     data, res = optimized(path)
     if res.data is data:
         pytest.skip("the passes changed nothing in this module")
-    if res.code_bytes_before > FAST_LIMIT and not SLOW:
-        pytest.skip(f"{res.code_bytes_before} bytes of code: execution part runs with LOOM_SLOW=1")
-    exports = numeric_exports(data)
-    if not exports:
-        pytest.skip("no exported function takes only numbers")
-    try:
-        compile_module(data)
-    except wasmtime.WasmtimeError as e:
-        pytest.skip(f"wasmtime cannot compile the input: {str(e).splitlines()[0]}")
-    waits = blocking_ops(data)
-    if waits:
-        pytest.skip(f"uses {', '.join(waits)}: a call could block forever")
-    reason = _instantiable(data)
-    if reason:
-        pytest.skip(reason)
+    exports = executable_exports(data, res)
     rng = random.Random(_id(path))
     calls = random_calls(data, rng, min(90, 3 * len(exports)))
     compared = compare(data, res.data, calls)
