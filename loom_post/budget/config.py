@@ -60,6 +60,7 @@ BUDGET_KEYS = {
     "optimize": "optimize",
 }
 BUDGET_KEYS.update((k, measure_keys.attr(k)) for k in measure_keys.NEW_KEYS)
+BUDGET_KEYS.update((k, measure_keys.attr(k)) for k in measure_keys.SOFT_KEYS)
 # Top level only: how files are read, locked and confined.
 FILE_KEYS = ("max-input-size", "lock-timeout", "allow-outside")
 TOP_KEYS = ("paths", "passes", "module") + FILE_KEYS + tuple(BUDGET_KEYS)
@@ -105,6 +106,7 @@ class Config:
         self.lock_timeout = DEFAULT_LOCK_TIMEOUT  # seconds to wait for another run's lock
         self.allow_outside = False                # globs/baselines may leave `root`
         self._baselines = {}                      # baseline path -> baseline.Baseline
+        self.baseline_ref = None                  # baselines come from git (--baseline-ref)
 
     def module_key(self, module_path):
         """`module_path` relative to the configuration's directory, with '/'."""
@@ -129,9 +131,12 @@ class Config:
         if not settings.baseline:
             return None
         if settings.baseline not in self._baselines:
-            from loom_post.budget.baseline import load_baseline
-            self._baselines[settings.baseline] = load_baseline(settings.baseline,
-                                                               missing_ok=True)
+            from loom_post.budget.baseline import baseline_at_ref, load_baseline
+            if self.baseline_ref:
+                base = baseline_at_ref(settings.baseline, self.baseline_ref)
+            else:
+                base = load_baseline(settings.baseline, missing_ok=True)
+            self._baselines[settings.baseline] = base
         return self._baselines[settings.baseline]
 
     def inside(self, path):
@@ -254,7 +259,7 @@ class _Reader:
         if value is False:                 # `max-code-size = false`: no limit
             return attr, None
         try:
-            if key in measure_keys.SIZE_KEYS:
+            if measure_keys.hard_key(key) in measure_keys.SIZE_KEYS:
                 return attr, parse_size(value)
             return attr, parse_growth(value)
         except UnitError as e:
