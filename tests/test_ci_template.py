@@ -159,7 +159,7 @@ def test_action_shape():
         assert 'name = "loom-post"' in f.read()
     runs = [s["run"] for s in steps if "run" in s]
     check = runs[-1]
-    assert "--format github" in check and "--format markdown" in check
+    assert "--format github" in check and '--write "markdown:' in check
     assert "$GITHUB_STEP_SUMMARY" in check
     setup = [s for s in steps if "uses" in s]
     assert setup and setup[0]["uses"].startswith("actions/setup-python@")
