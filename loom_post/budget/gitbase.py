@@ -85,6 +85,10 @@ class Commit:
 
 def log(top, rel, what, limit=None):
     """The commits that changed `rel` reachable from HEAD, oldest first."""
+    try:
+        _git(["rev-parse", "--verify", "--quiet", "HEAD"], top, what)
+    except _GitFailed:
+        return []       # a repository without commits yet has no history
     args = ["log", f"--format=%H{_SEP}%at{_SEP}%s", "--no-color"]
     if limit:
         args.append(f"-n{limit}")
