@@ -19,7 +19,10 @@ API other layers rely on:
            sizes_before=None) -> Verdict
   Verdict.path, .code_bytes, .code_bytes_before, .sizes, .sizes_before,
           .budgets (list of BudgetResult), .status
-  BudgetResult.kind, .measure, .limit, .actual, .status ("pass"/"fail"), .message
+  BudgetResult.kind, .measure, .limit, .actual, .message, .status: "pass", "fail",
+  "warn" (a warn- level exceeded) or "approved" (approval.approve()); only "fail"
+  fails the gate. Every max- key has a warn- twin (budget/measures.WARN_KEYS) and
+  `min-change` makes smaller growth since the baseline pass (.below_min_change)
   require_baselines(config, paths): ConfigError up front for a missing baseline file
   grew_most(verdict, top=5) -> [baseline.FunctionChange] (functions that grew most
   since the baseline, by name when the module has a name section)

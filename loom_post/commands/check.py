@@ -7,6 +7,11 @@ brotli siblings) compares the optimizer's output with its input, and `check` run
 no optimizer, so only the caps (`max-code-size`, `max-gzip-size`, ...) and the
 `*-vs-baseline` budgets apply here. Every size is measured and reported: code,
 file, gzip -9 and brotli q11 (`--no-brotli` skips the slow one).
+
+For CI (docs/ci.md): `--baseline-ref REF` compares with the baseline committed at
+the merge-base of REF and HEAD, `--approve` / LOOM_POST_APPROVE let named modules
+grow, `--write FORMAT:PATH` writes more reports from the same measurements and
+`--github-comment` publishes the Markdown one (never changing the exit code).
 """
 
 from __future__ import annotations
