@@ -2,6 +2,7 @@
 REF HEAD`, read with `git show` from real repositories in temporary directories
 (no rebuild of the base), and the one-line errors (exit 2) when git cannot say."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -148,3 +149,41 @@ def test_malformed_baseline_at_the_ref_is_exit_2(repo, capsys):
     git(repo, "commit", "-qm", "broken")
     code, _, err = run(capsys, "check", "app.wasm", "--baseline-ref", "HEAD")
     assert code == 2 and "sizes.json at " in err and "malformed JSON" in err
+
+
+# -- diff --baseline-ref ------------------------------------------------------------------
+
+def test_diff_against_the_merge_base_entry(repo, capsys):
+    write("app.wasm", {"main": 40, "helper": 5})
+    assert main(["baseline", "app.wasm"]) == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    git(repo, "checkout", "-qb", "feature")
+    write("app.wasm", {"main": 52, "extra": 3})
+    assert main(["baseline", "app.wasm"]) == 0       # the branch re-recorded: not used
+    capsys.readouterr()
+    code, out, _ = run(capsys, "diff", "--baseline-ref", "main", "app.wasm", "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    sha = git(repo, "rev-parse", "main")
+    assert doc["old"] == f"app.wasm in {repo / 'sizes.json'} at {sha[:12]}"
+    assert (doc["added"], doc["removed"], doc["changed"]) == (1, 1, 1)
+    by_name = {f["name"]: f for f in doc["functions"]}
+    assert by_name["main"]["delta"] == 12 and by_name["helper"]["status"] == "removed"
+    assert doc["delta_bytes"] == doc["code_bytes_after"] - doc["code_bytes_before"]
+    assert doc["gzip_bytes_before"] > 0 and "gzip_delta_bytes" in doc
+    code, out, _ = run(capsys, "diff", "--baseline-ref", "main", "app.wasm")
+    assert code == 0 and "+12" in out and "main" in out
+
+
+def test_diff_baseline_ref_errors(repo, capsys):
+    record(capsys, 4)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    write("other.wasm", {"main": 4})
+    code, _, err = run(capsys, "diff", "--baseline-ref", "HEAD", "other.wasm")
+    assert code == 2 and "has no entry for other.wasm" in err
+    code, _, err = run(capsys, "diff", "--baseline-ref", "HEAD", "app.wasm", "other.wasm")
+    assert code == 2 and "takes one module (NEW)" in err
+    code, _, err = run(capsys, "diff", "app.wasm")
+    assert code == 2 and "diff needs OLD and NEW" in err

@@ -2,8 +2,8 @@
 
 Score: 68/68 mutations caught (2026-12-02: the full run caught 67/68; the one
 survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
-Earlier list: 66/66. Branch cigate added 14 (soft., approve., ref., gh., history.)
-and moved gate.limit-inclusive to the new status property: 15/15 caught in a
+Earlier list: 66/66. Branch cigate added 15 (soft., approve., ref., gh., history.)
+and moved gate.limit-inclusive to the new status property: 16/16 caught in a
 `-k` run of those.
 Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
 5 were equivalent mutations and were replaced (see the comment above
@@ -276,6 +276,8 @@ MUTATIONS = [
      'out = _git(["rev-parse", ref], top, what)', [T_REF]),
     ("ref.show-at-commit", GBASE, 'return _git(["show", f"{sha}:{rel}"], top, what)',
      'return open(os.path.join(top, rel), "rb").read()', [T_REF]),
+    ("ref.diff-reads-git", "loom_post/commands/diff_ref.py", "    config.baseline_ref = ref\n",
+     "", k([T_REF], "diff")),
     ("gh.update-in-place", GH, "    if existing is None:\n", "    if True:\n",
      k([T_GH], "updates")),
     ("gh.pagination", GH, "return doc, (link.group(1) if link else None)", "return doc, None",
