@@ -21,7 +21,9 @@ API other layers rely on:
   Config.settings_for(module_path)
   ModuleSettings: max_growth, max_code_size, max_growth_vs_baseline, baseline, optimize,
     the file/gzip/brotli budgets (budget/measures.py: max_gzip_size, ...) and
-    never_grow (a tuple of measures, code always included)
+    never_grow (a tuple of measures, code always included), a warn_* soft level for
+    every max_* budget (measures.WARN_KEYS) and min_change
+  Config.baseline_ref: set by `--baseline-ref`; baseline_for then reads from git
   resolve_paths(config, given) -> list of module paths
 Sizes are ints (bytes); growth allowances are ints or units.Percent; a key set to
 `false` is None (no limit).
