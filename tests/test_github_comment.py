@@ -287,7 +287,7 @@ def test_write_reports_to_files(project, github, capsys, tmp_path):
 
 # -- the composite action -------------------------------------------------------------
 
-def test_action_posts_the_comment_and_exposes_the_reports(tmp_path, github, monkeypatch):
+def test_action_posts_the_comment_and_exposes_the_reports(tmp_path, github):
     import test_ci_template as t
     proj = tmp_path / "project"
     proj.mkdir()
@@ -300,14 +300,11 @@ def test_action_posts_the_comment_and_exposes_the_reports(tmp_path, github, monk
     tool.write_text(f'#!/bin/sh\nPYTHONPATH="{t.ROOT}" exec "{t.sys.executable}" '
                     f'-m loom_post "$@"\n')
     tool.chmod(0o755)
-    for k, v in {"GITHUB_REPOSITORY": REPO, "GITHUB_API_URL": github.url,
-                 "GITHUB_EVENT_PATH": event_file(tmp_path, {"pull_request": {"number": PR}})
-                 }.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    env = {"GITHUB_REPOSITORY": REPO, "GITHUB_API_URL": github.url,
+           "GITHUB_EVENT_PATH": event_file(tmp_path, {"pull_request": {"number": PR}})}
     run = t.run_action(tmp_path, proj, {"build": t.build(40), "token": TOKEN,
                                         "paths": f"\n  {t.MODULE}  \n\n"},
-                       extra_path=[str(bindir)])
+                       extra_path=[str(bindir)], env=env)
     assert run.rc == 1, run.stdout + run.stderr
     outputs = run.outputs
     assert outputs["exit-code"] == "1"
@@ -321,6 +318,6 @@ def test_action_posts_the_comment_and_exposes_the_reports(tmp_path, github, monk
     github.requests.clear()
     run.summary.write_text("")
     run = t.run_action(tmp_path, proj, {"build": t.build(40), "token": TOKEN,
-                                        "comment": "false"}, extra_path=[str(bindir)])
+                                        "comment": "false"}, extra_path=[str(bindir)], env=env)
     assert run.rc == 1 and github.requests == []
     assert run.summary.read_text() == report
