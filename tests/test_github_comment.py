@@ -5,7 +5,6 @@ composite action. Publishing never changes the gate's exit code and the step
 summary is written whatever happened to the comment."""
 
 import json
-import os
 import re
 import socket
 import threading
