@@ -35,7 +35,7 @@ class FakeGitHub:
         self.comments = [{"id": 100 + i, "body": f"a review comment {i}",
                           "user": {"login": "someone"}} for i in range(3)]
         self.requests = []
-        self.read_only = False
+        self.read_only = None         # an HTTP status for every write, e.g. 403
         server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server = server
         self.url = f"http://127.0.0.1:{server.server_port}{prefix}"
@@ -73,7 +73,8 @@ class FakeGitHub:
                 if method == "GET" and path == listing:
                     return self.list(url)
                 if gh.read_only and method in ("POST", "PATCH"):
-                    return self.reply(403, {"message": "Resource not accessible by integration"})
+                    return self.reply(gh.read_only, {"message": "Resource not accessible by "
+                                                                 "integration"})
                 if method == "POST" and path == listing:
                     c = {"id": 900 + len(gh.comments), "body": body["body"],
                          "user": {"login": "github-actions[bot]"}}
@@ -190,16 +191,17 @@ def test_step_summary_is_written_with_the_comment(project, github, capsys, tmp_p
     assert ":x: max-code-size" in table_row(github.ours()[0]["body"])
 
 
+@pytest.mark.parametrize("status", [403, 404])
 @pytest.mark.parametrize("budget,expected", [("1000", 0), ("10", 1)])
 def test_read_only_token_is_one_line_and_keeps_the_exit_code(project, github, capsys,
-                                                             tmp_path, budget, expected):
-    github.read_only = True
+                                                             tmp_path, budget, expected, status):
+    github.read_only = status
     (project / "loom-post.toml").write_text(f"max-code-size = {budget}\n")
     write(project / "app.wasm", {"main": 40})
     code, out, err = check(capsys, "app.wasm")
     assert code == expected
     notes = [l for l in err.splitlines() if "comment" in l]
-    assert notes == ["loom-post: note: pull-request comment not posted: HTTP 403 (Resource not "
+    assert notes == [f"loom-post: note: pull-request comment not posted: HTTP {status} (Resource not "
                      "accessible by integration): the token cannot write this pull request's "
                      "comments (fork pull requests get a read-only token; give the job "
                      "`permissions: pull-requests: write`)"]
