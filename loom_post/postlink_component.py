@@ -14,13 +14,13 @@ An error anywhere leaves the file untouched.
 """
 
 from loom_post.errors import InputError
-from loom_post.fileio import load_module
 from loom_post.passes.guard import normalize
 from loom_post.passes.pipeline import OptimizeResult, optimize
 from loom_post.passes.validate_component import ComponentInvalid, component_validator
 from loom_post.sizes import MEASURES, Sizes
 from loom_post.wasm.component import is_component, read_component  # noqa: F401
 from loom_post.wasm.errors import DecodeError
+from loom_post.wasm.module import read_module
 
 
 class WholeComponent:
@@ -67,10 +67,10 @@ def load_component(path, data, identity_of=None):
     for core in cores:
         identity = f"{identity_of or path}#{_label(core, counts)}"
         try:
-            _, module = load_module(identity, core.data)
-        except InputError as e:
-            raise InputError(f"embedded core module at byte {core.section.payload_start}: "
-                             f"{e.message}", path=identity)
+            module = read_module(core.data)
+        except DecodeError as e:   # offsets in the file, not in the module
+            raise InputError(f"embedded core module: {e.message} at byte "
+                             f"{core.section.payload_start + e.offset}", path=identity)
         members.append(Member(identity, core, module))
     return comp, members
 

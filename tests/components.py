@@ -15,6 +15,7 @@
 Each skips with the reason when its tools are missing.
 """
 
+import atexit
 import glob
 import os
 import shutil
@@ -158,3 +159,59 @@ def objdump_sections(tool, path):
         depth = (len(line) - len(line.lstrip(" "))) // 2 - 1
         out.append((depth, label, start, end))
     return out
+
+
+# -- fixtures (import them into a test module); each build runs once per process
+
+_BUILT = {}
+
+
+def _once(key, make):
+    if key not in _BUILT:
+        try:
+            _BUILT[key] = ("ok", make())
+        except pytest.skip.Exception as e:
+            _BUILT[key] = ("skip", str(e))
+    status, value = _BUILT[key]
+    if status == "skip":
+        pytest.skip(value)
+    return value
+
+
+def _tmp(name):
+    path = tempfile.mkdtemp(prefix=f"loom-component-{name}-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+@pytest.fixture
+def calc_core():
+    return _once("calc_core", lambda: cargo_build("component_crate", "wasm32-unknown-unknown",
+                                                  _tmp("calc-s")))
+
+
+@pytest.fixture
+def calc(calc_core):
+    return _once("calc", lambda: componentize(calc_core, "component_crate", _tmp("calc")))
+
+
+@pytest.fixture
+def nested(calc):
+    def make():
+        core3 = cargo_build("component_crate", "wasm32-unknown-unknown", _tmp("calc-3"),
+                            opt_level=3)
+        return nest(calc, core3, _tmp("nested"))
+    return _once("nested", make)
+
+
+@pytest.fixture
+def wasi():
+    def make():
+        core = cargo_build("component_wasi", "wasm32-wasi", _tmp("wasi"))
+        return componentize(core, "component_wasi", _tmp("wasi-c"), wasi_adapter())
+    return _once("wasi", make)
+
+
+@pytest.fixture(params=["calc", "nested", "wasi"])
+def component(request):
+    return request.param, request.getfixturevalue(request.param)

@@ -7,44 +7,14 @@ import os
 
 import pytest
 
-from components import (cargo_build, componentize, nest, objdump_sections, run, wasi_adapter,
-                        wasm_tools)
+from components import calc, calc_core, component, nested, wasi  # noqa: F401  (fixtures)
+from components import objdump_sections, run, wasm_tools
 from loom_post.wasm.component import is_component, read_component
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.leb128 import encode_u
 from loom_post.wasm.module import read_module
 
 pytestmark = pytest.mark.cargo
-
-
-@pytest.fixture(scope="session")
-def calc_core(tmp_path_factory):
-    return cargo_build("component_crate", "wasm32-unknown-unknown",
-                       tmp_path_factory.mktemp("calc_s"))
-
-
-@pytest.fixture(scope="session")
-def calc(calc_core, tmp_path_factory):
-    return componentize(calc_core, "component_crate", tmp_path_factory.mktemp("calc"))
-
-
-@pytest.fixture(scope="session")
-def nested(calc, tmp_path_factory):
-    core3 = cargo_build("component_crate", "wasm32-unknown-unknown",
-                        tmp_path_factory.mktemp("calc_3"), opt_level=3)
-    return nest(calc, core3, tmp_path_factory.mktemp("nested"))
-
-
-@pytest.fixture(scope="session")
-def wasi(tmp_path_factory):
-    core = cargo_build("component_wasi", "wasm32-wasi", tmp_path_factory.mktemp("wasi"))
-    adapter = wasi_adapter()
-    return componentize(core, "component_wasi", tmp_path_factory.mktemp("wasi_c"), adapter)
-
-
-@pytest.fixture(params=["calc", "nested", "wasi"])
-def component(request):
-    return request.param, request.getfixturevalue(request.param)
 
 
 def _flat(comp, depth=0):

@@ -5,7 +5,7 @@
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
-    loop {}
+    core::arch::wasm32::unreachable()
 }
 
 #[inline(never)]
@@ -40,7 +40,7 @@ pub extern "C" fn clamp_scale(v: i32, lo: i32, hi: i32, k: i32) -> i32 {
     let c = if v < lo { lo } else if v > hi { hi } else { v };
     let span = hi.wrapping_sub(lo);
     let scaled = c.wrapping_sub(lo).wrapping_mul(k);
-    if span == 0 { 0 } else { scaled.wrapping_div(span.wrapping_add((span == -1) as i32)) }
+    scaled.checked_div(span).unwrap_or(0)
 }
 
 #[export_name = "poly"]
