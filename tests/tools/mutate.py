@@ -3,6 +3,7 @@
 Score: 68/68 mutations caught (2026-12-02: the full run caught 67/68; the one
 survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
 Earlier list: 66/66.
+The component mutations (comp.*, pcomp.*; `-k comp.`): 10/10 caught (2026-12-02).
 Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
 5 were equivalent mutations and were replaced (see the comment above
 MUTATIONS); 14 are caught by tests added for them and 1 (cse.decl-join-leb) by
@@ -64,6 +65,10 @@ T_EFF = "tests/test_effects_table.py"
 T_CLI = "tests/test_optimize_cli.py"
 T_FIO = "tests/test_fileio.py"
 T_PIPE = "tests/test_pipeline_guards.py"
+COMP = "loom_post/wasm/component.py"
+PCOMP = "loom_post/postlink_component.py"
+T_CFMT = "tests/test_component_format.py"
+T_CCMD = "tests/test_component_commands.py"
 
 
 def k(files, expr):
@@ -245,6 +250,33 @@ MUTATIONS = [
     ("gate.max-growth-applies", GATE,
      "        if sizes_before is not None and growth is not None:",
      "        if False:", ["tests/test_optimize_budget.py"]),
+    # -- components: the format layer and the rules before a rewrite ----------
+    ("comp.layer-checked", COMP, "    if data[6:8] != COMPONENT_LAYER:", "    if False:",
+     k([T_CFMT], "malformed")),
+    ("comp.section-past-end", COMP, "        if pos + size > n:", "        if pos + size > n + 1:",
+     k([T_CFMT], "malformed or prefix")),
+    ("comp.unchanged-copied", COMP, "                parts.append(self.data[sec.start:sec.end])",
+     "                parts.append(self.data[sec.start:sec.end - 1])",
+     k([T_CFMT], "written_back")),
+    ("comp.size-reencoded", COMP,
+     "            parts.append(bytes([sec.id]) + encode_u(len(payload)) + payload)",
+     "            parts.append(bytes([sec.id]) + encode_u(len(payload) + 1) + payload)",
+     k([T_CFMT], "written_back")),
+    ("comp.core-header", COMP, "        raise DecodeError(\"core module section does not hold",
+     "        return  # DecodeError(\"core module section does not hold",
+     k([T_CFMT], "malformed")),
+    ("pcomp.input-validated", PCOMP, "        _check_input(path, data, validator)",
+     "        pass", k([T_CCMD], "invalid_component")),
+    ("pcomp.output-validated", PCOMP, "        validate(new)\n    except ComponentInvalid",
+     "        len(new)\n    except ComponentInvalid", k([T_CCMD], "failing_validation")),
+    ("pcomp.no-validator-no-rewrite", PCOMP, "    if not settings.optimize or not can_rewrite:",
+     "    if not settings.optimize:", k([T_CCMD], "no_component_validator")),
+    ("pcomp.whole-guard", PCOMP,
+     "if measure != \"code\" and after.get(measure) > before.get(measure):",
+     "if measure != \"code\" and after.get(measure) < before.get(measure):",
+     k([T_CCMD], "whole_file_guard")),
+    ("pcomp.module-names", PCOMP, "    if not name or counts.get(name, 0) > 1:",
+     "    if True:", k([T_CCMD], "check_gates")),
 ]
 
 
