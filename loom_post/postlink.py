@@ -15,6 +15,7 @@ from loom_post.errors import InputError
 from loom_post.fileio import (load_module, locked, read_snapshot, replace_module,
                               still_unchanged, write_atomic)
 from loom_post.passes.pipeline import OptimizeResult, optimize
+from loom_post.postlink_component import is_component, optimize_component
 from loom_post.sizes import MEASURES
 
 
@@ -29,10 +30,12 @@ class Outcome:
         self.verdict = None
         self.optimized = True
         self.notes = []
+        self.parts = []            # a component's core modules (postlink_component)
 
     @property
     def failed(self):
-        return self.verdict is not None and self.verdict.status == "fail"
+        return (self.verdict is not None and self.verdict.status == "fail") or \
+            any(p.failed for p in self.parts)
 
 
 def default_jobs():
@@ -52,6 +55,10 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
     try:
         with locked(path, timeout=config.lock_timeout):
             data, st = read_snapshot(path, config.max_input_size)
+            if is_component(data):
+                optimize_component(outcome, data, st, config, (Outcome, _store, _gate), output,
+                                   keep_dwarf, jobs, passes, never_grow, measures)
+                return outcome
             _, module = load_module(path, data)
             if not settings.optimize:
                 outcome.optimized = False
@@ -106,11 +113,14 @@ def _store(path, output, outcome, st):
 
 def optimize_paths(paths, config, output=None, keep_dwarf=False, jobs=None, passes=None,
                    never_grow=None, measures=()):
-    """[Outcome] for every path, in order."""
+    """[Outcome] for every path, in order (a component's core modules follow it)."""
     jobs = default_jobs() if jobs is None else jobs
-    return [optimize_one(p, config, output=output, keep_dwarf=keep_dwarf, jobs=jobs,
+    outcomes = []
+    for p in paths:
+        o = optimize_one(p, config, output=output, keep_dwarf=keep_dwarf, jobs=jobs,
                          passes=passes, never_grow=never_grow, measures=measures)
-            for p in paths]
+        outcomes += [o] + o.parts
+    return outcomes
 
 
 def exit_status(outcomes):

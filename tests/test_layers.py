@@ -17,7 +17,7 @@ LAYERS = [
     ("passes",),
     ("budget",),
     ("report",),
-    ("postlink",),
+    ("postlink", "postlink_component"),
     ("integrations",),
     ("commands", "cli", "cargo_subcommand", "__main__", "__init__"),
 ]

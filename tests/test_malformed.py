@@ -68,7 +68,10 @@ def _malformed():
         ("wrong magic", b"\0ASM" + HEADER[4:], 0, "magic"),
         ("ELF file", b"\x7fELF\x02\x01\x01" + bytes(40), 0, "magic"),
         ("wrong version", b"\0asm\x02\x00\x00\x00", 4, "version"),
-        ("component-model binary", b"\0asm\x0d\x00\x01\x00" + bytes(10), 4, "component"),
+        # components are read (wasm/component.py); these are not well-formed ones
+        ("component, wrong layer", b"\0asm\x0d\x00\x02\x00" + bytes(10), 6, "layer"),
+        ("component, cut-short custom section", b"\0asm\x0d\x00\x01\x00" + bytes(10), 11,
+         "custom section"),
         ("random bytes", noise, 0, "magic"),
         ("section size runs past the end", HEADER + b"\x01\x10\x01\x60\x00", 8, "past the end"),
         ("last section cut short", sec_past, None, ""),

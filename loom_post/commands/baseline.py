@@ -21,7 +21,8 @@ from loom_post.budget.baseline import load_baseline
 from loom_post.budget.config import load_config, require_paths
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.commands.check import add_no_brotli
-from loom_post.fileio import load_module, locked_dir
+from loom_post.fileio import load_module, locked_dir, read_bytes
+from loom_post.postlink_component import is_component, measured as component_measured
 from loom_post.sizes import MEASURES, Sizes
 
 
@@ -55,13 +56,17 @@ def run(args):
     for target, members in sorted(groups.items()):
         measured = []
         for path in members:
+            wanted = MEASURES if not args.no_brotli else MEASURES[:3]
             try:
-                data, module = load_module(path, limit=config.max_input_size)
+                data = read_bytes(path, config.max_input_size)
+                if is_component(data):
+                    measured.extend(component_measured(path, data, config, wanted))
+                    continue
+                data, module = load_module(path, data)
             except InputError as e:
                 print_error(str(e))
                 status = exitcodes.BAD_INPUT
                 continue
-            wanted = MEASURES if not args.no_brotli else MEASURES[:3]
             measured.append((path, module, Sizes(data, module.code_size).measure(wanted)))
         if measured:
             _record(config, target, measured)

@@ -21,7 +21,8 @@ import sys
 from loom_post import exitcodes
 from loom_post.budget.config import load_config, require_paths
 from loom_post.errors import ConfigError, InputError, print_error
-from loom_post.fileio import load_module
+from loom_post.fileio import load_module, read_bytes
+from loom_post.postlink_component import is_component, verdicts as component_verdicts
 from loom_post.budget.gate import evaluate, require_baselines
 from loom_post.commands import ci_reports
 from loom_post.integrations.github import publish
@@ -71,9 +72,13 @@ def measure(paths, config, brotli=True):
     verdicts, errors = [], []
     for path in paths:
         try:
-            data, module = load_module(path, limit=config.max_input_size)
+            data = read_bytes(path, config.max_input_size)
+            if is_component(data):
+                verdicts.extend(component_verdicts(path, data, config, brotli))
+                continue
+            data, module = load_module(path, data)
         except InputError as e:
-            errors.append((path, e.message if e.path else str(e)))
+            errors.append((e.path or path, e.message if e.path else str(e)))
             continue
         sizes = Sizes(data, module.code_size).measure(MEASURES if brotli else MEASURES[:3])
         verdicts.append(evaluate(path, module, config, sizes=sizes))

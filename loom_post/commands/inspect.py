@@ -6,7 +6,9 @@ from loom_post.report import JSON_VERSION
 
 from loom_post import exitcodes
 from loom_post.errors import ConfigError, InputError, print_error
-from loom_post.fileio import load_module
+from loom_post.fileio import load_module, read_bytes
+from loom_post.commands.inspect_component import describe_component, print_component
+from loom_post.postlink_component import is_component
 from loom_post.budget.baseline import function_key
 from loom_post.commands.check import add_no_brotli
 from loom_post.report.demangle import demangle
@@ -59,7 +61,12 @@ def run(args):
     reports, status = [], exitcodes.OK
     for path in args.paths:
         try:
-            data, module = load_module(path, limit=args.max_input_size)
+            data = read_bytes(path, args.max_input_size)
+            if is_component(data):
+                reports.append(describe_component(path, data, describe,
+                                                  not args.no_brotli, args.top))
+                continue
+            data, module = load_module(path, data)
         except InputError as e:
             print_error(str(e))
             status = exitcodes.BAD_INPUT
@@ -72,7 +79,10 @@ def run(args):
         print(json.dumps({"version": JSON_VERSION, "modules": reports}, indent=2))
     else:
         for info in reports:
-            _print_text(info)
+            if info.get("component"):
+                print_component(info, _print_text)
+            else:
+                _print_text(info)
     return status
 
 

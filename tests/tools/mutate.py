@@ -5,6 +5,7 @@ survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
 Earlier list: 66/66. Branch cigate added 15 (soft., approve., ref., gh., history.)
 and moved gate.limit-inclusive to the new status property: 16/16 caught in a
 `-k` run of those.
+The component mutations (comp.*, pcomp.*; `-k comp.`): 10/10 caught (2026-12-02).
 Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
 5 were equivalent mutations and were replaced (see the comment above
 MUTATIONS); 14 are caught by tests added for them and 1 (cse.decl-join-leb) by
@@ -74,6 +75,10 @@ T_SOFT = "tests/test_soft_limits.py"
 T_REF = "tests/test_baseline_ref.py"
 T_GH = "tests/test_github_comment.py"
 T_HIST = "tests/test_history.py"
+COMP = "loom_post/wasm/component.py"
+PCOMP = "loom_post/postlink_component.py"
+T_CFMT = "tests/test_component_format.py"
+T_CCMD = "tests/test_component_commands.py"
 
 
 def k(files, expr):
@@ -288,6 +293,33 @@ MUTATIONS = [
      "        pass\n", k([T_GH], "summary or read_only")),
     ("history.changes-only", HIST, "if not s.points or s.points[-1][1] != sizes:", "if True:",
      k([T_HIST], "json")),
+    # -- components: the format layer and the rules before a rewrite ----------
+    ("comp.layer-checked", COMP, "    if data[6:8] != COMPONENT_LAYER:", "    if False:",
+     k([T_CFMT], "malformed")),
+    ("comp.section-past-end", COMP, "        if pos + size > n:", "        if pos + size > n + 1:",
+     k([T_CFMT], "malformed or prefix")),
+    ("comp.unchanged-copied", COMP, "                parts.append(self.data[sec.start:sec.end])",
+     "                parts.append(self.data[sec.start:sec.end - 1])",
+     k([T_CFMT], "written_back")),
+    ("comp.size-reencoded", COMP,
+     "            parts.append(bytes([sec.id]) + encode_u(len(payload)) + payload)",
+     "            parts.append(bytes([sec.id]) + encode_u(len(payload) + 1) + payload)",
+     k([T_CFMT], "written_back")),
+    ("comp.core-header", COMP, "        raise DecodeError(\"core module section does not hold",
+     "        return  # DecodeError(\"core module section does not hold",
+     k([T_CFMT], "malformed")),
+    ("pcomp.input-validated", PCOMP, "        _check_input(path, data, validator)",
+     "        pass", k([T_CCMD], "invalid_component")),
+    ("pcomp.output-validated", PCOMP, "        validate(new)\n    except ComponentInvalid",
+     "        len(new)\n    except ComponentInvalid", k([T_CCMD], "failing_validation")),
+    ("pcomp.no-validator-no-rewrite", PCOMP, "    if not settings.optimize or not can_rewrite:",
+     "    if not settings.optimize:", k([T_CCMD], "no_component_validator")),
+    ("pcomp.whole-guard", PCOMP,
+     "if measure != \"code\" and after.get(measure) > before.get(measure):",
+     "if measure != \"code\" and after.get(measure) < before.get(measure):",
+     k([T_CCMD], "whole_file_guard")),
+    ("pcomp.module-names", PCOMP, "    if not name or counts.get(name, 0) > 1:",
+     "    if True:", k([T_CCMD], "check_gates")),
 ]
 
 
