@@ -64,6 +64,10 @@ T_EFF = "tests/test_effects_table.py"
 T_CLI = "tests/test_optimize_cli.py"
 T_FIO = "tests/test_fileio.py"
 T_PIPE = "tests/test_pipeline_guards.py"
+SYM = "loom_post/symbols.py"
+BASE = "loom_post/budget/baseline.py"
+FMT = "loom_post/report/formats.py"
+T_NAMES = "tests/test_demangle.py"
 
 
 def k(files, expr):
@@ -245,6 +249,21 @@ MUTATIONS = [
     ("gate.max-growth-applies", GATE,
      "        if sizes_before is not None and growth is not None:",
      "        if False:", ["tests/test_optimize_budget.py"]),
+    # -- names: demangling, matching across rebuilds, Markdown ------------------------
+    ("names.match-ignores-hash", BASE, 'groups.setdefault(stable_key(_DUPLICATE.sub("", k)), [])',
+     'groups.setdefault(k, [])', k([T_NAMES], "matching or rebuild")),
+    ("names.generic-pairs-by-size", BASE, "            if same:\n", "            if False:\n",
+     k([T_NAMES], "matching")),
+    ("names.legacy-hash-dropped", SYM, "if parts and _HASH_RE.match(parts[-1]):", "if False:",
+     k([T_NAMES], "legacy")),
+    ("names.llvm-suffix-dropped", SYM, 'bare = _LLVM_SUFFIX.sub("", name)', "bare = name",
+     k([T_NAMES], "legacy or v0")),
+    ("names.v0-closure", SYM, '{kind}{\':\' + name if name else \'\'}#{dis}',
+     '{kind}:{name}#{dis}', k([T_NAMES], "v0")),
+    ("names.export-fallback", BASE, 'if kind == "func" and index not in names:', "if False:",
+     k([T_NAMES], "export")),
+    ("names.markdown-escape", FMT, "_MD_ENTITIES.get(ch) or", "None or",
+     k([T_NAMES], "markdown")),
 ]
 
 
