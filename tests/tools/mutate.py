@@ -67,6 +67,7 @@ T_PIPE = "tests/test_pipeline_guards.py"
 SYM = "loom_post/symbols.py"
 BASE = "loom_post/budget/baseline.py"
 FMT = "loom_post/report/formats.py"
+SCH = "loom_post/budget/schema.py"
 T_NAMES = "tests/test_demangle.py"
 
 
@@ -262,6 +263,12 @@ MUTATIONS = [
      '{kind}:{name}#{dis}', k([T_NAMES], "v0")),
     ("names.export-fallback", BASE, 'if kind == "func" and index not in names:', "if False:",
      k([T_NAMES], "export")),
+    ("schema.closed-tables", SCH, '        "additionalProperties": False,\n        "properties": top,',
+     '        "additionalProperties": True,\n        "properties": top,', ["tests/test_schema.py"]),
+    ("schema.units-from-table", SCH, 'SIZE_PATTERN = rf"^\\s*{_NUMBER}\\s*{_UNIT}?\\s*$"',
+     'SIZE_PATTERN = rf"^\\s*{_NUMBER}\\s*[A-Za-z%]*\\s*$"', ["tests/test_schema.py"]),
+    ("schema.baseline-dependency", SCH, '"dependencies": {k: ["baseline"]', '"x": {k: ["baseline"]',
+     ["tests/test_schema.py"]),
     ("names.markdown-escape", FMT, "_MD_ENTITIES.get(ch) or", "None or",
      k([T_NAMES], "markdown")),
 ]
