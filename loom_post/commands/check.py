@@ -19,6 +19,7 @@ from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module
 from loom_post.budget.gate import evaluate, require_baselines
 from loom_post.report.formats import FORMATS, render
+from loom_post.report.terminal import Progress, emit_report, note
 from loom_post.sizes import MEASURES, Sizes
 
 
@@ -42,11 +43,14 @@ def add_no_brotli(p):
                         "budget needs them")
 
 
-def measure(paths, config, brotli=True):
+def measure(paths, config, brotli=True, progress=None):
     """(verdicts, errors): a gate.Verdict per readable module, (path, message) per other.
-    Every size is measured (brotli only if `brotli` or a budget needs it)."""
+    Every size is measured (brotli only if `brotli` or a budget needs it).
+    `progress`: a terminal.Progress told of each module."""
     verdicts, errors = [], []
     for path in paths:
+        if progress:
+            progress.step(path)
         try:
             data, module = load_module(path, limit=config.max_input_size)
         except InputError as e:
@@ -54,6 +58,10 @@ def measure(paths, config, brotli=True):
             continue
         sizes = Sizes(data, module.code_size).measure(MEASURES if brotli else MEASURES[:3])
         verdicts.append(evaluate(path, module, config, sizes=sizes))
+        if progress:
+            progress.finished(path)
+    if progress:
+        progress.clear()
     return verdicts, errors
 
 
@@ -64,9 +72,16 @@ def run(args, out=None):
     config = load_config(args.config)
     paths = require_paths(config, args.paths)
     require_baselines(config, paths)
-    verdicts, errors = measure(paths, config, brotli=not args.no_brotli)
-    out.write(render(args.format, verdicts, errors, top=args.top))
-    out.flush()
+    note(args, f"configuration: {config.describe()}; {len(paths)} module(s)")
+    verdicts, errors = measure(paths, config, brotli=not args.no_brotli,
+                               progress=Progress(args, len(paths), "measuring"))
+    text = render(args.format, verdicts, errors, top=args.top)
+    failed = bool(errors) or any(v.status == "fail" for v in verdicts)
+    if args.format == "text":
+        emit_report(text, args, failed, out)
+    else:
+        out.write(text)
+        out.flush()
     for path, message in errors:
         print_error(f"{path}: {message}")
     if errors:

@@ -68,6 +68,8 @@ SYM = "loom_post/symbols.py"
 BASE = "loom_post/budget/baseline.py"
 FMT = "loom_post/report/formats.py"
 SCH = "loom_post/budget/schema.py"
+TERM = "loom_post/report/terminal.py"
+T_TERM = "tests/test_terminal.py"
 T_NAMES = "tests/test_demangle.py"
 
 
@@ -269,6 +271,15 @@ MUTATIONS = [
      'SIZE_PATTERN = rf"^\\s*{_NUMBER}\\s*[A-Za-z%]*\\s*$"', ["tests/test_schema.py"]),
     ("schema.baseline-dependency", SCH, '"dependencies": {k: ["baseline"]', '"x": {k: ["baseline"]',
      ["tests/test_schema.py"]),
+    ("term.no-color", TERM, 'if env.get("NO_COLOR"):', "if False:", [T_TERM]),
+    ("term.force-color-zero", TERM, 'return force.lower() not in ("0", "false")', "return True",
+     [T_TERM]),
+    ("term.pipe-no-colour", TERM, "return stream.isatty()", "return True", [T_TERM]),
+    ("term.quiet", TERM, "if quiet(args) and not failed:", "if False:", [T_TERM]),
+    ("term.progress-tty-only", TERM, "self.enabled = tty and not quiet(args)",
+     "self.enabled = not quiet(args)", [T_TERM]),
+    ("term.progress-delay", TERM, "time.monotonic() - self.start < self.delay", "False",
+     [T_TERM]),
     ("names.markdown-escape", FMT, "_MD_ENTITIES.get(ch) or", "None or",
      k([T_NAMES], "markdown")),
 ]
