@@ -18,7 +18,7 @@ from loom_post.errors import ConfigError, DecodeError, LoomPostError, print_erro
 from loom_post.report import terminal
 
 COMMANDS = ("inspect", "optimize", "check", "baseline", "diff", "cargo", "watch",
-            "schema")
+            "schema", "report")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -70,6 +70,9 @@ FMT = "loom_post/report/formats.py"
 SCH = "loom_post/budget/schema.py"
 TERM = "loom_post/report/terminal.py"
 T_TERM = "tests/test_terminal.py"
+TREE = "loom_post/report/treemap.py"
+HTML = "loom_post/report/html.py"
+T_HTML = "tests/test_html_report.py"
 T_NAMES = "tests/test_demangle.py"
 
 
@@ -280,6 +283,14 @@ MUTATIONS = [
      "self.enabled = not quiet(args)", [T_TERM]),
     ("term.progress-delay", TERM, "time.monotonic() - self.start < self.delay", "False",
      [T_TERM]),
+    ("html.escape-names", TREE, "<title>{escape(label)}: {size} B</title>",
+     "<title>{label}: {size} B</title>", [T_HTML]),
+    ("html.treemap-tiles", TREE, "        if w >= h:\n            x, w = x + thick, w - thick",
+     "        if w < h:\n            x, w = x + thick, w - thick", k([T_HTML], "squarify")),
+    ("html.script-runs", HTML, "document.body.setAttribute('data-rectangles'",
+     "document.body.setAttribute('data-nothing'", k([T_HTML], "chromium")),
+    ("html.diff-since-baseline", HTML, "changes = compare_functions(v.baseline_functions, functions)",
+     "changes = compare_functions({}, functions)", k([T_HTML], "complete")),
     ("names.markdown-escape", FMT, "_MD_ENTITIES.get(ch) or", "None or",
      k([T_NAMES], "markdown")),
 ]
