@@ -101,6 +101,8 @@ def test_crate_of_a_function():
     assert crate_of(V0[4][0]) == "v0probe"          # an inherent impl: the impl's crate
     assert crate_of(V0[2][0]) == "alloc"
     assert crate_of("memcpy") is None
+    from loom_post.report.demangle import crate_label
+    assert crate_label("_ZN4core3fmt5write17h0123456789abcdefE (func[12])") == "core"
     rollup = by_crate({"_ZN4core3fmt5write17h0123456789abcdefE": 10, "memcpy": 3,
                        "func[4]": 2, "_ZN4core3ptr4drop17h0123456789abcdefE": 5})
     assert rollup == [("core", 15, 2), ("(not Rust)", 3, 1), ("(unnamed)", 2, 1)]

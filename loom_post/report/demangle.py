@@ -6,8 +6,12 @@ Reports show the demangled path without hashes, as twiggy and `c++filt -i` do;
 machine-readable output (JSON, baselines) keeps the exact name.
 """
 
+import re
+
 from loom_post.symbols import crate_of, demangle  # noqa: F401  (the reports' API)
 
+# baseline.function_sizes tells two functions of one name apart by this suffix
+_DUPLICATE = re.compile(r" \(func\[\d+\]\)$")
 NOT_RUST = "(not Rust)"
 UNNAMED = "(unnamed)"
 
@@ -17,7 +21,7 @@ def crate_label(name):
     `(unnamed)` without a name, `(not Rust)` for a C, export or other name."""
     if name is None or (name.startswith("func[") and name.endswith("]")):
         return UNNAMED
-    return crate_of(name) or NOT_RUST
+    return crate_of(_DUPLICATE.sub("", name)) or NOT_RUST
 
 
 def by_crate(sizes):
