@@ -15,8 +15,10 @@ import threading
 from loom_post import __version__
 from loom_post import exitcodes
 from loom_post.errors import ConfigError, DecodeError, LoomPostError, print_error
+from loom_post.report import terminal
 
-COMMANDS = ("inspect", "optimize", "check", "baseline", "diff", "cargo", "watch", "history")
+COMMANDS = ("inspect", "optimize", "check", "baseline", "diff", "cargo", "watch",
+            "history", "schema", "report")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,11 +32,14 @@ class _Parser(argparse.ArgumentParser):
 def build_parser():
     parser = _Parser(prog="loom-post", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"loom-post {__version__}")
+    terminal.add_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS:
         module = importlib.import_module(f".commands.{name}", __package__)
         module.add_parser(sub)
+    for command_parser in sub.choices.values():
+        terminal.add_options(command_parser, nested=True)
     return parser
 
 

@@ -3,8 +3,11 @@
 A JSON document meant to live in git and to diff well there: keys sorted, two-space
 indent, one trailing newline, module paths relative to the configuration file's
 directory with '/' separators, and per-function body sizes keyed by the name from
-the `name` section (else "func[INDEX]", the function index counting imports). It
-also holds the per-function measuring and comparing shared by `check` (which
+the `name` section (else the function's export name, else "func[INDEX]", the
+function index counting imports). Functions are matched across two
+measurements by `symbols.stable_key` (the name without crate hashes, v0
+disambiguators and `.llvm.` suffixes), so a rebuild with another `-C metadata`
+matches every function to itself. It also holds the per-function measuring and comparing shared by `check` (which
 functions grew most) and `diff`.
 
     {"modules": {"target/.../app.wasm": {"code_bytes": 811,
@@ -19,9 +22,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 from loom_post.errors import ConfigError
 from loom_post.fileio import write_atomic
+from loom_post.symbols import stable_key
 
 VERSION = 1
 
@@ -30,9 +35,19 @@ def function_key(index, name):
     return name if name else f"func[{index}]"
 
 
+def function_labels(module):
+    """{function index: name}: the `name` section's, else (11 of 13 corpus
+    modules ship without one) the first export name of the function."""
+    names = dict(module.function_names())
+    for name, kind, index in module.exports:
+        if kind == "func" and index not in names:
+            names[index] = name
+    return names
+
+
 def function_sizes(module):
-    """{key: body bytes} of every defined function (names when the name section has them)."""
-    names = module.function_names()
+    """{key: body bytes} of every defined function (see function_labels)."""
+    names = function_labels(module)
     out = {}
     for pos, entry in enumerate(module.code):
         index = module.func_index(pos)
@@ -69,9 +84,49 @@ class FunctionChange:
         return f"FunctionChange({self.name!r}, {self.old!r}, {self.new!r})"
 
 
+_DUPLICATE = re.compile(r" \(func\[\d+\]\)$")
+
+
+def _stable_groups(sizes, keys):
+    groups = {}
+    for k in sorted(keys, key=lambda k: (-sizes[k], k)):
+        groups.setdefault(stable_key(_DUPLICATE.sub("", k)), []).append(k)
+    return groups
+
+
+def match_functions(old, new):
+    """[(old key or None, new key or None)]: exact names first, then names equal
+    but for hashes; within such a group (generic instances differ only by
+    hash in legacy names) equal sizes pair first, then the rest largest first."""
+    exact = set(old) & set(new)
+    pairs = [(k, k) for k in exact]
+    olds = _stable_groups(old, set(old) - exact)
+    news = _stable_groups(new, set(new) - exact)
+    for key in sorted(set(olds) | set(news)):
+        a, b = olds.get(key, []), news.get(key, [])
+        by_size = {}
+        for k in b:
+            by_size.setdefault(new[k], []).append(k)
+        rest_a = []
+        for k in a:
+            same = by_size.get(old[k])
+            if same:
+                pairs.append((k, same.pop(0)))
+            else:
+                rest_a.append(k)
+        unpaired = {k for ks in by_size.values() for k in ks}
+        rest_b = [k for k in b if k in unpaired]
+        for i in range(max(len(rest_a), len(rest_b))):
+            pairs.append((rest_a[i] if i < len(rest_a) else None,
+                          rest_b[i] if i < len(rest_b) else None))
+    return pairs
+
+
 def compare_functions(old, new, include_unchanged=False):
-    """FunctionChanges between two {key: bytes} maps, largest change first."""
-    changes = [FunctionChange(k, old.get(k), new.get(k)) for k in set(old) | set(new)]
+    """FunctionChanges between two {key: bytes} maps, largest change first; a
+    matched pair is named by its new key."""
+    changes = [FunctionChange(b if b is not None else a, old.get(a), new.get(b))
+               for a, b in match_functions(old, new)]
     if not include_unchanged:
         changes = [c for c in changes if c.status != "unchanged"]
     changes.sort(key=lambda c: (-abs(c.delta), -c.delta, c.name))

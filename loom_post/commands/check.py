@@ -27,6 +27,7 @@ from loom_post.budget.gate import evaluate, require_baselines
 from loom_post.commands import ci_reports
 from loom_post.integrations.github import publish
 from loom_post.report.formats import FORMATS, render
+from loom_post.report.terminal import Progress, emit_report, note
 from loom_post.sizes import MEASURES, Sizes
 
 
@@ -66,11 +67,14 @@ def add_no_brotli(p):
                         "budget needs them")
 
 
-def measure(paths, config, brotli=True):
+def measure(paths, config, brotli=True, progress=None):
     """(verdicts, errors): a gate.Verdict per readable module, (path, message) per other.
-    Every size is measured (brotli only if `brotli` or a budget needs it)."""
+    Every size is measured (brotli only if `brotli` or a budget needs it).
+    `progress`: a terminal.Progress told of each module."""
     verdicts, errors = [], []
     for path in paths:
+        if progress:
+            progress.step(path)
         try:
             data = read_bytes(path, config.max_input_size)
             if is_component(data):
@@ -82,6 +86,10 @@ def measure(paths, config, brotli=True):
             continue
         sizes = Sizes(data, module.code_size).measure(MEASURES if brotli else MEASURES[:3])
         verdicts.append(evaluate(path, module, config, sizes=sizes))
+        if progress:
+            progress.finished(path)
+    if progress:
+        progress.clear()
     return verdicts, errors
 
 
@@ -95,10 +103,17 @@ def run(args, out=None):
     ci_reports.require_baseline_for_ref(config, args.baseline_ref)
     paths = require_paths(config, args.paths)
     require_baselines(config, paths)
-    verdicts, errors = measure(paths, config, brotli=not args.no_brotli)
+    note(args, f"configuration: {config.describe()}; {len(paths)} module(s)")
+    verdicts, errors = measure(paths, config, brotli=not args.no_brotli,
+                               progress=Progress(args, len(paths), "measuring"))
     ci_reports.apply_approvals(verdicts, args.approve)
-    out.write(render(args.format, verdicts, errors, top=args.top))
-    out.flush()
+    text = render(args.format, verdicts, errors, top=args.top)
+    failed = bool(errors) or any(v.status == "fail" for v in verdicts)
+    if args.format == "text":
+        emit_report(text, args, failed, out)
+    else:
+        out.write(text)
+        out.flush()
     ci_reports.write_reports(writes, verdicts, errors, args.top)
     if args.github_comment:
         publish(render("markdown", verdicts, errors, top=args.top))

@@ -1,7 +1,9 @@
 """`loom-post diff OLD NEW`: which functions grew or shrank between two modules.
 
-Like `twiggy diff`: functions are matched by their name from the `name` section
-when both modules have one, else by index ("func[12]"); largest changes first;
+Like `twiggy diff`: functions are matched by their name (the `name` section's,
+else the export name, else the index "func[12]"), ignoring crate hashes, v0
+disambiguators and `.llvm.` suffixes, so a rebuild with another `-C metadata`
+matches; largest changes first; per-crate totals;
 added and removed functions; and the code section total, old -> new. Function
 sizes are body bytes, so their sum differs from the section total by the size
 prefixes and the function count.
@@ -19,7 +21,7 @@ from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module
 from loom_post.budget.units import percent, signed
 from loom_post.commands.check import add_no_brotli
-from loom_post.report.demangle import demangle
+from loom_post.report.demangle import crate_changes, demangle, names_crates
 from loom_post.sizes import MEASURES, Sizes
 
 
@@ -53,7 +55,8 @@ def compare(old_module, new_module, measures=()):
     """The differences; `measures`: also compare these whole-file sizes
     (file, gzip, brotli) as `<measure>_bytes_before/after`, `<measure>_delta_*`."""
     old, new = function_sizes(old_module), function_sizes(new_module)
-    changes = compare_functions(old, new)
+    every = compare_functions(old, new, include_unchanged=True)
+    changes = [c for c in every if c.status != "unchanged"]
     sizes = {}
     for m in measures:
         a = Sizes(old_module.data, old_module.code_size).get(m)
@@ -70,8 +73,9 @@ def compare(old_module, new_module, measures=()):
         "added": sum(1 for c in changes if c.status == "added"),
         "removed": sum(1 for c in changes if c.status == "removed"),
         "changed": sum(1 for c in changes if c.status == "changed"),
-        "unchanged": sum(1 for k in old if k in new and old[k] == new[k]),
+        "unchanged": len(every) - len(changes),
         "functions": [c.to_json() for c in changes],
+        "crates": crate_changes(old, new),
     }
 
 
@@ -113,8 +117,12 @@ def _print_text(doc, top):
             print(f"{m}: {doc[m + '_bytes_before']} -> {doc[m + '_bytes_after']} bytes "
                   f"({signed(doc[m + '_delta_bytes'])}, {doc[m + '_delta_percent']})")
     changes = doc["functions"]
-    if not changes:
-        return
+    if changes:
+        _print_functions(changes, top)
+    _print_crates(doc["crates"], top)
+
+
+def _print_functions(changes, top):
     shown = changes[:top] if top else changes
     print(f"  {'delta':>8} {'old':>8} {'new':>8}  function")
     for c in shown:
@@ -124,3 +132,14 @@ def _print_text(doc, top):
         print(f"  {signed(c['delta']):>8} {old:>8} {new:>8}  {demangle(c['name'])}{note}")
     if len(changes) > len(shown):
         print(f"  ... and {len(changes) - len(shown)} more changed functions (--top 0 lists all)")
+
+
+def _print_crates(crates, top):
+    if not names_crates(crates):
+        return
+    shown = crates[:top] if top else crates
+    print(f"  {'delta':>8} {'old':>8} {'new':>8}  crate")
+    for c in shown:
+        print(f"  {signed(c['delta']):>8} {c['old']:>8} {c['new']:>8}  {c['crate']}")
+    if len(crates) > len(shown):
+        print(f"  ... and {len(crates) - len(shown)} more changed crates")

@@ -36,6 +36,7 @@ def describe_component(path, data, describe, brotli=True, top=0):
         info["name"] = m.core.name
         if top:
             info["functions"] = info["functions"][:top]
+            info["crates"] = info["crates"][:top]
         modules.append(info)
     out = {"path": path, "component": True,
            "code_bytes": sum(m.module.code_size for m in members),

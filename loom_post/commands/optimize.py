@@ -1,6 +1,7 @@
 """`loom-post optimize`: rewrite modules in place with the chosen passes, then
 gate them against their budgets."""
 
+import io
 import os
 import stat
 import sys
@@ -12,6 +13,7 @@ from loom_post.fileio import kind_of
 from loom_post.passes import PASSES, UnknownPass, resolve
 from loom_post.postlink import exit_status, optimize_paths
 from loom_post.report.outcomes import print_report
+from loom_post.report.terminal import Progress, emit_report, note
 
 
 def add_parser(sub):
@@ -73,9 +75,18 @@ def run(args):
     require_baselines(config, paths)  # before any module is rewritten
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("--jobs takes a number >= 1")
-    return report(optimize_paths(paths, config, output=args.output, keep_dwarf=args.keep_dwarf,
-                                 jobs=args.jobs, passes=passes, never_grow=never_grow,
-                                 measures=("brotli",) if args.brotli else ()), args.format)
+    note(args, f"configuration: {config.describe()}; {len(paths)} module(s)")
+    progress = Progress(args, len(paths), "optimizing")
+    outcomes = []
+    for path in paths:
+        progress.step(path)
+        outcomes += optimize_paths([path], config, output=args.output,
+                                   keep_dwarf=args.keep_dwarf, jobs=args.jobs, passes=passes,
+                                   never_grow=never_grow,
+                                   measures=("brotli",) if args.brotli else ())
+        progress.finished(path)
+    progress.clear()
+    return report(outcomes, args.format, args)
 
 
 def parse_never_grow(text):
@@ -101,7 +112,12 @@ def check_output(path):
                           f"name a file or a new path")
 
 
-def report(outcomes, fmt="text"):
+def report(outcomes, fmt="text", args=None):
     status = exit_status(outcomes)
-    print_report(outcomes, status, fmt)
+    if fmt != "text" or args is None:
+        print_report(outcomes, status, fmt)
+        return status
+    buffer = io.StringIO()
+    print_report(outcomes, status, fmt, out=buffer)
+    emit_report(buffer.getvalue(), args, status != 0)
     return status

@@ -1,51 +1,54 @@
-"""Readable Rust symbol names for reports.
+"""Readable Rust symbol names for reports, and the crate each function belongs to.
 
-rustc's legacy mangling (`_ZN` + length-prefixed path segments + `E`, with a
-trailing `17h<16 hex digits>` hash segment and `$LT$`-style escapes) is what
-rustc/wasm-ld put in the `name` section of most modules. Reports show the
-demangled path without the hash, as twiggy and other tools do; machine-readable
-output (JSON, baselines) keeps the exact name, since two functions can differ
-only by hash. Names in any other form are returned unchanged.
+The demangler itself (legacy and v0, `.llvm.` suffixes) is loom_post/symbols.py,
+below the budget layer, which matches functions by the same readable form.
+Reports show the demangled path without hashes, as twiggy and `c++filt -i` do;
+machine-readable output (JSON, baselines) keeps the exact name.
 """
 
 import re
 
-_ESCAPES = {"$SP$": "@", "$BP$": "*", "$RF$": "&", "$LT$": "<", "$GT$": ">",
-            "$LP$": "(", "$RP$": ")", "$C$": ",", "$u7e$": "~", "$u20$": " ",
-            "$u27$": "'", "$u5b$": "[", "$u5d$": "]", "$u7b$": "{", "$u7d$": "}",
-            "$u3b$": ";", "$u2b$": "+", "$u22$": '"'}
-_ESCAPE_RE = re.compile(r"\$(?:SP|BP|RF|LT|GT|LP|RP|C|u[0-9a-f]{2})\$")
-_HASH_RE = re.compile(r"^h[0-9a-f]{16}$")
+from loom_post.symbols import crate_of, demangle  # noqa: F401  (the reports' API)
+
+# baseline.function_sizes tells two functions of one name apart by this suffix
+_DUPLICATE = re.compile(r" \(func\[\d+\]\)$")
+NOT_RUST = "(not Rust)"
+UNNAMED = "(unnamed)"
 
 
-def _unescape(segment):
-    segment = _ESCAPE_RE.sub(lambda m: _ESCAPES.get(m.group(0), m.group(0)), segment)
-    return segment.replace("..", "::")
+def crate_label(name):
+    """The crate a function's code belongs to, for per-crate rollups:
+    `(unnamed)` without a name, `(not Rust)` for a C, export or other name."""
+    if name is None or (name.startswith("func[") and name.endswith("]")):
+        return UNNAMED
+    return crate_of(_DUPLICATE.sub("", name)) or NOT_RUST
 
 
-def demangle(name):
-    """`_ZN4core3fmt5write17h0123456789abcdefE` -> `core::fmt::write`."""
-    if not name or not name.startswith("_ZN") or not name.endswith("E"):
-        return name
-    pos, end = 3, len(name) - 1
-    parts = []
-    while pos < end:
-        m = re.match(r"\d+", name[pos:end])
-        if not m:
-            return name
-        length = int(m.group(0))
-        pos += len(m.group(0))
-        if length == 0 or pos + length > end:
-            return name
-        parts.append(name[pos:pos + length])
-        pos += length
-    if parts and _HASH_RE.match(parts[-1]):
-        parts.pop()
-    if not parts:
-        return name
+def by_crate(sizes):
+    """[(crate, bytes, functions)] of a {function key: bytes} map, largest first."""
+    totals = {}
+    for name, size in sizes.items():
+        crate = crate_label(name)
+        total, count = totals.get(crate, (0, 0))
+        totals[crate] = (total + size, count + 1)
+    return sorted(((c, b, n) for c, (b, n) in totals.items()), key=lambda t: (-t[1], t[0]))
+
+
+def crate_changes(old, new):
+    """[{"crate", "old", "new", "delta"}] between two {function key: bytes}
+    maps (old None: no baseline functions), changed crates only, largest change first."""
+    before = {c: b for c, b, _n in by_crate(old or {})}
+    after = {c: b for c, b, _n in by_crate(new)}
     out = []
-    for part in parts:
-        if part.startswith("_$"):
-            part = part[1:]
-        out.append(_unescape(part))
-    return "::".join(out)
+    for crate in set(before) | set(after):
+        a, b = before.get(crate, 0), after.get(crate, 0)
+        if a != b:
+            out.append({"crate": crate, "old": a, "new": b, "delta": b - a})
+    out.sort(key=lambda c: (-abs(c["delta"]), c["crate"]))
+    return out
+
+
+def names_crates(crates):
+    """Whether a rollup says more than "(not Rust)" and "(unnamed)": text
+    reports of modules without Rust names leave it out."""
+    return any(c["crate"] not in (NOT_RUST, UNNAMED) for c in crates)

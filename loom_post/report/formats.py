@@ -17,13 +17,14 @@ from loom_post.report import JSON_VERSION
 
 from loom_post.budget.gate import MAX_GROWTH_VS_BASELINE, grew_most
 from loom_post.budget.units import percent, signed
-from loom_post.report.demangle import demangle
+from loom_post.report.demangle import crate_changes, demangle, names_crates
 from loom_post.sizes import MEASURES
 
 MAX_ROWS = 50
 MAX_ANNOTATIONS = 10
 MAX_DETAILS = 10
 MAX_PATH = 100
+MAX_CRATES = 5
 
 
 def status_of(verdicts, errors):
@@ -116,6 +117,10 @@ def text(verdicts, errors, top=5):
             for c in grown:
                 was = "new" if c.old is None else f"{c.old} -> {c.new} bytes"
                 lines.append(f"    {signed(c.delta):>8} B  {demangle(c.name)} ({was})")
+            crates = _crates(v)
+            if names_crates(crates):
+                lines.append("  crates that changed most since the baseline: " + ", ".join(
+                    f"{c['crate']} {signed(c['delta'])} B" for c in crates))
     for path, message in errors:
         lines.append(f"{path}: unreadable: {message}")
     lines.append(f"check: {_headline(verdicts, errors)}")
@@ -130,6 +135,7 @@ def to_json(verdicts, errors, top=5):
         doc = v.to_json()
         if v.baseline_functions is not None:
             doc["functions_grew_most"] = [c.to_json() for c in grew_most(v, top)]
+            doc["crates_since_baseline"] = _crates(v, None)
         modules.append(doc)
     for path, message in errors:
         modules.append({"path": path, "status": "error", "error": message})
@@ -162,6 +168,20 @@ def _md_soft_status(v):
     notes += [f":heavy_check_mark: approved: {b.kind} {b.actual_text()} > {b.limit_text()}"
               for b in v.approved]
     return "; ".join(notes) or ":white_check_mark:"
+_MD_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;", "\n": " "}
+
+
+def md_text(text):
+    """Plain text that Markdown and GitHub's HTML show as it is: `Decoder<R>`
+    is no HTML tag, `*`, `_`, `|`, backticks and brackets are no markup."""
+    return "".join(_MD_ENTITIES.get(ch) or ("\\" + ch if ch in "\\`*_[]|~#" else ch)
+                   for ch in text)
+
+
+def _crates(v, limit=MAX_CRATES):
+    if v.baseline_functions is None or v.functions is None:
+        return []
+    return crate_changes(v.baseline_functions, v.functions)[:limit]
 
 
 def markdown(verdicts, errors, top=5, max_rows=MAX_ROWS):
@@ -210,7 +230,12 @@ def markdown(verdicts, errors, top=5, max_rows=MAX_ROWS):
         out.append("| --- | ---: | ---: |")
         for c in grew_most(v, top):
             old = "new" if c.old is None else f"{c.old} B"
-            out.append(f"| {_md_cell(demangle(c.name))} | {old} -> {c.new} B | {signed(c.delta)} |")
+            out.append(f"| {md_text(demangle(c.name))} | {old} -> {c.new} B | {signed(c.delta)} |")
+        crates = _crates(v)
+        if names_crates(crates):
+            out.append("")
+            out.append("Crates that changed most: " + ", ".join(
+                f"{md_text(c['crate'])} {signed(c['delta'])} B" for c in crates))
         out.append("")
         out.append("</details>")
     return "\n".join(out) + "\n"

@@ -79,6 +79,16 @@ COMP = "loom_post/wasm/component.py"
 PCOMP = "loom_post/postlink_component.py"
 T_CFMT = "tests/test_component_format.py"
 T_CCMD = "tests/test_component_commands.py"
+SYM = "loom_post/symbols.py"
+BASE = "loom_post/budget/baseline.py"
+FMT = "loom_post/report/formats.py"
+SCH = "loom_post/budget/schema.py"
+TERM = "loom_post/report/terminal.py"
+T_TERM = "tests/test_terminal.py"
+TREE = "loom_post/report/treemap.py"
+HTML = "loom_post/report/html.py"
+T_HTML = "tests/test_html_report.py"
+T_NAMES = "tests/test_demangle.py"
 
 
 def k(files, expr):
@@ -320,6 +330,44 @@ MUTATIONS = [
      k([T_CCMD], "whole_file_guard")),
     ("pcomp.module-names", PCOMP, "    if not name or counts.get(name, 0) > 1:",
      "    if True:", k([T_CCMD], "check_gates")),
+    # -- names: demangling, matching across rebuilds, Markdown ------------------------
+    ("names.match-ignores-hash", BASE, 'groups.setdefault(stable_key(_DUPLICATE.sub("", k)), [])',
+     'groups.setdefault(k, [])', k([T_NAMES], "matching or rebuild")),
+    ("names.generic-pairs-by-size", BASE, "            if same:\n", "            if False:\n",
+     k([T_NAMES], "matching")),
+    ("names.legacy-hash-dropped", SYM, "if parts and _HASH_RE.match(parts[-1]):", "if False:",
+     k([T_NAMES], "legacy")),
+    ("names.llvm-suffix-dropped", SYM, 'bare = _LLVM_SUFFIX.sub("", name)', "bare = name",
+     k([T_NAMES], "legacy or v0")),
+    ("names.v0-closure", SYM, '{kind}{\':\' + name if name else \'\'}#{dis}',
+     '{kind}:{name}#{dis}', k([T_NAMES], "v0")),
+    ("names.export-fallback", BASE, 'if kind == "func" and index not in names:', "if False:",
+     k([T_NAMES], "export")),
+    ("schema.closed-tables", SCH, '        "additionalProperties": False,\n        "properties": top,',
+     '        "additionalProperties": True,\n        "properties": top,', ["tests/test_schema.py"]),
+    ("schema.units-from-table", SCH, 'SIZE_PATTERN = rf"^\\s*{_NUMBER}\\s*{_UNIT}?\\s*$"',
+     'SIZE_PATTERN = rf"^\\s*{_NUMBER}\\s*[A-Za-z%]*\\s*$"', ["tests/test_schema.py"]),
+    ("schema.baseline-dependency", SCH, '"dependencies": {k: ["baseline"]', '"x": {k: ["baseline"]',
+     ["tests/test_schema.py"]),
+    ("term.no-color", TERM, 'if env.get("NO_COLOR"):', "if False:", [T_TERM]),
+    ("term.force-color-zero", TERM, 'return force.lower() not in ("0", "false")', "return True",
+     [T_TERM]),
+    ("term.pipe-no-colour", TERM, "return stream.isatty()", "return True", [T_TERM]),
+    ("term.quiet", TERM, "if quiet(args) and not failed:", "if False:", [T_TERM]),
+    ("term.progress-tty-only", TERM, "self.enabled = tty and not quiet(args)",
+     "self.enabled = not quiet(args)", [T_TERM]),
+    ("term.progress-delay", TERM, "time.monotonic() - self.start < self.delay", "False",
+     [T_TERM]),
+    ("html.escape-names", TREE, "<title>{escape(label)}: {size} B</title>",
+     "<title>{label}: {size} B</title>", [T_HTML]),
+    ("html.treemap-tiles", TREE, "        if w >= h:\n            x, w = x + thick, w - thick",
+     "        if w < h:\n            x, w = x + thick, w - thick", k([T_HTML], "squarify")),
+    ("html.script-runs", HTML, "document.body.setAttribute('data-rectangles'",
+     "document.body.setAttribute('data-nothing'", k([T_HTML], "chromium")),
+    ("html.diff-since-baseline", HTML, "changes = compare_functions(v.baseline_functions, functions)",
+     "changes = compare_functions({}, functions)", k([T_HTML], "complete")),
+    ("names.markdown-escape", FMT, "_MD_ENTITIES.get(ch) or", "None or",
+     k([T_NAMES], "markdown")),
 ]
 
 
