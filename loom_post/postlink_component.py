@@ -28,6 +28,7 @@ class WholeComponent:
     bytes, and as `code` the code sections of all its core modules."""
 
     code = ()
+    exports = ()
     num_imported_funcs = 0
 
     def __init__(self, data, code_size):

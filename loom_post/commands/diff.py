@@ -16,12 +16,14 @@ import json
 from loom_post.report import JSON_VERSION
 
 from loom_post import exitcodes
-from loom_post.budget.baseline import compare_functions, function_sizes
+from loom_post.budget.baseline import function_sizes
+from loom_post.commands import diff_ref
+from loom_post.commands.diff_ref import function_changes
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module
 from loom_post.budget.units import percent, signed
 from loom_post.commands.check import add_no_brotli
-from loom_post.report.demangle import crate_changes, demangle, names_crates
+from loom_post.report.demangle import demangle, names_crates
 from loom_post.sizes import MEASURES, Sizes
 
 
@@ -54,9 +56,6 @@ def _size(text):
 def compare(old_module, new_module, measures=()):
     """The differences; `measures`: also compare these whole-file sizes
     (file, gzip, brotli) as `<measure>_bytes_before/after`, `<measure>_delta_*`."""
-    old, new = function_sizes(old_module), function_sizes(new_module)
-    every = compare_functions(old, new, include_unchanged=True)
-    changes = [c for c in every if c.status != "unchanged"]
     sizes = {}
     for m in measures:
         a = Sizes(old_module.data, old_module.code_size).get(m)
@@ -69,13 +68,7 @@ def compare(old_module, new_module, measures=()):
         "code_bytes_after": new_module.code_size,
         "delta_bytes": new_module.code_size - old_module.code_size,
         "delta_percent": percent(new_module.code_size, old_module.code_size),
-        "functions_before": len(old), "functions_after": len(new),
-        "added": sum(1 for c in changes if c.status == "added"),
-        "removed": sum(1 for c in changes if c.status == "removed"),
-        "changed": sum(1 for c in changes if c.status == "changed"),
-        "unchanged": len(every) - len(changes),
-        "functions": [c.to_json() for c in changes],
-        "crates": crate_changes(old, new),
+        **function_changes(function_sizes(old_module), function_sizes(new_module)),
     }
 
 
@@ -83,7 +76,6 @@ def run(args):
     if args.top < 0:
         raise ConfigError("--top takes a number >= 0")
     if args.baseline_ref is not None:
-        from loom_post.commands import diff_ref
         return diff_ref.run(args, _print_text)
     if args.new is None:
         raise ConfigError("diff needs OLD and NEW (or --baseline-ref REF NEW)")

@@ -14,6 +14,7 @@ from loom_post.budget.units import percent
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module
 from loom_post.report import JSON_VERSION
+from loom_post.report.demangle import crate_changes
 from loom_post.sizes import MEASURES, Sizes
 
 
@@ -33,9 +34,22 @@ def _entry(config, path, ref):
     return f"{key} in {base.path} at {base.commit[:12]}", entry
 
 
+def function_changes(old, new):
+    """The function-level part of a diff document, `old`/`new`: {key: body bytes}."""
+    every = compare_functions(old, new, include_unchanged=True)
+    changes = [c for c in every if c.status != "unchanged"]
+    return {
+        "functions_before": len(old), "functions_after": len(new),
+        "added": sum(1 for c in changes if c.status == "added"),
+        "removed": sum(1 for c in changes if c.status == "removed"),
+        "changed": sum(1 for c in changes if c.status == "changed"),
+        "unchanged": len(every) - len(changes),
+        "functions": [c.to_json() for c in changes],
+        "crates": crate_changes(old, new),
+    }
+
+
 def compare_with_entry(entry, module, measures):
-    old, new = entry.get("functions", {}), function_sizes(module)
-    changes = compare_functions(old, new)
     doc = {}
     sizes = Sizes(module.data, module.code_size)
     for m in measures:
@@ -44,15 +58,9 @@ def compare_with_entry(entry, module, measures):
             doc.update({f"{m}_bytes_before": a, f"{m}_bytes_after": b,
                         f"{m}_delta_bytes": b - a, f"{m}_delta_percent": percent(b, a)})
     before, after = entry["code_bytes"], module.code_size
-    doc.update({
-        "code_bytes_before": before, "code_bytes_after": after,
-        "delta_bytes": after - before, "delta_percent": percent(after, before),
-        "functions_before": len(old), "functions_after": len(new),
-        "added": sum(1 for c in changes if c.status == "added"),
-        "removed": sum(1 for c in changes if c.status == "removed"),
-        "changed": sum(1 for c in changes if c.status == "changed"),
-        "unchanged": sum(1 for k in old if k in new and old[k] == new[k]),
-        "functions": [c.to_json() for c in changes]})
+    doc.update({"code_bytes_before": before, "code_bytes_after": after,
+                "delta_bytes": after - before, "delta_percent": percent(after, before)})
+    doc.update(function_changes(entry.get("functions", {}), function_sizes(module)))
     return doc
 
 
