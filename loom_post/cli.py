@@ -46,6 +46,10 @@ class Terminated(BaseException):
         self.signum = signum
 
 
+# SIGHUP does not exist on Windows.
+_UNWIND_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
 def _raise_terminated(signum, frame):
     raise Terminated(signum)
 
@@ -56,7 +60,7 @@ def _signals_unwind():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    saved = {s: signal.signal(s, _raise_terminated) for s in (signal.SIGTERM, signal.SIGHUP)}
+    saved = {s: signal.signal(s, _raise_terminated) for s in _UNWIND_SIGNALS}
     try:
         yield
     finally:
