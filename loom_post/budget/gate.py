@@ -166,7 +166,7 @@ def evaluate(path, module, config, code_bytes_before=None, sizes=None, sizes_bef
             budgets.append(_cap(cap_key, cap, sizes.get(measure)))
     before = sizes_before.known("code") if sizes_before is not None else None
     verdict = Verdict(path, sizes.get("code"), before, budgets, sizes, sizes_before)
-    verdict.key = config.module_key(path)
+    verdict.key = config.baseline_key(path)
     if settings.baseline:
         _against_baseline(verdict, module, config, settings)
     return verdict

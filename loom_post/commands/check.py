@@ -15,6 +15,7 @@ import sys
 
 from loom_post import exitcodes
 from loom_post.budget.config import load_config, require_paths
+from loom_post.budget.lint import review
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module
 from loom_post.budget.gate import evaluate, require_baselines
@@ -33,7 +34,15 @@ def add_parser(sub):
     p.add_argument("--top", type=int, default=5, metavar="N",
                    help="how many of the functions that grew most to name (default 5)")
     add_no_brotli(p)
+    add_strict(p)
     p.set_defaults(func=run)
+
+
+def add_strict(p):
+    p.add_argument("--strict", action="store_true",
+                   help="configuration mistakes (a glob that matches nothing, a misspelt "
+                        "config file or table, no configuration found) exit 2 instead of "
+                        "warning (config key: strict = true)")
 
 
 def add_no_brotli(p):
@@ -62,6 +71,7 @@ def run(args, out=None):
     if args.top < 0:
         raise ConfigError("--top takes a number >= 0")
     config = load_config(args.config)
+    review(config, args.paths, strict=args.strict)
     paths = require_paths(config, args.paths)
     require_baselines(config, paths)
     verdicts, errors = measure(paths, config, brotli=not args.no_brotli)
