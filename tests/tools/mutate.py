@@ -1,6 +1,7 @@
 """Mutation check: break one guard at a time and see whether a test notices.
 
-Score: 68/68 mutations caught (2026-12-02: the full run caught 67/68; the one
+Score: 68/68 mutations caught on the list before the 16 configuration/glob/portability
+entries, which catch 16/16 (2026-12-02, run with -k cfg. -k lint. -k globs. -k locks.) (2026-12-02: the full run caught 67/68; the one
 survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
 Earlier list: 66/66.
 Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
@@ -56,6 +57,8 @@ INS = "loom_post/wasm/instructions.py"
 CFG = "loom_post/budget/config.py"
 UNI = "loom_post/budget/units.py"
 GATE = "loom_post/budget/gate.py"
+LINT = "loom_post/budget/lint.py"
+GLOBS = "loom_post/budget/globs.py"
 
 T_GATE = "tests/test_cse_gate.py"
 T_RED = "tests/test_cse_redteam.py"
@@ -64,6 +67,7 @@ T_EFF = "tests/test_effects_table.py"
 T_CLI = "tests/test_optimize_cli.py"
 T_FIO = "tests/test_fileio.py"
 T_PIPE = "tests/test_pipeline_guards.py"
+T_MIS = "tests/test_config_mistakes.py"
 
 
 def k(files, expr):
@@ -242,6 +246,38 @@ MUTATIONS = [
     ("gate.limit-inclusive", GATE, 'self.status = "pass" if actual <= limit else "fail"',
      'self.status = "pass" if actual < limit else "fail"',
      k(["tests/test_check.py"], "limit or max_code_size")),
+    # -- configuration mistakes, globs, portability ---------------------------------------
+    ("cfg.did-you-mean", CFG, 'hint = f" (did you mean `{close[0]}`?)" if close else ""',
+     'hint = ""', [T_MIS]),
+    ("cfg.near-tool-table", CFG, "    return [k for k in tool if k != TOOL_KEY",
+     "    return [] and [k for k in tool if k != TOOL_KEY", [T_MIS]),
+    ("cfg.paths-excludes", CFG, "if real in seen or matcher.excluded(config.module_key(match)):",
+     "if real in seen:", [T_MIS]),
+    ("cfg.ignore-hash", CFG, "return strip_hash(key) if self.baseline_ignore_hash else key",
+     "return key", [T_MIS]),
+    ("cfg.strict-key", CFG, 'setattr(config, key.replace("-", "_"), value)', "pass", [T_MIS]),
+    ("lint.strict-fatal", LINT, "if found and (strict or config.strict):", "if False:", [T_MIS]),
+    ("lint.no-config", LINT, "if config.path is None:\n            found.append",
+     "if False:\n            found.append", [T_MIS]),
+    ("lint.paths-glob", LINT, "        if glob_files(config.root, pattern):\n            continue",
+     "        if True:\n            continue", [T_MIS]),
+    ("lint.cargo-underscore", LINT, 'out.append("[-_]" if c in "-_" and not in_class else c)',
+     "out.append(c)", [T_MIS]),
+    ("lint.module-rule", LINT, "if not keys or any(rule.matcher.matches(k) for k in keys):",
+     "if True:", [T_MIS]),
+    ("lint.near-file", LINT, 'if stem in ("loom-post", "loompost") and ext in _NEAR_EXTS:',
+     "if False:", [T_MIS]),
+    ("lint.outside-project", LINT, "        for marker in (CONFIG_NAME, \"Cargo.toml\"):",
+     "        for marker in ():", [T_MIS]),
+    ("globs.excludes", GLOBS, "        return not self._hit(self.excludes, key)",
+     "        return True", [T_MIS]),
+    ("globs.braces", GLOBS, "_FLAGS = wglob.GLOBSTAR | wglob.BRACE", "_FLAGS = wglob.GLOBSTAR",
+     [T_MIS]),
+    ("globs.bad-class", GLOBS, "    _check_classes(pattern)\n", "\n",
+     k(["tests/test_confinement.py"], "bad_glob")),
+    ("locks.fcntl-optional", "loom_post/locks.py",
+     "try:\n    import fcntl\nexcept ImportError:  # Windows\n    fcntl = None\n",
+     "import fcntl\n", ["tests/test_portability.py"]),
     ("gate.max-growth-applies", GATE,
      "        if sizes_before is not None and growth is not None:",
      "        if False:", ["tests/test_optimize_budget.py"]),
