@@ -18,6 +18,28 @@ from loom_post.errors import ConfigError, DecodeError, LoomPostError, print_erro
 
 COMMANDS = ("inspect", "optimize", "check", "baseline", "diff", "cargo", "watch")
 
+# What `loom-post --help` tells a user (the docstring above is for developers).
+DESCRIPTION = """\
+Shrink the .wasm files of a Rust WebAssembly build safely, and fail the build when
+one grows past its size budget."""
+
+EPILOG = """\
+examples:
+  loom-post cargo build --release --target wasm32-unknown-unknown
+                                   build, then optimize and gate every .wasm cargo wrote
+  loom-post check                  gate the modules the configured `paths` globs match
+  loom-post optimize pkg/app_bg.wasm
+                                   optimize one module in place, then gate it
+  loom-post baseline               record today's sizes for growth budgets
+  loom-post inspect app.wasm       the largest functions and sections
+
+Budgets and globs are read from loom-post.toml or [tool.loom-post] in pyproject.toml,
+found by searching upwards (`--config FILE` names one). `loom-post COMMAND --help`
+describes a command.
+
+exit status: 0 within budget, 1 a budget was exceeded, 2 bad usage or configuration,
+3 an input module could not be read (left untouched), 70 an internal error."""
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error raises instead of exiting the interpreter."""
@@ -28,13 +50,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    parser = _Parser(prog="loom-post", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="loom-post", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"loom-post {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS:
         module = importlib.import_module(f".commands.{name}", __package__)
         module.add_parser(sub)
+    parser.commands = sub.choices   # name -> the sub-command's parser
     return parser
 
 
@@ -81,7 +105,11 @@ def _main(argv):
         if argv and argv[0] == "cargo":
             from loom_post.integrations.cargo import run_argv
             return run_argv(argv[1:])
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # the usage of the command the option was given to
+            before = argv[:argv.index(args.command)] if args.command in argv else []
+            owner = parser if extra[0] in before else parser.commands[args.command]
+            owner.error(f"unrecognized arguments: {' '.join(extra)}")
         return args.func(args)
     except SystemExit as e:  # --help / --version
         return e.code if isinstance(e.code, int) else 0

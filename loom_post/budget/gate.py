@@ -33,6 +33,7 @@ from loom_post.sizes import LABELS, MEASURES, Sizes
 from loom_post.errors import ConfigError
 from loom_post.budget.units import percent
 from loom_post.budget.units import Percent, allowance
+from loom_post.words import plural
 
 MAX_GROWTH = "max-growth"
 MAX_CODE_SIZE = "max-code-size"
@@ -135,14 +136,15 @@ class Verdict:
 def _growth(kind, spec, reference, now, since):
     limit = allowance(spec, reference)
     grew = now - reference
-    verb = f"grew by {grew}" if grew >= 0 else f"shrank by {-grew}"
-    message = (f"{LABELS[measure_of(kind)]} {verb} bytes ({percent(now, reference)}) {since} "
-               f"({reference} -> {now} bytes)")
+    verb = f"grew by {plural(grew, 'byte')}" if grew >= 0 else \
+        f"shrank by {plural(-grew, 'byte')}"
+    message = (f"{LABELS[measure_of(kind)]} {verb} ({percent(now, reference)}) {since} "
+               f"({reference} -> {plural(now, 'byte')})")
     return BudgetResult(kind, limit, grew, message, reference=reference, spec=spec)
 
 
 def _cap(kind, limit, now):
-    message = f"{LABELS[measure_of(kind)]} is {now} bytes"
+    message = f"{LABELS[measure_of(kind)]} is {plural(now, 'byte')}"
     if now > limit:
         message += f", {now - limit} over the limit"
     return BudgetResult(kind, limit, now, message, spec=limit)

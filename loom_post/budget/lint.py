@@ -17,6 +17,7 @@ from loom_post.budget.config import (CONFIG_NAME, PYPROJECT, _parse_toml, _show,
                                      near_tool_tables, resolve_paths)
 from loom_post.budget.globs import Matcher, glob_files, split
 from loom_post.errors import ConfigError, print_warning
+from loom_post.words import plural
 
 # Bounds on the search for a near miss, so that a run from $HOME stays fast.
 _MAX_CANDIDATES = 5000   # .wasm files
@@ -151,7 +152,7 @@ def glob_mistakes(config, paths):
             continue
         shown = _show(rule.patterns if len(rule.patterns) > 1 else rule.patterns[0])
         out.append(f"{_where(config)}[[module]] #{n} path = {shown} matches none of the "
-                   f"{len(keys)} module{'s' if len(keys) != 1 else ''} checked"
+                   f"{plural(len(keys), 'module')} checked"
                    + _near_rule(rule, keys))
     return out
 
@@ -199,7 +200,8 @@ def _near(pattern, keys):
     close = difflib.get_close_matches(pattern, keys, n=1, cutoff=0.6)
     if close:
         return f"; did you mean {_show(close[0])}?"
-    return f"; {len(keys)} .wasm file{'s' if len(keys) != 1 else ''} exist, e.g. {_show(keys[0])}"
+    return f"; {plural(len(keys), '.wasm file')} {'exists' if len(keys) == 1 else 'exist'}, " \
+           f"e.g. {_show(keys[0])}"
 
 
 def _near_rule(rule, keys):

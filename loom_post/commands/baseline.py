@@ -24,6 +24,7 @@ from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.commands.check import add_no_brotli, add_strict
 from loom_post.fileio import load_module, locked_dir
 from loom_post.sizes import MEASURES, Sizes
+from loom_post.words import plural
 
 
 def add_parser(sub):
@@ -89,6 +90,6 @@ def _record(config, target, measured):
     keys = {config.baseline_key(m[0]) for m in measured}
     added = len(keys - before)
     kept = len(before - keys)
-    print(f"{target}: recorded {len(measured)} module{'s' if len(measured) != 1 else ''} "
-          f"({added} new, {len(measured) - added} updated), kept {kept} other "
-          f"entr{'ies' if kept != 1 else 'y'}")
+    print(f"{target}: recorded {plural(len(measured), 'module')} "
+          f"({added} new, {len(measured) - added} updated), kept "
+          f"{plural(kept, 'other entry', 'other entries')}")

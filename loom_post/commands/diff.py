@@ -21,6 +21,7 @@ from loom_post.budget.units import percent, signed
 from loom_post.commands.check import add_no_brotli
 from loom_post.report.demangle import demangle
 from loom_post.sizes import MEASURES, Sizes
+from loom_post.words import plural
 
 
 def add_parser(sub):
@@ -113,4 +114,5 @@ def _print_text(doc, top):
         note = {"added": "  (added)", "removed": "  (removed)"}.get(c["status"], "")
         print(f"  {signed(c['delta']):>8} {old:>8} {new:>8}  {demangle(c['name'])}{note}")
     if len(changes) > len(shown):
-        print(f"  ... and {len(changes) - len(shown)} more changed functions (--top 0 lists all)")
+        print(f"  ... and {plural(len(changes) - len(shown), 'more changed function')} "
+              f"(--top 0 lists all)")

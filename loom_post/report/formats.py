@@ -19,6 +19,7 @@ from loom_post.budget.gate import MAX_GROWTH_VS_BASELINE, grew_most
 from loom_post.budget.units import percent, signed
 from loom_post.report.demangle import demangle
 from loom_post.sizes import MEASURES
+from loom_post.words import plural
 
 MAX_ROWS = 50
 MAX_ANNOTATIONS = 10
@@ -36,7 +37,7 @@ def status_of(verdicts, errors):
 def _headline(verdicts, errors):
     failing = sum(1 for v in verdicts if v.status == "fail")
     total = len(verdicts) + len(errors)
-    parts = [f"{total} module{'s' if total != 1 else ''}"]
+    parts = [plural(total, "module")]
     parts.append(f"{failing} over budget" if failing else "all within budget"
                  if not errors else "none over budget")
     if errors:
@@ -225,7 +226,7 @@ def github(verdicts, errors, top=3, max_annotations=MAX_ANNOTATIONS):
            f"{_escape_data(msg)}" for path, title, msg in problems[:max_annotations]]
     summary = f"loom-post check: {_headline(verdicts, errors)}"
     if len(problems) > max_annotations:
-        summary += (f"; {len(problems) - max_annotations} more problems not annotated "
+        summary += (f"; {plural(len(problems) - max_annotations, 'more problem')} not annotated "
                     f"(see the step summary or --format text)")
     out.append(summary)
     return "\n".join(out) + "\n"

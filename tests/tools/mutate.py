@@ -2,8 +2,9 @@
 
 Score: 68/68 mutations caught (2026-12-02: the full run caught 67/68; the one
 survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
-The 16 configuration-mistake, glob and portability entries added after it:
-16/16 caught (`-k cfg. -k lint. -k globs. -k locks.`, 2026-12-02).
+The 20 configuration-mistake, glob, portability, help and wording entries added
+after it: 20/20 caught (`-k cfg. -k lint. -k globs. -k locks. -k cli. -k words.
+-k plural`, 2026-12-02).
 Earlier list: 66/66.
 Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
 5 were equivalent mutations and were replaced (see the comment above
@@ -279,6 +280,16 @@ MUTATIONS = [
     ("locks.fcntl-optional", "loom_post/locks.py",
      "try:\n    import fcntl\nexcept ImportError:  # Windows\n    fcntl = None\n",
      "import fcntl\n", ["tests/test_portability.py"]),
+    ("cli.sub-command-usage", "loom_post/cli.py",
+     "owner = parser if extra[0] in before else parser.commands[args.command]", "owner = parser",
+     ["tests/test_help.py"]),
+    ("words.singular", "loom_post/words.py", "            words[i] = w[:-1]\n",
+     "            pass\n", ["tests/test_help.py"]),
+    ("report.functions-changed-plural", "loom_post/report/outcomes.py",
+     """parts = [f"{plural(r.functions_changed, 'function')} changed"]""",
+     """parts = [f"{r.functions_changed} functions changed"]""", ["tests/test_help.py"]),
+    ("gate.bytes-plural", GATE, "verb = f\"grew by {plural(grew, 'byte')}\"",
+     "verb = f\"grew by {grew} bytes\"", ["tests/test_help.py"]),
     ("gate.max-growth-applies", GATE,
      "        if sizes_before is not None and growth is not None:",
      "        if False:", ["tests/test_optimize_budget.py"]),
