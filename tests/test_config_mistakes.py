@@ -262,3 +262,24 @@ def test_baseline_ignore_hash_makes_rebuilt_files_one_module(project, capsys):
         'paths = ["dist/*_bg.wasm"]\nbaseline = "sizes.json"\n'
         'max-growth-vs-baseline = "0 B"\n')
     assert run(capsys, "check", "--no-brotli")[0] == 0
+
+
+def test_a_pyproject_table_shadowed_by_loom_post_toml_is_named(project, capsys):
+    (project / "pyproject.toml").write_text('[tool.loom-post]\nmax-code-size = "1 B"\n')
+    (project / "loom-post.toml").write_text(f'paths = ["{REL}/*.wasm"]\n')
+    code, _, err = run(capsys, "check", "--no-brotli")
+    assert code == 0
+    (w,) = warnings(err)
+    assert "pyproject.toml: [tool.loom-post] is not read: loom-post.toml in the same " \
+           "directory is used instead" in w
+
+
+def test_a_nested_pyproject_that_stops_the_search_is_named(project, capsys, monkeypatch):
+    (project / "loom-post.toml").write_text(f'paths = ["{REL}/*.wasm"]\nmax-code-size = 1\n')
+    sub = project / "bindings"
+    sub.mkdir()
+    (sub / "pyproject.toml").write_text('[project]\nname = "bindings"\n')
+    monkeypatch.chdir(sub)
+    code, _, err = run(capsys, "check")
+    assert code == 2  # the defaults, relative to bindings/: nothing matches
+    assert f"the search stopped at {sub / 'pyproject.toml'}, which has none" in err

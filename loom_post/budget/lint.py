@@ -34,7 +34,7 @@ def review(config, given, strict=False, cwd=None):
     found = discovery_mistakes(config, cwd)
     if not given:
         if config.path is None:
-            found.append(_no_config(cwd))
+            found.append(_no_config(cwd, _searched_dirs(config, cwd)[-1]))
         paths = _quiet_resolve(config)
         found += glob_mistakes(config, paths)
     for message in found:
@@ -88,6 +88,10 @@ def discovery_mistakes(config, cwd):
                 continue  # reported when it is the file read
             out += [f"{pyproject}: [tool.{name}] is not read: the table is [tool.loom-post]"
                     for name in near_tool_tables(doc)]
+            if config.path == os.path.join(d, CONFIG_NAME) and \
+                    isinstance(doc.get("tool"), dict) and "loom-post" in doc["tool"]:
+                out.append(f"{pyproject}: [tool.loom-post] is not read: {CONFIG_NAME} in the "
+                           f"same directory is used instead")
     return out
 
 
@@ -109,11 +113,18 @@ def _near_file_names(d):
     return out
 
 
-def _no_config(cwd):
+def _no_config(cwd, last):
+    """The warning for a run on the defaults; `last`: where the search stopped."""
     hint = _project_below(cwd)
     where = f"; {hint}" if hint else ""
+    if os.path.isfile(os.path.join(last, PYPROJECT)):
+        stop = f" (the search stopped at {os.path.join(last, PYPROJECT)}, which has none)"
+    elif os.path.exists(os.path.join(last, ".git")):
+        stop = f" (the search stopped at the repository root {last})"
+    else:
+        stop = ""
     return (f"no {CONFIG_NAME} or [tool.loom-post] found in {cwd} or the directories above "
-            f"it: the default paths and budgets apply{where}")
+            f"it{stop}: the default paths and budgets apply{where}")
 
 
 def _project_below(cwd):

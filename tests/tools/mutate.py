@@ -2,8 +2,8 @@
 
 Score: 68/68 mutations caught (2026-12-02: the full run caught 67/68; the one
 survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
-The 20 configuration-mistake, glob, portability, help and wording entries added
-after it: 20/20 caught (`-k cfg. -k lint. -k globs. -k locks. -k cli. -k words.
+The 22 configuration-mistake, glob, portability, help and wording entries added
+after it: 22/22 caught (`-k cfg. -k lint. -k globs. -k locks. -k cli. -k words.
 -k plural`, 2026-12-02).
 Earlier list: 66/66.
 Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
@@ -271,6 +271,10 @@ MUTATIONS = [
      "if False:", [T_MIS]),
     ("lint.outside-project", LINT, "        for marker in (CONFIG_NAME, \"Cargo.toml\"):",
      "        for marker in ():", [T_MIS]),
+    ("lint.shadowed-table", LINT, "if config.path == os.path.join(d, CONFIG_NAME) and",
+     "if False and", [T_MIS]),
+    ("lint.search-stop", LINT, '    if os.path.isfile(os.path.join(last, PYPROJECT)):\n        stop',
+     '    if False:\n        stop', [T_MIS]),
     ("globs.excludes", GLOBS, "        return not self._hit(self.excludes, key)",
      "        return True", [T_MIS]),
     ("globs.braces", GLOBS, "_FLAGS = wglob.GLOBSTAR | wglob.BRACE", "_FLAGS = wglob.GLOBSTAR",
