@@ -20,6 +20,28 @@ from loom_post.report import terminal
 COMMANDS = ("inspect", "optimize", "check", "baseline", "diff", "cargo", "watch",
             "history", "schema", "report")
 
+# What `loom-post --help` tells a user (the docstring above is for developers).
+DESCRIPTION = """\
+Shrink the .wasm files of a Rust WebAssembly build safely, and fail the build when
+one grows past its size budget."""
+
+EPILOG = """\
+examples:
+  loom-post cargo build --release --target wasm32-unknown-unknown
+                                   build, then optimize and gate every .wasm cargo wrote
+  loom-post check                  gate the modules the configured `paths` globs match
+  loom-post optimize pkg/app_bg.wasm
+                                   optimize one module in place, then gate it
+  loom-post baseline               record today's sizes for growth budgets
+  loom-post inspect app.wasm       the largest functions and sections
+
+Budgets and globs are read from loom-post.toml or [tool.loom-post] in pyproject.toml,
+found by searching upwards (`--config FILE` names one). `loom-post COMMAND --help`
+describes a command.
+
+exit status: 0 within budget, 1 a budget was exceeded, 2 bad usage or configuration,
+3 an input module could not be read (left untouched), 70 an internal error."""
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error raises instead of exiting the interpreter."""
@@ -30,7 +52,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    parser = _Parser(prog="loom-post", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="loom-post", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"loom-post {__version__}")
     terminal.add_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -40,6 +63,7 @@ def build_parser():
         module.add_parser(sub)
     for command_parser in sub.choices.values():
         terminal.add_options(command_parser, nested=True)
+    parser.commands = sub.choices   # name -> the sub-command's parser
     return parser
 
 
@@ -49,6 +73,10 @@ class Terminated(BaseException):
     def __init__(self, signum):
         super().__init__(signum)
         self.signum = signum
+
+
+# SIGHUP does not exist on Windows.
+_UNWIND_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
 def _raise_terminated(signum, frame):
@@ -61,7 +89,7 @@ def _signals_unwind():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    saved = {s: signal.signal(s, _raise_terminated) for s in (signal.SIGTERM, signal.SIGHUP)}
+    saved = {s: signal.signal(s, _raise_terminated) for s in _UNWIND_SIGNALS}
     try:
         yield
     finally:
@@ -82,7 +110,11 @@ def _main(argv):
         if argv and argv[0] == "cargo":
             from loom_post.integrations.cargo import run_argv
             return run_argv(argv[1:])
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # the usage of the command the option was given to
+            before = argv[:argv.index(args.command)] if args.command in argv else []
+            owner = parser if extra[0] in before else parser.commands[args.command]
+            owner.error(f"unrecognized arguments: {' '.join(extra)}")
         return args.func(args)
     except SystemExit as e:  # --help / --version
         return e.code if isinstance(e.code, int) else 0

@@ -43,3 +43,9 @@ def print_error(error, stream=None, prog="loom-post"):
     """The one way loom-post reports an error: `loom-post: error: <what>`."""
     import sys
     print(f"{prog}: error: {error}", file=stream or sys.stderr)
+
+
+def print_warning(message, stream=None, prog="loom-post"):
+    """A mistake that does not stop the run (`--strict` turns it into an error)."""
+    import sys
+    print(f"{prog}: warning: {message}", file=stream or sys.stderr)

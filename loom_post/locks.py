@@ -5,17 +5,29 @@ lock held by a stuck process ends in a clear error (exit 3), never a build that
 hangs. A lock is an flock on an open file description, so a forked child would
 hold it too: the fds of held locks are closed in every forked child (worker
 pools fork while the lock is held), and they are O_CLOEXEC for exec'd ones.
+
+Portability: POSIX locks with fcntl.flock. Windows has no fcntl (importing it at
+module level kept every command, even `inspect`, from loading there), so there
+the lock is msvcrt.locking on the file's first byte, and a directory is locked
+through a `.loom-post.lock` file inside it (Windows cannot open a directory as a
+file). The Windows path is written to the documented msvcrt API but not run
+here (no Windows machine); the tests run the POSIX path and import every module
+with fcntl unavailable.
 """
 
 import contextlib
-import fcntl
 import os
 import signal
 import stat
 import time
 
 from loom_post.errors import InputError
-from loom_post.regular import open_regular
+from loom_post.regular import FD_FLAGS, open_regular
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 DEFAULT_LOCK_TIMEOUT = 60.0  # seconds
 _POLL = 0.05
@@ -33,11 +45,23 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_close_held_in_child)
 
 
+def _try_lock(fd):
+    """Take the lock without waiting; BlockingIOError when another holds it."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    import msvcrt
+    try:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError as e:  # Windows reports a held lock as EACCES/EDEADLOCK
+        raise BlockingIOError(str(e)) from e
+
+
 def _wait(fd, path, timeout):
     deadline = time.monotonic() + (DEFAULT_LOCK_TIMEOUT if timeout is None else timeout)
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _try_lock(fd)
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
@@ -81,9 +105,15 @@ def locked(path, timeout=None):
 def locked_dir(directory, timeout=None):
     """An exclusive lock on a directory (for a file that may not exist yet, or
     that is replaced by a rename while we hold the lock)."""
-    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    if not os.path.isdir(directory):
+        raise InputError("not a directory", path=directory)
+    if fcntl is None:
+        fd = os.open(os.path.join(directory, ".loom-post.lock"),
+                     os.O_RDWR | os.O_CREAT | FD_FLAGS, 0o600)
+    else:
+        fd = os.open(directory, os.O_RDONLY | FD_FLAGS)
     try:
-        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+        if fcntl is not None and not stat.S_ISDIR(os.fstat(fd).st_mode):
             raise InputError("not a directory", path=directory)
         _wait(fd, directory, timeout)
         _held.add(fd)
@@ -103,11 +133,11 @@ def open_for_writing_elsewhere(path):
     lease is dropped at once; should a writer open the file in between, the
     kernel's notice is SIGURG, which is ignored by default (not SIGIO, which
     would kill us)."""
-    setlease = getattr(fcntl, "F_SETLEASE", None)
+    setlease = getattr(fcntl, "F_SETLEASE", None) if fcntl is not None else None
     if setlease is None:
         return None
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | FD_FLAGS)
     except OSError:
         return None
     try:

@@ -8,6 +8,10 @@ import stat
 
 from loom_post.errors import InputError
 
+# Flags every fd loom-post opens carries where the OS has them: not inherited by
+# exec'd children (POSIX), binary mode so Windows does not translate CRLF.
+FD_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
           (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"))
@@ -25,7 +29,7 @@ def open_regular(path):
     """A read-only fd on `path`, which must be a regular file. Non-blocking, so a
     FIFO cannot hang the open; the type is checked on the opened fd itself."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | FD_FLAGS)
     except FileNotFoundError:
         raise InputError("no such file", path=path)
     except PermissionError:

@@ -15,6 +15,8 @@ import re
 import secrets
 import time
 
+from loom_post.regular import FD_FLAGS
+
 PREFIX = ".loom-post-"
 STALE_AFTER = 10 * 60  # seconds
 _NAME = re.compile(r"\.loom-post-(\d+)-[0-9a-f]+\.tmp\Z")
@@ -30,7 +32,7 @@ def new_temp(directory, create=True):
                 return None, path
             continue
         try:
-            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | FD_FLAGS,
                            0o600), path
         except FileExistsError:
             continue

@@ -11,7 +11,7 @@ PKG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 # Lowest first. A module may import its own layer and the ones before it.
 LAYERS = [
     ("wasm",),
-    ("exitcodes", "errors", "symbols"),  # symbols: Rust names, imports nothing
+    ("exitcodes", "errors", "symbols", "words"),  # symbols: Rust names, imports nothing
     ("regular", "tempfiles", "locks"),  # opening regular files, temp files, locks
     ("fileio", "sizes"),    # reading modules, atomic replacement; file sizes
     ("passes",),

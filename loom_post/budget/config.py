@@ -32,12 +32,13 @@ Sizes are ints (bytes); growth allowances are ints or units.Percent; a key set t
 from __future__ import annotations
 
 import copy
-import glob
+import difflib
 import os
 import re
 import sys
 
 from loom_post.budget import measures as measure_keys
+from loom_post.budget.globs import Matcher, glob_files, glob_regex, split
 from loom_post.errors import ConfigError
 from loom_post.fileio import DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_INPUT
 from loom_post.passes import UnknownPass, resolve
@@ -65,7 +66,10 @@ BUDGET_KEYS.update((k, measure_keys.attr(k)) for k in measure_keys.NEW_KEYS)
 BUDGET_KEYS.update((k, measure_keys.attr(k)) for k in measure_keys.SOFT_KEYS)
 # Top level only: how files are read, locked and confined.
 FILE_KEYS = ("max-input-size", "lock-timeout", "allow-outside")
-TOP_KEYS = ("paths", "passes", "module") + FILE_KEYS + tuple(BUDGET_KEYS)
+# Top level only, true or false: configuration mistakes fail the run (budget/lint.py);
+# a content hash in a file name is not part of the module's baseline entry.
+SWITCH_KEYS = ("strict", "baseline-ignore-hash")
+TOP_KEYS = ("paths", "passes", "module") + FILE_KEYS + SWITCH_KEYS + tuple(BUDGET_KEYS)
 MODULE_KEYS = ("path",) + tuple(BUDGET_KEYS)
 
 
@@ -93,7 +97,7 @@ class ModuleRule:
     def __init__(self, patterns, overrides):
         self.patterns = patterns
         self.overrides = overrides      # attribute -> value
-        self.regexes = [glob_regex(p) for p in patterns]
+        self.matcher = Matcher(patterns)
 
 
 class Config:
@@ -107,6 +111,8 @@ class Config:
         self.max_input_size = DEFAULT_MAX_INPUT   # bytes; larger modules are refused
         self.lock_timeout = DEFAULT_LOCK_TIMEOUT  # seconds to wait for another run's lock
         self.allow_outside = False                # globs/baselines may leave `root`
+        self.strict = False                       # configuration mistakes exit 2
+        self.baseline_ignore_hash = False         # see baseline_key
         self._baselines = {}                      # baseline path -> baseline.Baseline
         self.baseline_ref = None                  # baselines come from git (--baseline-ref)
 
@@ -115,14 +121,19 @@ class Config:
         rel = os.path.relpath(os.path.abspath(module_path), self.root)
         return rel.replace(os.sep, "/")
 
+    def baseline_key(self, module_path):
+        """The module's entry name in a baseline: module_key, without a content
+        hash in the file name when baseline-ignore-hash is set, so that trunk's
+        `dist/app-1a2b3c4d_bg.wasm` and `dist/app-9f8e7d6c_bg.wasm` are one module."""
+        key = self.module_key(module_path)
+        return strip_hash(key) if self.baseline_ignore_hash else key
+
     def settings_for(self, module_path):
         """Defaults overridden by every matching [[module]] table, later ones last."""
         settings = copy.copy(self.defaults)
         key = self.module_key(module_path)
-        base = key.rsplit("/", 1)[-1]
         for rule in self.rules:
-            if any(rx.match(key) or ("/" not in pat and rx.match(base))
-                   for rx, pat in zip(rule.regexes, rule.patterns)):
+            if rule.matcher.matches(key):
                 for attr, value in rule.overrides.items():
                     setattr(settings, attr, value)
         return settings
@@ -151,43 +162,16 @@ class Config:
         return self.path or "defaults (no loom-post.toml or [tool.loom-post] found)"
 
 
-# -- globs -------------------------------------------------------------------
+# `-` or `.`, then 8 or more hex digits (trunk writes 16), just before `_bg.wasm` or
+# `.wasm`, after at least one character of name.
+_HASH = re.compile(r"(?<=[^/])[-.][0-9a-f]{8,}(?=(?:_bg)?\.wasm\Z)")
 
-def glob_regex(pattern):
-    """A compiled regex for a path glob: `*` and `?` stay within one directory,
-    `**` spans directories, `[...]` is a character class."""
-    while pattern.startswith("./"):
-        pattern = pattern[2:]
-    out, i, n = [], 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[":
-            j = pattern.find("]", i + 2)
-            if j < 0:
-                out.append(re.escape(c))
-                i += 1
-            else:
-                body = pattern[i + 1:j]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append("[" + body.replace("\\", "\\\\") + "]")
-                i = j + 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
+
+def strip_hash(key):
+    """`dist/app-1a2b3c4d_bg.wasm` -> `dist/app_bg.wasm`; other names unchanged."""
+    head, _, name = key.rpartition("/")
+    name = _HASH.sub("", name)
+    return f"{head}/{name}" if head else name
 
 
 # -- reading -----------------------------------------------------------------
@@ -217,21 +201,26 @@ class _Reader:
         raise ConfigError(f"{label} = {_show(value)}: {problem}", path=self.path)
 
     def unknown(self, label, value, allowed):
-        raise ConfigError(f"unknown key: {label} = {_show(value)}; "
+        key = label.rsplit(" ", 1)[-1].rsplit(".", 1)[-1]
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint = f" (did you mean `{close[0]}`?)" if close else ""
+        raise ConfigError(f"unknown key: {label} = {_show(value)}{hint}; "
                           f"known keys: {', '.join(allowed)}", path=self.path)
 
-    def globs(self, label, value):
+    def globs(self, label, value, need_include=False):
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not value:
             self.fail(label, value, "expected a glob string or a non-empty list of glob strings")
         for v in value:
-            if not isinstance(v, str) or not v.strip():
+            if not isinstance(v, str) or not v.strip() or not v.lstrip("!").strip():
                 self.fail(label, value, "every glob must be a non-empty string")
             try:
-                glob_regex(v)
-            except re.error as e:
+                glob_regex(v[1:] if v.startswith("!") else v)
+            except (re.error, ValueError) as e:
                 self.fail(label, value, f"bad glob {_show(v)}: {e}")
+        if need_include and not split(value)[0]:
+            self.fail(label, value, "only `!` exclude patterns: add the globs to include")
         return list(value)
 
     def passes(self, label, value):
@@ -284,13 +273,17 @@ class _Reader:
             if key not in TOP_KEYS:
                 self.unknown(label, value, TOP_KEYS)
             if key == "paths":
-                config.paths = self.globs(label, value)
+                config.paths = self.globs(label, value, need_include=True)
             elif key == "passes":
                 config.passes = self.passes(label, value)
             elif key == "module":
                 config.rules = self.modules(label, value)
             elif key in FILE_KEYS:
                 self.file_key(config, label, key, value)
+            elif key in SWITCH_KEYS:
+                if not isinstance(value, bool):
+                    self.fail(label, value, "expected true or false")
+                setattr(config, key.replace("-", "_"), value)
             else:
                 attr, parsed = self.setting(label, key, value)
                 setattr(config.defaults, attr, parsed)
@@ -386,6 +379,17 @@ def _tool_table(path, doc):
     return table
 
 
+def near_tool_tables(doc):
+    """Names under [tool] that look like a misspelt `loom-post` (`loom_post`, ...)."""
+    tool = doc.get("tool")
+    if not isinstance(tool, dict):
+        return []
+    norm = TOOL_KEY.replace("-", "")
+    return [k for k in tool if k != TOOL_KEY and isinstance(k, str) and (
+        k.lower().replace("_", "").replace("-", "") == norm
+        or difflib.SequenceMatcher(None, k.lower(), TOOL_KEY).ratio() >= 0.8)]
+
+
 def read_config_file(path):
     """Config from an explicit file: a pyproject.toml's [tool.loom-post], or top-level keys."""
     path = os.path.abspath(path)
@@ -393,7 +397,9 @@ def read_config_file(path):
     if os.path.basename(path) == PYPROJECT:
         table = _tool_table(path, doc)
         if table is None:
-            raise ConfigError(f"has no [tool.loom-post] table", path=path)
+            near = near_tool_tables(doc)
+            hint = f" ([tool.{near[0]}] is not read: rename it)" if near else ""
+            raise ConfigError(f"has no [tool.loom-post] table{hint}", path=path)
         return _Reader(path, "tool.loom-post.").read(table)
     return _Reader(path, "").read(doc)
 
@@ -433,15 +439,17 @@ def resolve_paths(config, given):
     """The modules to act on: `given` as is, else the configured globs' matches
     (sorted, each file once; relative to the working directory when inside it).
     A match outside the configuration's directory is a ConfigError unless
-    `allow-outside` is set."""
+    `allow-outside` is set; `!` patterns drop what they match."""
     if given:
         return list(given)
     cwd = os.getcwd()
     out, seen = [], set()
-    for pattern in config.paths:
+    includes, _ = split(config.paths)
+    matcher = Matcher(config.paths)
+    for pattern in includes:
         for match in glob_files(config.root, pattern):
             real = os.path.realpath(match)
-            if real in seen:
+            if real in seen or matcher.excluded(config.module_key(match)):
                 continue
             seen.add(real)
             if not config.allow_outside and not config.inside(match):
@@ -454,40 +462,6 @@ def resolve_paths(config, given):
     return out
 
 
-def glob_files(root, pattern):
-    """Regular files matching `pattern` under `root`, sorted. A `**` walks the
-    tree following directory symlinks but entering each directory once, so a
-    symlink loop neither repeats files nor hangs."""
-    full = os.path.join(root, pattern)
-    if "**" not in pattern:
-        return sorted(m for m in glob.glob(full) if os.path.isfile(m))
-    parts = full.split(os.sep)
-    fixed = []
-    for part in parts:
-        if glob.has_magic(part):
-            break
-        fixed.append(part)
-    base = os.sep.join(fixed) or os.sep
-    rx = glob_regex(full.replace(os.sep, "/"))
-    found, visited = [], set()
-    for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
-        try:
-            st = os.stat(dirpath)
-        except OSError:
-            dirnames[:] = []
-            continue
-        if (st.st_dev, st.st_ino) in visited:
-            dirnames[:] = []
-            continue
-        visited.add((st.st_dev, st.st_ino))
-        dirnames.sort()
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            if rx.match(path.replace(os.sep, "/")) and os.path.isfile(path):
-                found.append(path)
-    return sorted(found)
-
-
 def require_paths(config, given):
     """resolve_paths, but a ConfigError (exit 2) when there is nothing to act on."""
     paths = resolve_paths(config, given)
@@ -498,4 +472,5 @@ def require_paths(config, given):
 
 
 __all__ = ["Config", "ModuleSettings", "Percent", "load_config", "resolve_paths", "require_paths",
-           "find_config", "read_config_file", "glob_regex", "DEFAULT_PATHS"]
+           "find_config", "read_config_file", "glob_regex", "glob_files", "strip_hash",
+           "DEFAULT_PATHS"]

@@ -37,6 +37,7 @@ from loom_post.sizes import LABELS, MEASURES, Sizes
 from loom_post.errors import ConfigError
 from loom_post.budget.units import percent
 from loom_post.budget.units import Percent, allowance
+from loom_post.words import plural
 
 MAX_GROWTH = "max-growth"
 MAX_CODE_SIZE = "max-code-size"
@@ -173,14 +174,15 @@ class Verdict:
 def _growth(kind, spec, reference, now, since):
     limit = allowance(spec, reference)
     grew = now - reference
-    verb = f"grew by {grew}" if grew >= 0 else f"shrank by {-grew}"
-    message = (f"{LABELS[measure_of(kind)]} {verb} bytes ({percent(now, reference)}) {since} "
-               f"({reference} -> {now} bytes)")
+    verb = f"grew by {plural(grew, 'byte')}" if grew >= 0 else \
+        f"shrank by {plural(-grew, 'byte')}"
+    message = (f"{LABELS[measure_of(kind)]} {verb} ({percent(now, reference)}) {since} "
+               f"({reference} -> {plural(now, 'byte')})")
     return BudgetResult(kind, limit, grew, message, reference=reference, spec=spec)
 
 
 def _cap(kind, limit, now):
-    message = f"{LABELS[measure_of(kind)]} is {now} bytes"
+    message = f"{LABELS[measure_of(kind)]} is {plural(now, 'byte')}"
     if now > limit:
         message += f", {now - limit} over the limit"
     return BudgetResult(kind, limit, now, message, spec=limit)
@@ -207,7 +209,7 @@ def evaluate(path, module, config, code_bytes_before=None, sizes=None, sizes_bef
                 budgets.append(_cap(key, cap, sizes.get(measure)))
     before = sizes_before.known("code") if sizes_before is not None else None
     verdict = Verdict(path, sizes.get("code"), before, budgets, sizes, sizes_before)
-    verdict.key = config.module_key(path)
+    verdict.key = config.baseline_key(path)
     if settings.baseline:
         _against_baseline(verdict, module, config, settings)
     return verdict

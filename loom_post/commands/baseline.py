@@ -19,11 +19,13 @@ import os
 from loom_post import exitcodes
 from loom_post.budget.baseline import load_baseline
 from loom_post.budget.config import load_config, require_paths
+from loom_post.budget.lint import review
 from loom_post.errors import ConfigError, InputError, print_error
-from loom_post.commands.check import add_no_brotli
+from loom_post.commands.check import add_no_brotli, add_strict
 from loom_post.fileio import load_module, locked_dir, read_bytes
 from loom_post.postlink_component import is_component, measured as component_measured
 from loom_post.sizes import MEASURES, Sizes
+from loom_post.words import plural
 
 
 def add_parser(sub):
@@ -32,11 +34,13 @@ def add_parser(sub):
                    help="modules to record (default: the configured `paths` globs)")
     p.add_argument("--config", metavar="FILE", help="configuration file (default: search upwards)")
     add_no_brotli(p)
+    add_strict(p)
     p.set_defaults(func=run)
 
 
 def run(args):
     config = load_config(args.config)
+    review(config, args.paths, strict=args.strict)
     paths = require_paths(config, args.paths)
     groups, unconfigured = {}, []
     for path in paths:
@@ -86,11 +90,11 @@ def _record(config, target, measured):
         base = load_baseline(target, missing_ok=True)
         before = set(base.modules)
         for path, module, sizes in measured:
-            base.record(config.module_key(path), module, sizes)
+            base.record(config.baseline_key(path), module, sizes)
         base.save()
-    keys = {config.module_key(m[0]) for m in measured}
+    keys = {config.baseline_key(m[0]) for m in measured}
     added = len(keys - before)
     kept = len(before - keys)
-    print(f"{target}: recorded {len(measured)} module{'s' if len(measured) != 1 else ''} "
-          f"({added} new, {len(measured) - added} updated), kept {kept} other "
-          f"entr{'ies' if kept != 1 else 'y'}")
+    print(f"{target}: recorded {plural(len(measured), 'module')} "
+          f"({added} new, {len(measured) - added} updated), kept "
+          f"{plural(kept, 'other entry', 'other entries')}")

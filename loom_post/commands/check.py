@@ -20,6 +20,7 @@ import sys
 
 from loom_post import exitcodes
 from loom_post.budget.config import load_config, require_paths
+from loom_post.budget.lint import review
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module, read_bytes
 from loom_post.postlink_component import is_component, verdicts as component_verdicts
@@ -43,6 +44,7 @@ def add_parser(sub):
                    help="how many of the functions that grew most to name (default 5)")
     add_no_brotli(p)
     add_ci_options(p)
+    add_strict(p)
     p.set_defaults(func=run)
 
 
@@ -59,6 +61,13 @@ def add_ci_options(p):
     p.add_argument("--write", action="append", default=[], metavar="FORMAT:PATH",
                    help="also write the report in FORMAT (text, json, markdown, github) "
                         "to PATH (repeatable)")
+
+
+def add_strict(p):
+    p.add_argument("--strict", action="store_true",
+                   help="configuration mistakes (a glob that matches nothing, a misspelt "
+                        "config file or table, no configuration found) exit 2 instead of "
+                        "warning (config key: strict = true)")
 
 
 def add_no_brotli(p):
@@ -101,6 +110,7 @@ def run(args, out=None):
     config = load_config(args.config)
     config.baseline_ref = args.baseline_ref
     ci_reports.require_baseline_for_ref(config, args.baseline_ref)
+    review(config, args.paths, strict=args.strict)
     paths = require_paths(config, args.paths)
     require_baselines(config, paths)
     note(args, f"configuration: {config.describe()}; {len(paths)} module(s)")

@@ -25,6 +25,7 @@ from loom_post.budget.units import percent, signed
 from loom_post.commands.check import add_no_brotli
 from loom_post.report.demangle import demangle, names_crates
 from loom_post.sizes import MEASURES, Sizes
+from loom_post.words import plural
 
 
 def add_parser(sub):
@@ -123,7 +124,8 @@ def _print_functions(changes, top):
         note = {"added": "  (added)", "removed": "  (removed)"}.get(c["status"], "")
         print(f"  {signed(c['delta']):>8} {old:>8} {new:>8}  {demangle(c['name'])}{note}")
     if len(changes) > len(shown):
-        print(f"  ... and {len(changes) - len(shown)} more changed functions (--top 0 lists all)")
+        print(f"  ... and {plural(len(changes) - len(shown), 'more changed function')} "
+              f"(--top 0 lists all)")
 
 
 def _print_crates(crates, top):
@@ -134,4 +136,4 @@ def _print_crates(crates, top):
     for c in shown:
         print(f"  {signed(c['delta']):>8} {c['old']:>8} {c['new']:>8}  {c['crate']}")
     if len(crates) > len(shown):
-        print(f"  ... and {len(crates) - len(shown)} more changed crates")
+        print(f"  ... and {plural(len(crates) - len(shown), 'more changed crate')}")

@@ -13,6 +13,7 @@ from loom_post.budget.baseline import function_key, function_labels, function_si
 from loom_post.commands.check import add_no_brotli
 from loom_post.report.demangle import by_crate, demangle
 from loom_post.sizes import MEASURES, Sizes
+from loom_post.words import plural
 
 
 def add_parser(sub):
@@ -93,7 +94,7 @@ def run(args):
 
 def _print_text(info, by="function"):
     print(f"{info['path']}: code section {info['code_bytes']} bytes, "
-          f"{info['function_count']} functions ({info['imported_functions']} imported)")
+          f"{plural(info['function_count'], 'function')} ({info['imported_functions']} imported)")
     sizes = [f"{m} {info[m + '_bytes']} B" for m in ("file", "gzip", "brotli")
              if m + "_bytes" in info]
     if sizes:

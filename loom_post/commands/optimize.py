@@ -8,6 +8,8 @@ import sys
 
 from loom_post.budget.config import load_config, require_paths
 from loom_post.budget.gate import require_baselines
+from loom_post.budget.lint import review
+from loom_post.commands.check import add_strict
 from loom_post.errors import ConfigError
 from loom_post.fileio import kind_of
 from loom_post.passes import PASSES, UnknownPass, resolve
@@ -39,6 +41,7 @@ def add_parser(sub):
                         "brotli is guarded and rewrites survive, or a brotli budget applies)")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                    help="worker processes for large modules (default: one per CPU)")
+    add_strict(p)
     p.set_defaults(func=run)
 
 
@@ -64,6 +67,7 @@ def run(args):
     passes = parse_passes(args.passes) if args.passes is not None else None
     never_grow = parse_never_grow(args.never_grow) if args.never_grow is not None else None
     config = load_config(args.config)
+    review(config, args.paths, strict=args.strict)
     paths = require_paths(config, args.paths)
     if args.output and len(paths) != 1:
         raise ConfigError("-o/--output takes exactly one input module")

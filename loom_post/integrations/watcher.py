@@ -54,6 +54,7 @@ import stat
 import time
 
 from loom_post.budget.config import glob_regex
+from loom_post.budget.globs import Matcher, split
 from loom_post.errors import InputError
 from loom_post.fileio import load_module, read_bytes
 
@@ -65,7 +66,7 @@ SKIP_DIRS = {"incremental"}  # cargo's incremental caches: many files, never a m
 
 
 def _magic(part):
-    return any(c in part for c in "*?[")
+    return any(c in part for c in "*?[{")
 
 
 class Target:
@@ -90,13 +91,14 @@ class Selection:
         self.config = config
         self.dirs = [os.path.abspath(d) for d in dirs or ()]
         self.patterns = []       # (absolute pattern, regex over absolute '/' paths)
+        self.matcher = Matcher(config.paths)   # for the `!` excludes
         targets = []
         if self.dirs:
             for d in self.dirs:
                 targets.append(Target(d, True, d))
         else:
             root = os.path.abspath(config.root)
-            for pattern in config.paths:
+            for pattern in split(config.paths)[0]:  # `!` excludes: see matches()
                 full = os.path.normpath(os.path.join(root, pattern))
                 self.patterns.append((full, glob_regex(full.replace(os.sep, "/"))))
                 parts = full.split(os.sep)
@@ -121,7 +123,8 @@ class Selection:
             return name.endswith(".wasm") and any(
                 path.startswith(d.rstrip(os.sep) + os.sep) for d in self.dirs)
         slashed = path.replace(os.sep, "/")
-        return any(rx.match(slashed) for _, rx in self.patterns)
+        return any(rx.match(slashed) for _, rx in self.patterns) and \
+            not self.matcher.excluded(self.config.module_key(path))
 
     def scan(self):
         """Every module that exists now."""

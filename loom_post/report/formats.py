@@ -19,6 +19,7 @@ from loom_post.budget.gate import MAX_GROWTH_VS_BASELINE, grew_most
 from loom_post.budget.units import percent, signed
 from loom_post.report.demangle import crate_changes, demangle, names_crates
 from loom_post.sizes import MEASURES
+from loom_post.words import plural
 
 MAX_ROWS = 50
 MAX_ANNOTATIONS = 10
@@ -37,7 +38,7 @@ def status_of(verdicts, errors):
 def _headline(verdicts, errors):
     failing = sum(1 for v in verdicts if v.status == "fail")
     total = len(verdicts) + len(errors)
-    parts = [f"{total} module{'s' if total != 1 else ''}"]
+    parts = [plural(total, "module")]
     parts.append(f"{failing} over budget" if failing else "all within budget"
                  if not errors else "none over budget")
     if errors:
@@ -284,7 +285,7 @@ def github(verdicts, errors, top=3, max_annotations=MAX_ANNOTATIONS):
            (p if len(p) == 4 else (*p, "error") for p in problems[:max_annotations])]
     summary = f"loom-post check: {_headline(verdicts, errors)}"
     if len(problems) > max_annotations:
-        summary += (f"; {len(problems) - max_annotations} more problems not annotated "
+        summary += (f"; {plural(len(problems) - max_annotations, 'more problem')} not annotated "
                     f"(see the step summary or --format text)")
     out.append(summary)
     return "\n".join(out) + "\n"

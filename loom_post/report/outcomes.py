@@ -16,6 +16,7 @@ from loom_post.budget.units import percent, signed
 from loom_post.errors import print_error
 from loom_post.report import JSON_VERSION
 from loom_post.report.demangle import demangle
+from loom_post.words import counted, plural
 
 def outcome_json(o):
     if o.error:
@@ -45,17 +46,13 @@ def render_json(outcomes, status):
     return json.dumps(doc, indent=2) + "\n"
 
 
-def _plural(n, word):
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def _what(o):
     r = o.result
     if not o.optimized:
         return "measured (optimize = false)"
-    parts = [f"{_plural(r.functions_changed, 'function')} changed"]
+    parts = [f"{plural(r.functions_changed, 'function')} changed"]
     for name, s in r.passes.items():
-        detail = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in s.counters.items())
+        detail = ", ".join(counted(v, k.replace('_', ' ')) for k, v in s.counters.items())
         parts.append(f"{name}: {signed(-s.bytes_saved)} B" + (f" ({detail})" if detail else ""))
     return "; ".join(parts)
 
@@ -74,15 +71,18 @@ def render_text(o, out):
     if sizes:
         out.write(f"  {sizes}\n")
     if r.functions_reverted:
+        rewritten = r.functions_changed + r.functions_reverted
         out.write(f"  never-grow ({', '.join(r.never_grow)}): kept {r.functions_changed} of "
-                  f"{r.functions_changed + r.functions_reverted} rewritten functions; the "
-                  f"others would have grown a guarded size\n")
+                  f"{plural(rewritten, 'rewritten function')}; the "
+                  f"{'other' if r.functions_reverted == 1 else 'others'} would have grown a "
+                  f"guarded size\n")
     if r.bytes_saved_by_reencoding:
-        out.write(f"  of the bytes saved, {r.bytes_saved_by_reencoding} come from re-encoding "
+        n = r.bytes_saved_by_reencoding
+        out.write(f"  of the bytes saved, {n} {'comes' if n == 1 else 'come'} from re-encoding "
                   f"changed functions with minimal LEB128s\n")
     if r.not_understood:
         verb = "uses" if r.not_understood == 1 else "use"
-        out.write(f"  {_plural(r.not_understood, 'function')} {verb} instructions loom-post does "
+        out.write(f"  {plural(r.not_understood, 'function')} {verb} instructions loom-post does "
                   f"not understand and were kept as they are\n")
     for note in o.notes:
         out.write(f"  note: {note}\n")

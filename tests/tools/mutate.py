@@ -6,6 +6,10 @@ Earlier list: 66/66. Branch cigate added 15 (soft., approve., ref., gh., history
 and moved gate.limit-inclusive to the new status property: 16/16 caught in a
 `-k` run of those.
 The component mutations (comp.*, pcomp.*; `-k comp.`): 10/10 caught (2026-12-02).
+The 22 configuration-mistake, glob, portability, help and wording entries added
+after it: 22/22 caught (`-k cfg. -k lint. -k globs. -k locks. -k cli. -k words.
+-k plural`, 2026-12-02).
+Earlier list: 66/66.
 Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
 5 were equivalent mutations and were replaced (see the comment above
 MUTATIONS); 14 are caught by tests added for them and 1 (cse.decl-join-leb) by
@@ -63,6 +67,8 @@ APR = "loom_post/budget/approval.py"
 GBASE = "loom_post/budget/gitbase.py"
 GH = "loom_post/integrations/github.py"
 HIST = "loom_post/report/history.py"
+LINT = "loom_post/budget/lint.py"
+GLOBS = "loom_post/budget/globs.py"
 
 T_GATE = "tests/test_cse_gate.py"
 T_RED = "tests/test_cse_redteam.py"
@@ -89,6 +95,7 @@ TREE = "loom_post/report/treemap.py"
 HTML = "loom_post/report/html.py"
 T_HTML = "tests/test_html_report.py"
 T_NAMES = "tests/test_demangle.py"
+T_MIS = "tests/test_config_mistakes.py"
 
 
 def k(files, expr):
@@ -267,6 +274,52 @@ MUTATIONS = [
     ("gate.limit-inclusive", GATE, "if self.actual <= self.limit or self.below_min_change:",
      "if self.actual < self.limit or self.below_min_change:",
      k(["tests/test_check.py"], "limit or max_code_size")),
+    # -- configuration mistakes, globs, portability ---------------------------------------
+    ("cfg.did-you-mean", CFG, 'hint = f" (did you mean `{close[0]}`?)" if close else ""',
+     'hint = ""', [T_MIS]),
+    ("cfg.near-tool-table", CFG, "    return [k for k in tool if k != TOOL_KEY",
+     "    return [] and [k for k in tool if k != TOOL_KEY", [T_MIS]),
+    ("cfg.paths-excludes", CFG, "if real in seen or matcher.excluded(config.module_key(match)):",
+     "if real in seen:", [T_MIS]),
+    ("cfg.ignore-hash", CFG, "return strip_hash(key) if self.baseline_ignore_hash else key",
+     "return key", [T_MIS]),
+    ("cfg.strict-key", CFG, 'setattr(config, key.replace("-", "_"), value)', "pass", [T_MIS]),
+    ("lint.strict-fatal", LINT, "if found and (strict or config.strict):", "if False:", [T_MIS]),
+    ("lint.no-config", LINT, "if config.path is None:\n            found.append",
+     "if False:\n            found.append", [T_MIS]),
+    ("lint.paths-glob", LINT, "        if glob_files(config.root, pattern):\n            continue",
+     "        if True:\n            continue", [T_MIS]),
+    ("lint.cargo-underscore", LINT, 'out.append("[-_]" if c in "-_" and not in_class else c)',
+     "out.append(c)", [T_MIS]),
+    ("lint.module-rule", LINT, "if not keys or any(rule.matcher.matches(k) for k in keys):",
+     "if True:", [T_MIS]),
+    ("lint.near-file", LINT, 'if stem in ("loom-post", "loompost") and ext in _NEAR_EXTS:',
+     "if False:", [T_MIS]),
+    ("lint.outside-project", LINT, "        for marker in (CONFIG_NAME, \"Cargo.toml\"):",
+     "        for marker in ():", [T_MIS]),
+    ("lint.shadowed-table", LINT, "if config.path == os.path.join(d, CONFIG_NAME) and",
+     "if False and", [T_MIS]),
+    ("lint.search-stop", LINT, '    if os.path.isfile(os.path.join(last, PYPROJECT)):\n        stop',
+     '    if False:\n        stop', [T_MIS]),
+    ("globs.excludes", GLOBS, "        return not self._hit(self.excludes, key)",
+     "        return True", [T_MIS]),
+    ("globs.braces", GLOBS, "_FLAGS = wglob.GLOBSTAR | wglob.BRACE", "_FLAGS = wglob.GLOBSTAR",
+     [T_MIS]),
+    ("globs.bad-class", GLOBS, "    _check_classes(pattern)\n", "\n",
+     k(["tests/test_confinement.py"], "bad_glob")),
+    ("locks.fcntl-optional", "loom_post/locks.py",
+     "try:\n    import fcntl\nexcept ImportError:  # Windows\n    fcntl = None\n",
+     "import fcntl\n", ["tests/test_portability.py"]),
+    ("cli.sub-command-usage", "loom_post/cli.py",
+     "owner = parser if extra[0] in before else parser.commands[args.command]", "owner = parser",
+     ["tests/test_help.py"]),
+    ("words.singular", "loom_post/words.py", "            words[i] = w[:-1]\n",
+     "            pass\n", ["tests/test_help.py"]),
+    ("report.functions-changed-plural", "loom_post/report/outcomes.py",
+     """parts = [f"{plural(r.functions_changed, 'function')} changed"]""",
+     """parts = [f"{r.functions_changed} functions changed"]""", ["tests/test_help.py"]),
+    ("gate.bytes-plural", GATE, "verb = f\"grew by {plural(grew, 'byte')}\"",
+     "verb = f\"grew by {grew} bytes\"", ["tests/test_help.py"]),
     ("gate.max-growth-applies", GATE,
      "        if sizes_before is not None and growth is not None:",
      "        if False:", ["tests/test_optimize_budget.py"]),
