@@ -18,9 +18,9 @@ import os
 
 from loom_post import exitcodes
 from loom_post.budget.baseline import load_baseline
-from loom_post.budget.config import load_config, require_paths
+from loom_post.budget.config import load_config, require_paths, resolve_paths
 from loom_post.errors import ConfigError, InputError, print_error
-from loom_post.commands.check import add_no_brotli
+from loom_post.commands.check import add_no_brotli, nothing_built_text
 from loom_post.fileio import load_module, locked_dir
 from loom_post.sizes import MEASURES, Sizes
 
@@ -36,6 +36,9 @@ def add_parser(sub):
 
 def run(args):
     config = load_config(args.config)
+    if not args.paths and not resolve_paths(config, args.paths):
+        raise ConfigError(f"nothing to record: {nothing_built_text(config)}, then run "
+                          f"`loom-post baseline` again")
     paths = require_paths(config, args.paths)
     groups, unconfigured = {}, []
     for path in paths:

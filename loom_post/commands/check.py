@@ -7,6 +7,11 @@ brotli siblings) compares the optimizer's output with its input, and `check` run
 no optimizer, so only the caps (`max-code-size`, `max-gzip-size`, ...) and the
 `*-vs-baseline` budgets apply here. Every size is measured and reported: code,
 file, gzip -9 and brotli q11 (`--no-brotli` skips the slow one).
+
+Nothing built yet (no PATH given, and the `paths` globs match no file, as in a
+fresh clone): the `missing` key decides. "warn" (the default) says so in one
+line on stderr and exits 0, "error" exits 2 with that line, "ignore" exits 0
+silently.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import sys
 
 from loom_post import exitcodes
-from loom_post.budget.config import load_config, require_paths
+from loom_post.budget.config import load_config, require_paths, resolve_paths
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module
 from loom_post.budget.gate import evaluate, require_baselines
@@ -57,11 +62,29 @@ def measure(paths, config, brotli=True):
     return verdicts, errors
 
 
+def nothing_built_text(config):
+    return (f"no module built yet: the paths globs ({', '.join(config.paths)}) match no "
+            f"file in {config.root}; build first, e.g. "
+            f"`cargo build --release --target wasm32-unknown-unknown`")
+
+
+def nothing_built(config):
+    """check's outcome when there is nothing to check, as the `missing` key says."""
+    if config.missing == "error":
+        raise ConfigError(nothing_built_text(config) + ' (missing = "error")')
+    if config.missing == "warn":
+        print(f"loom-post: warning: {nothing_built_text(config)}; nothing was checked "
+              f'(missing = "error" fails instead, "ignore" stays quiet)', file=sys.stderr)
+    return exitcodes.OK
+
+
 def run(args, out=None):
     out = out or sys.stdout
     if args.top < 0:
         raise ConfigError("--top takes a number >= 0")
     config = load_config(args.config)
+    if not args.paths and not resolve_paths(config, args.paths):
+        return nothing_built(config)
     paths = require_paths(config, args.paths)
     require_baselines(config, paths)
     verdicts, errors = measure(paths, config, brotli=not args.no_brotli)
