@@ -56,6 +56,8 @@ INS = "loom_post/wasm/instructions.py"
 CFG = "loom_post/budget/config.py"
 UNI = "loom_post/budget/units.py"
 GATE = "loom_post/budget/gate.py"
+LAYOUT = "loom_post/budget/cargo_layout.py"
+LINK = "loom_post/integrations/link.py"
 
 T_GATE = "tests/test_cse_gate.py"
 T_RED = "tests/test_cse_redteam.py"
@@ -64,6 +66,7 @@ T_EFF = "tests/test_effects_table.py"
 T_CLI = "tests/test_optimize_cli.py"
 T_FIO = "tests/test_fileio.py"
 T_PIPE = "tests/test_pipeline_guards.py"
+T_ROUTES = "tests/test_routes.py"
 
 
 def k(files, expr):
@@ -245,6 +248,30 @@ MUTATIONS = [
     ("gate.max-growth-applies", GATE,
      "        if sizes_before is not None and growth is not None:",
      "        if False:", ["tests/test_optimize_budget.py"]),
+    # -- routes: one identity, profiles, first run, entry points ------------------------
+    ("routes.deps-identity", LAYOUT, 'if parent == "deps":', "if False:",
+     k([T_ROUTES], "artifact_path or uplifted_names")),
+    ("routes.identity-used", "loom_post/postlink.py",
+     "settings = config.settings_for(outcome.path)", "settings = config.settings_for(path)",
+     k([T_ROUTES], "artifact_path")),
+    ("routes.profiles-filter", LAYOUT,
+     "return found is None or found in {profile_dir(p) for p in profiles}", "return True",
+     k([T_ROUTES], "debug_builds")),
+    ("routes.target-dir-env", LAYOUT, 'configured = environ.get("CARGO_TARGET_DIR")',
+     "configured = None", k([T_ROUTES], "cargo_target_dir")),
+    ("routes.keep-dwarf-key", "loom_post/postlink.py",
+     "keep_dwarf = keep_dwarf or config.keep_dwarf", "keep_dwarf = keep_dwarf",
+     k([T_ROUTES], "keep_dwarf_on_every_route")),
+    ("routes.first-run-baseline", GATE, "if wanted and not base.exists and missing_ok:",
+     "if False:", k([T_ROUTES], "first_run")),
+    ("routes.missing-error", "loom_post/commands/check.py", 'if config.missing == "error":',
+     "if False:", k(["tests/test_check.py"], "nothing_built")),
+    ("routes.link-own-version", LINK, 'if argv in (["--version"], ["-V"]):', "if False:",
+     k([T_ROUTES], "entry_points")),
+    ("routes.link-args-sysroot", LINK, "return os.sep.join(parts[:-4]) or os.sep",
+     "return None", k([T_ROUTES], "sysroot")),
+    ("routes.watch-reload", "loom_post/integrations/watcher.py",
+     "                self._reselect()\n", "", k([T_ROUTES], "reloads")),
 ]
 
 
