@@ -149,6 +149,23 @@ def test_hook_knows_the_module_by_its_artifact_path(small):
     assert "over budget: max-code-size: limit 100 B" in proc.stderr
 
 
+def test_hook_applies_per_module_switches_by_artifact_path(small):
+    """`optimize = false` for the artifact path: the hook measures, never rewrites."""
+    crate, cargo, env = small
+    assert run([cargo, *cargo_args()], crate, env).returncode == 0
+    plain = read(artifact(crate))
+    clean(crate)
+    with open(os.path.join(crate, "loom-post.toml"), "w") as f:
+        f.write('[[module]]\npath = "target/*/release/rust_small.wasm"\noptimize = false\n')
+    hook_env = dict(env, **{LINKER_VAR: script("loom-post-link")})
+    assert run([cargo, *cargo_args()], crate, hook_env).returncode == 0
+    assert read(artifact(crate)) == plain
+    clean(crate)
+    os.remove(os.path.join(crate, "loom-post.toml"))       # control: the hook does rewrite
+    assert run([cargo, *cargo_args()], crate, hook_env).returncode == 0
+    assert len(read(artifact(crate))) < len(plain)
+
+
 def test_uplifted_names():
     from loom_post.budget.cargo_layout import profile_of, uplifted
     d = os.path.join("t", TRIPLE, "release")
