@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from loom_post import exitcodes
 from loom_post.budget.cargo_layout import profile_of, profile_selected, uplifted
@@ -99,10 +100,13 @@ def _display(path):
 class LiveConfig:
     """The configuration in force, re-read when its file changes or appears."""
 
+    EVERY = 0.5     # seconds between looks: discovery may parse a pyproject.toml
+
     def __init__(self, config, config_file=None):
         self.config = config
         self.file = config_file
         self.seen = self._signature()
+        self.looked = time.monotonic()
 
     def _where(self):
         return self.file or self.config.path or find_config(self.config.root)
@@ -117,6 +121,9 @@ class LiveConfig:
 
     def poll(self, say_err):
         """A new Config when the file changed and reads cleanly, else None."""
+        if time.monotonic() - self.looked < self.EVERY:
+            return None
+        self.looked = time.monotonic()
         sig = self._signature()
         if sig == self.seen:
             return None
