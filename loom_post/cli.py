@@ -16,7 +16,7 @@ from loom_post import __version__
 from loom_post import exitcodes
 from loom_post.errors import ConfigError, DecodeError, LoomPostError, print_error
 
-COMMANDS = ("inspect", "optimize", "check", "baseline", "diff", "cargo", "watch")
+COMMANDS = ("inspect", "optimize", "check", "baseline", "diff", "cargo", "watch", "history")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -70,9 +70,15 @@ class Run:
         return dict(line.split("=", 1) for line in self.output.read_text().splitlines() if line)
 
 
-def run_action(tmp, workdir, given, action_dir=ACTION_DIR, install=False, extra_path=()):
+GITHUB_API_ENV = ("GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_EVENT_PATH", "GITHUB_API_URL")
+
+
+def run_action(tmp, workdir, given, action_dir=ACTION_DIR, install=False, extra_path=(),
+               env=None):
     """Run the action's steps; `install=False` leaves out the pip install step (the
-    checkout's loom-post is put on PATH instead)."""
+    checkout's loom-post is put on PATH instead). The runner's GitHub API variables
+    are left out (a test run inside GitHub Actions must not post comments); `env`
+    adds variables, as a workflow's `env:` does."""
     action = load_action(action_dir)
     assert action["runs"]["using"] == "composite"
     unknown = set(given) - set(action["inputs"])
@@ -84,6 +90,9 @@ def run_action(tmp, workdir, given, action_dir=ACTION_DIR, install=False, extra_
                     GITHUB_OUTPUT=str(run.output), GITHUB_PATH=str(run.path_file),
                     RUNNER_TEMP=str(tmp), GITHUB_ACTIONS="true")
     base_env.pop("PYTHONPATH", None)
+    for name in GITHUB_API_ENV:
+        base_env.pop(name, None)
+    base_env.update(env or {})
     for n, step in enumerate(action["runs"]["steps"]):
         if "if" in step and not _condition(step["if"], inputs):
             continue
@@ -159,7 +168,7 @@ def test_action_shape():
         assert 'name = "loom-post"' in f.read()
     runs = [s["run"] for s in steps if "run" in s]
     check = runs[-1]
-    assert "--format github" in check and "--format markdown" in check
+    assert "--format github" in check and '--write "markdown:' in check
     assert "$GITHUB_STEP_SUMMARY" in check
     setup = [s for s in steps if "uses" in s]
     assert setup and setup[0]["uses"].startswith("actions/setup-python@")

@@ -92,6 +92,7 @@ class Baseline:
         self.path = path
         self.modules = modules if modules is not None else {}   # key -> entry dict
         self.exists = exists          # False: the file is not there (yet)
+        self.commit = None            # the commit it was read from (--baseline-ref)
 
     def get(self, key):
         return self.modules.get(key)
@@ -139,6 +140,23 @@ def load_baseline(path, missing_ok=False):
                           f"`loom-post baseline` records one", path=path)
     except OSError as e:
         raise ConfigError(f"cannot read the baseline: {e.strerror or e}", path=path)
+    return parse_baseline(path, raw)
+
+
+def baseline_at_ref(path, ref):
+    """The Baseline `path` as committed at the merge-base of `ref` and HEAD
+    (`check --baseline-ref`); ConfigError when git cannot say."""
+    from loom_post.budget import gitbase
+    what = f"--baseline-ref {ref}"
+    top, rel = gitbase.locate(path, what)
+    sha = gitbase.merge_base(top, ref, what)
+    base = parse_baseline(f"{rel} at {sha[:12]}", gitbase.show(top, sha, rel, what))
+    base.path, base.commit = path, sha
+    return base
+
+
+def parse_baseline(path, raw):
+    """The Baseline in the bytes `raw` (read from `path`, which errors name)."""
     try:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:

@@ -21,7 +21,9 @@ API other layers rely on:
   Config.settings_for(module_path)
   ModuleSettings: max_growth, max_code_size, max_growth_vs_baseline, baseline, optimize,
     the file/gzip/brotli budgets (budget/measures.py: max_gzip_size, ...) and
-    never_grow (a tuple of measures, code always included)
+    never_grow (a tuple of measures, code always included), a warn_* soft level for
+    every max_* budget (measures.WARN_KEYS) and min_change
+  Config.baseline_ref: set by `--baseline-ref`; baseline_for then reads from git
   resolve_paths(config, given) -> list of module paths
 Sizes are ints (bytes); growth allowances are ints or units.Percent; a key set to
 `false` is None (no limit).
@@ -61,6 +63,7 @@ BUDGET_KEYS = {
     "optimize": "optimize",
 }
 BUDGET_KEYS.update((k, measure_keys.attr(k)) for k in measure_keys.NEW_KEYS)
+BUDGET_KEYS.update((k, measure_keys.attr(k)) for k in measure_keys.SOFT_KEYS)
 # Top level only: how files are read, locked and confined.
 FILE_KEYS = ("max-input-size", "lock-timeout", "allow-outside")
 # Top level only: which builds the cargo routes touch and how (docs/cargo.md).
@@ -115,6 +118,7 @@ class Config:
         self.target_dir = None                    # cargo's target dir when paths follow it
         self.paths = self.cargo_paths()
         self._baselines = {}                      # baseline path -> baseline.Baseline
+        self.baseline_ref = None                  # baselines come from git (--baseline-ref)
 
     def cargo_paths(self):
         """The default globs: cargo's target directory, the selected profiles."""
@@ -144,9 +148,12 @@ class Config:
         if not settings.baseline:
             return None
         if settings.baseline not in self._baselines:
-            from loom_post.budget.baseline import load_baseline
-            self._baselines[settings.baseline] = load_baseline(settings.baseline,
-                                                               missing_ok=True)
+            from loom_post.budget.baseline import baseline_at_ref, load_baseline
+            if self.baseline_ref:
+                base = baseline_at_ref(settings.baseline, self.baseline_ref)
+            else:
+                base = load_baseline(settings.baseline, missing_ok=True)
+            self._baselines[settings.baseline] = base
         return self._baselines[settings.baseline]
 
     def inside(self, path):
@@ -276,7 +283,7 @@ class _Reader:
         if value is False:                 # `max-code-size = false`: no limit
             return attr, None
         try:
-            if key in measure_keys.SIZE_KEYS:
+            if measure_keys.hard_key(key) in measure_keys.SIZE_KEYS:
                 return attr, parse_size(value)
             return attr, parse_growth(value)
         except UnitError as e:

@@ -19,7 +19,10 @@ API other layers rely on:
            sizes_before=None) -> Verdict
   Verdict.path, .code_bytes, .code_bytes_before, .sizes, .sizes_before,
           .budgets (list of BudgetResult), .status
-  BudgetResult.kind, .measure, .limit, .actual, .status ("pass"/"fail"), .message
+  BudgetResult.kind, .measure, .limit, .actual, .message, .status: "pass", "fail",
+  "warn" (a warn- level exceeded) or "approved" (approval.approve()); only "fail"
+  fails the gate. Every max- key has a warn- twin (budget/measures.WARN_KEYS) and
+  `min-change` makes smaller growth since the baseline pass (.below_min_change)
   require_baselines(config, paths): ConfigError up front for a missing baseline file
   grew_most(verdict, top=5) -> [baseline.FunctionChange] (functions that grew most
   since the baseline, by name when the module has a name section)
@@ -28,7 +31,8 @@ API other layers rely on:
 from __future__ import annotations
 
 from loom_post.budget import baseline as baseline_mod
-from loom_post.budget.measures import KEYS, SIZE_KEYS, attr, measure_of
+from loom_post.budget.measures import (KEYS, SIZE_KEYS, WARN_KEYS, attr, hard_key,
+                                       measure_of, warn_key)
 from loom_post.sizes import LABELS, MEASURES, Sizes
 from loom_post.errors import ConfigError
 from loom_post.budget.units import percent
@@ -40,15 +44,30 @@ MAX_GROWTH_VS_BASELINE = "max-growth-vs-baseline"
 
 
 class BudgetResult:
-    """One budget measured: `limit` and `actual` are bytes (growth for the growth kinds)."""
+    """One budget measured: `limit` and `actual` are bytes (growth for the growth kinds).
+
+    A soft budget (a warn- key) over its limit has status "warn", never "fail"; a
+    hard one is "approved" instead of "fail" when the module was approved to
+    grow; a growth since the baseline below `min-change` is "pass" whatever the
+    limit (`below_min_change`)."""
 
     def __init__(self, kind, limit, actual, message="", reference=None, spec=None):
         self.kind, self.limit, self.actual = kind, limit, actual
         self.measure = measure_of(kind)
-        self.status = "pass" if actual <= limit else "fail"
+        self.soft = kind in WARN_KEYS
+        self.approved = False
+        self.below_min_change = False
         self.message = message
         self.reference = reference    # bytes a growth is measured from, if any
         self.spec = spec              # the allowance as configured (bytes or Percent)
+
+    @property
+    def status(self):
+        if self.actual <= self.limit or self.below_min_change:
+            return "pass"
+        if self.soft:
+            return "warn"
+        return "approved" if self.approved else "fail"
 
     @property
     def over_by(self):
@@ -56,7 +75,7 @@ class BudgetResult:
 
     def limit_text(self):
         """The limit for people: "850 B", "+0 B", "+8 B (1% of 811 B)"."""
-        if self.kind in SIZE_KEYS:
+        if hard_key(self.kind) in SIZE_KEYS:
             return f"{self.limit} B"
         text = f"+{self.limit} B"
         if isinstance(self.spec, Percent):
@@ -64,7 +83,7 @@ class BudgetResult:
         return text
 
     def actual_text(self):
-        if self.kind in SIZE_KEYS:
+        if hard_key(self.kind) in SIZE_KEYS:
             return f"{self.actual} B"
         sign = "+" if self.actual >= 0 else ""
         return f"{sign}{self.actual} B"
@@ -77,6 +96,8 @@ class BudgetResult:
             out["reference"] = self.reference
         if isinstance(self.spec, Percent):
             out["limit_percent"] = float(self.spec.value)
+        if self.below_min_change:
+            out["below_min_change"] = True
         return out
 
     def __repr__(self):
@@ -99,6 +120,15 @@ class Verdict:
         self.baseline_functions = None  # {function: bytes} recorded there
         self.functions = None           # {function: bytes} now (when a baseline is listed)
         self.missing_baseline = None    # a configured baseline file not written yet
+        self.min_change = None          # bytes or Percent: smaller changes are noise
+
+    def below_min_change(self, measure):
+        """Whether the change in `measure` since the baseline is under `min-change`
+        (never when no min-change is set or the baseline lacks the measure)."""
+        base = self.baseline_sizes.get(measure)
+        if self.min_change is None or base is None:
+            return False
+        return abs(self.sizes.get(measure) - base) < allowance(self.min_change, base)
 
     @property
     def status(self):
@@ -107,6 +137,14 @@ class Verdict:
     @property
     def failed(self):
         return [b for b in self.budgets if b.status == "fail"]
+
+    @property
+    def warned(self):
+        return [b for b in self.budgets if b.status == "warn"]
+
+    @property
+    def approved(self):
+        return [b for b in self.budgets if b.status == "approved"]
 
     @property
     def baseline_delta(self):
@@ -163,12 +201,15 @@ def evaluate(path, module, config, code_bytes_before=None, sizes=None, sizes_bef
         sizes_before = Sizes.known_only(code=code_bytes_before)
     budgets = []
     for measure, (cap_key, growth_key, _) in KEYS.items():
-        growth, cap = getattr(settings, attr(growth_key)), getattr(settings, attr(cap_key))
-        if sizes_before is not None and growth is not None:
-            budgets.append(_growth(growth_key, growth, sizes_before.get(measure),
-                                   sizes.get(measure), "over the optimizer's input"))
-        if cap is not None:
-            budgets.append(_cap(cap_key, cap, sizes.get(measure)))
+        for key in (growth_key, warn_key(growth_key)):
+            growth = getattr(settings, attr(key))
+            if sizes_before is not None and growth is not None:
+                budgets.append(_growth(key, growth, sizes_before.get(measure),
+                                       sizes.get(measure), "over the optimizer's input"))
+        for key in (cap_key, warn_key(cap_key)):
+            cap = getattr(settings, attr(key))
+            if cap is not None:
+                budgets.append(_cap(key, cap, sizes.get(measure)))
     before = sizes_before.known("code") if sizes_before is not None else None
     verdict = Verdict(path, sizes.get("code"), before, budgets, sizes, sizes_before)
     verdict.key = config.module_key(path)
@@ -179,7 +220,8 @@ def evaluate(path, module, config, code_bytes_before=None, sizes=None, sizes_bef
 
 def _against_baseline(verdict, module, config, settings, missing_ok=False):
     base = config.baseline_for(settings)
-    wanted = [(m, KEYS[m][2], getattr(settings, attr(KEYS[m][2]))) for m in MEASURES]
+    wanted = [(m, k, getattr(settings, attr(k))) for m in MEASURES
+              for k in (KEYS[m][2], warn_key(KEYS[m][2]))]
     wanted = [w for w in wanted if w[2] is not None]
     if wanted and not base.exists and missing_ok:
         verdict.missing_baseline = base.path
@@ -196,14 +238,17 @@ def _against_baseline(verdict, module, config, settings, missing_ok=False):
     verdict.functions = baseline_mod.function_sizes(module)
     verdict.baseline_sizes = {m: entry[f"{m}_bytes"] for m in MEASURES
                               if isinstance(entry.get(f"{m}_bytes"), int)}
+    verdict.min_change = settings.min_change
     for measure, key, spec in wanted:
         if measure not in verdict.baseline_sizes:
             raise ConfigError(f"{key} is set but the baseline has no "
                               f"{measure}_bytes for {verdict.key} (it was recorded by an "
                               f"older loom-post); `loom-post baseline` records it",
                               path=base.path)
-        verdict.budgets.append(_growth(key, spec, verdict.baseline_sizes[measure],
-                                       verdict.sizes.get(measure), "since the baseline"))
+        result = _growth(key, spec, verdict.baseline_sizes[measure],
+                         verdict.sizes.get(measure), "since the baseline")
+        result.below_min_change = verdict.below_min_change(measure)
+        verdict.budgets.append(result)
 
 
 def require_baselines(config, paths):
@@ -211,7 +256,8 @@ def require_baselines(config, paths):
     a baseline file that does not exist yet (evaluate would raise it mid-run)."""
     for path in paths:
         settings = config.settings_for(path)
-        if any(getattr(settings, attr(k[2])) is not None for k in KEYS.values()) \
+        if any(getattr(settings, attr(key)) is not None
+               for k in KEYS.values() for key in (k[2], warn_key(k[2]))) \
                 and settings.baseline:
             base = config.baseline_for(settings)
             if not base.exists:

@@ -24,12 +24,32 @@ BASELINE_KEYS = frozenset(k[2] for k in KEYS.values())
 NEW_KEYS = tuple(k for m in MEASURES[1:] for k in KEYS[m]) + (NEVER_GROW,)
 
 
+def warn_key(key):
+    """The soft level of a budget key: max-code-size -> warn-code-size."""
+    return "warn-" + key[len("max-"):]
+
+
+# Every budget has a soft level, named from the same table so that none is
+# forgotten when a budget is added: warn key -> the hard key it shadows.
+WARN_KEYS = {warn_key(k): k for keys in KEYS.values() for k in keys}
+# Growth since the baseline smaller than this (bytes or a percentage of the
+# baseline size) is treated as noise: it neither fails nor warns.
+MIN_CHANGE = "min-change"
+SOFT_KEYS = tuple(WARN_KEYS) + (MIN_CHANGE,)
+
+
+def hard_key(key):
+    """The hard budget key a key stands for (itself unless it is a warn- key)."""
+    return WARN_KEYS.get(key, key)
+
+
 def attr(key):
     """The ModuleSettings attribute of a key: max-gzip-size -> max_gzip_size."""
     return key.replace("-", "_")
 
 
 def measure_of(key):
+    key = hard_key(key)
     for measure, keys in KEYS.items():
         if key in keys:
             return measure
@@ -39,7 +59,7 @@ def measure_of(key):
 def init_settings(settings):
     """The defaults of the new keys: no file/gzip/brotli budgets; the optimizer
     may grow none of the measures."""
-    for key in NEW_KEYS:
+    for key in NEW_KEYS + SOFT_KEYS:
         setattr(settings, attr(key), None)
     settings.never_grow = MEASURES
 

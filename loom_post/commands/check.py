@@ -12,6 +12,11 @@ Nothing built yet (no PATH given, and the `paths` globs match no file, as in a
 fresh clone): the `missing` key decides. "warn" (the default) says so in one
 line on stderr and exits 0, "error" exits 2 with that line, "ignore" exits 0
 silently.
+
+For CI (docs/ci.md): `--baseline-ref REF` compares with the baseline committed at
+the merge-base of REF and HEAD, `--approve` / LOOM_POST_APPROVE let named modules
+grow, `--write FORMAT:PATH` writes more reports from the same measurements and
+`--github-comment` publishes the Markdown one (never changing the exit code).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from loom_post.budget.config import load_config, require_paths, resolve_paths
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module
 from loom_post.budget.gate import evaluate, require_baselines
+from loom_post.commands import ci_reports
+from loom_post.integrations.github import publish
 from loom_post.report.formats import FORMATS, render
 from loom_post.sizes import MEASURES, Sizes
 
@@ -38,7 +45,23 @@ def add_parser(sub):
     p.add_argument("--top", type=int, default=5, metavar="N",
                    help="how many of the functions that grew most to name (default 5)")
     add_no_brotli(p)
+    add_ci_options(p)
     p.set_defaults(func=run)
+
+
+def add_ci_options(p):
+    p.add_argument("--baseline-ref", metavar="REF",
+                   help="compare with the baseline file as committed at `git merge-base "
+                        "REF HEAD` (e.g. origin/main), not the one in the work tree")
+    p.add_argument("--approve", action="append", default=[], metavar="GLOB",
+                   help="modules allowed to grow since the baseline this time (repeatable; "
+                        "also LOOM_POST_APPROVE=\"glob,glob\")")
+    p.add_argument("--github-comment", action="store_true",
+                   help="also append the Markdown report to $GITHUB_STEP_SUMMARY and post it "
+                        "as a pull-request comment, updated in place on later runs")
+    p.add_argument("--write", action="append", default=[], metavar="FORMAT:PATH",
+                   help="also write the report in FORMAT (text, json, markdown, github) "
+                        "to PATH (repeatable)")
 
 
 def add_no_brotli(p):
@@ -82,14 +105,21 @@ def run(args, out=None):
     out = out or sys.stdout
     if args.top < 0:
         raise ConfigError("--top takes a number >= 0")
+    writes = ci_reports.parse_writes(args.write)
     config = load_config(args.config)
+    config.baseline_ref = args.baseline_ref
+    ci_reports.require_baseline_for_ref(config, args.baseline_ref)
     if not args.paths and not resolve_paths(config, args.paths):
         return nothing_built(config)
     paths = require_paths(config, args.paths)
     require_baselines(config, paths)
     verdicts, errors = measure(paths, config, brotli=not args.no_brotli)
+    ci_reports.apply_approvals(verdicts, args.approve)
     out.write(render(args.format, verdicts, errors, top=args.top))
     out.flush()
+    ci_reports.write_reports(writes, verdicts, errors, args.top)
+    if args.github_comment:
+        publish(render("markdown", verdicts, errors, top=args.top))
     for path, message in errors:
         print_error(f"{path}: {message}")
     if errors:

@@ -26,13 +26,18 @@ from loom_post.sizes import MEASURES, Sizes
 def add_parser(sub):
     p = sub.add_parser("diff", help="per-function size differences between two modules")
     p.add_argument("old", metavar="OLD")
-    p.add_argument("new", metavar="NEW")
+    p.add_argument("new", metavar="NEW", nargs="?")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--top", type=int, default=30, metavar="N",
                    help="how many changed functions to list in text (0: all; default 30)")
     p.add_argument("--max-input-size", type=_size, default=None, metavar="SIZE",
                    help="refuse larger files (default 256 MiB)")
     add_no_brotli(p)
+    p.add_argument("--baseline-ref", metavar="REF",
+                   help="diff NEW against its baseline entry committed at `git merge-base "
+                        "REF HEAD` (give only NEW)")
+    p.add_argument("--config", metavar="FILE",
+                   help="configuration file, for --baseline-ref (default: search upwards)")
     p.set_defaults(func=run)
 
 
@@ -73,6 +78,11 @@ def compare(old_module, new_module, measures=()):
 def run(args):
     if args.top < 0:
         raise ConfigError("--top takes a number >= 0")
+    if args.baseline_ref is not None:
+        from loom_post.commands import diff_ref
+        return diff_ref.run(args, _print_text)
+    if args.new is None:
+        raise ConfigError("diff needs OLD and NEW (or --baseline-ref REF NEW)")
     modules = []
     status = exitcodes.OK
     for path in (args.old, args.new):

@@ -41,6 +41,12 @@ def _headline(verdicts, errors):
                  if not errors else "none over budget")
     if errors:
         parts.append(f"{len(errors)} unreadable")
+    warned = sum(1 for v in verdicts if v.warned)
+    approved = sum(1 for v in verdicts if v.approved)
+    if warned:
+        parts.append(f"{warned} over a warn- level")
+    if approved:
+        parts.append(f"{approved} approved to grow")
     return ", ".join(parts)
 
 
@@ -84,6 +90,10 @@ def _size_cell(v, measure):
 
 # -- text ------------------------------------------------------------------------
 
+_STATUS_WORD = {"fail": "FAIL", "warn": "WARN", "approved": "APPROVED"}
+_MIN_CHANGE_NOTE = "; below min-change: not counted"
+
+
 def text(verdicts, errors, top=5):
     lines = []
     for v in verdicts:
@@ -97,8 +107,10 @@ def text(verdicts, errors, top=5):
         lines.append(f"  sizes: {sizes_line(v)}")
         for b in v.budgets:
             lines.append(f"  {b.kind}: limit {b.limit_text()}, actual {b.actual_text()}: "
-                         f"{b.status.upper() if b.status == 'fail' else 'pass'} ({b.message})")
-        grown = grew_most(v, top) if (v.baseline_delta or 0) > 0 or v.status == "fail" else []
+                         f"{_STATUS_WORD.get(b.status, 'pass')} ({b.message}"
+                         f"{_MIN_CHANGE_NOTE if b.below_min_change else ''})")
+        grows = (v.baseline_delta or 0) > 0 and not v.below_min_change("code")
+        grown = grew_most(v, top) if grows or v.status == "fail" else []
         if grown:
             lines.append("  functions that grew most since the baseline:")
             for c in grown:
@@ -144,6 +156,14 @@ def _md_cell(text):
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _md_soft_status(v):
+    """The status cell of a module within its hard budgets: warnings, approvals."""
+    notes = [f":warning: {b.kind} {b.actual_text()} > {b.limit_text()}" for b in v.warned]
+    notes += [f":heavy_check_mark: approved: {b.kind} {b.actual_text()} > {b.limit_text()}"
+              for b in v.approved]
+    return "; ".join(notes) or ":white_check_mark:"
+
+
 def markdown(verdicts, errors, top=5, max_rows=MAX_ROWS):
     state = status_of(verdicts, errors)
     icon = {"pass": ":white_check_mark:", "fail": ":x:", "error": ":warning:"}[state]
@@ -166,7 +186,7 @@ def markdown(verdicts, errors, top=5, max_rows=MAX_ROWS):
             status = ":x: " + "; ".join(
                 f"{b.kind} {b.actual_text()} > {b.limit_text()}" for b in v.failed)
         else:
-            status = ":white_check_mark:"
+            status = _md_soft_status(v)
         compressed = " | ".join(_size_cell(v, m) for m in ("file", "gzip", "brotli"))
         rows.append(f"| {_md_path(v.path)} | {sizes} | {delta} | {pct} | {compressed} | "
                     f"{_md_cell(status)} |")
@@ -206,6 +226,18 @@ def _escape_property(s):
     return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
 
 
+def _soft_annotations(verdicts):
+    """`::warning` for a warn- level exceeded, `::notice` for an approved growth."""
+    out = []
+    for v in _ordered(verdicts):
+        for b in v.warned + v.approved:
+            level = "warning" if b.status == "warn" else "notice"
+            what = "exceeded" if b.status == "warn" else "exceeded, approved"
+            out.append((v.path, f"loom-post {b.kind}", f"{b.kind} {what}: {b.message}; "
+                        f"limit {b.limit_text()}, actual {b.actual_text()}", level))
+    return out
+
+
 def github(verdicts, errors, top=3, max_annotations=MAX_ANNOTATIONS):
     problems = []
     for path, message in errors:
@@ -221,8 +253,10 @@ def github(verdicts, errors, top=3, max_annotations=MAX_ANNOTATIONS):
                         f"{demangle(c.name)} {signed(c.delta)} B" for c in grown)
             msg += f" (sizes: {sizes_line(v)})"
             problems.append((v.path, f"loom-post {b.kind}", msg))
-    out = [f"::error file={_escape_property(path)},title={_escape_property(title)}::"
-           f"{_escape_data(msg)}" for path, title, msg in problems[:max_annotations]]
+    problems += _soft_annotations(verdicts)
+    out = [f"::{level} file={_escape_property(path)},title={_escape_property(title)}::"
+           f"{_escape_data(msg)}" for path, title, msg, level in
+           (p if len(p) == 4 else (*p, "error") for p in problems[:max_annotations])]
     summary = f"loom-post check: {_headline(verdicts, errors)}"
     if len(problems) > max_annotations:
         summary += (f"; {len(problems) - max_annotations} more problems not annotated "

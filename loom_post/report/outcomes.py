@@ -109,6 +109,9 @@ def _budget_lines(verdict, out):
         if b.status == "fail":
             out.write(f"  over budget: {b.kind}: limit {b.limit_text()}, actual "
                       f"{b.actual_text()} ({b.message})\n")
+        elif b.status == "warn":
+            out.write(f"  warning: {b.kind}: limit {b.limit_text()}, actual "
+                      f"{b.actual_text()} ({b.message})\n")
     if verdict.status == "fail":
         grown = grew_most(verdict, 5)
         if grown:
