@@ -3,6 +3,7 @@
 cargo finds `cargo-loom-post` on PATH and runs it with `loom-post` as the first
 argument and its own path in `$CARGO`; this drops that argument and is then
 exactly `loom-post cargo ARGS...` (which calls cargo back through `$CARGO`).
+`cargo loom-post --version` and `--help` are loom-post's own (not cargo's).
 """
 
 import sys

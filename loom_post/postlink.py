@@ -23,8 +23,10 @@ class Outcome:
     """What happened to one module: `error` (a message naming the path), or the
     optimizer's `result`, the budgets' `verdict` and notes."""
 
-    def __init__(self, path):
-        self.path = path
+    def __init__(self, path, file=None):
+        self.path = path                # the module's identity: reports, budgets, baseline
+        self.file = file or path        # the file read and rewritten (cargo's deps/ copy)
+        self.dwarf_hint = "--keep-dwarf"  # how to keep DWARF on the route in use
         self.error = None
         self.result = None
         self.verdict = None
@@ -44,13 +46,21 @@ def default_jobs():
 
 
 def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=None,
-                 never_grow=None, measures=()):
+                 never_grow=None, measures=(), identity=None, first_run=False,
+                 dwarf_hint=None):
     """Optimize and gate one module. Never raises for a bad input: see Outcome.error.
     `passes`: pass names in order (None: the configuration's, else the defaults).
     `never_grow`: the measures the optimizer may not grow (None: the configuration's).
-    `measures`: sizes to report even when no budget needs them (e.g. brotli)."""
-    outcome = Outcome(path)
-    settings = config.settings_for(path)
+    `measures`: sizes to report even when no budget needs them (e.g. brotli).
+    `identity`: the path budgets, [[module]] globs and the baseline know the module
+    by (cargo's artifact path for the deps/ file a linker writes); default `path`.
+    `first_run`: a baseline file not written yet is a note, not an error (builds).
+    `dwarf_hint`: the option the DWARF notice names (the route's own spelling)."""
+    outcome = Outcome(identity or path, file=path)
+    if dwarf_hint:
+        outcome.dwarf_hint = dwarf_hint
+    keep_dwarf = keep_dwarf or config.keep_dwarf
+    settings = config.settings_for(outcome.path)
     passes = passes if passes is not None else config.passes
     try:
         with locked(path, timeout=config.lock_timeout):
@@ -69,7 +79,10 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
                                           jobs=jobs, never_grow=guarded)
                 outcome.notes.extend(outcome.result.notes)
             _store(path, output, outcome, st)
-        outcome.verdict = _gate(output or path, outcome, config, settings, measures)
+        outcome.verdict = _gate(output or outcome.path, outcome, config, settings, measures,
+                                first_run)
+        if outcome.verdict.missing_baseline:
+            outcome.notes.append(missing_baseline_note(outcome.verdict.missing_baseline))
     except FileNotFoundError:
         outcome.error = str(InputError("no such file", path=path))
     except InputError as e:
@@ -79,7 +92,12 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
     return outcome
 
 
-def _gate(path, outcome, config, settings, measures):
+def missing_baseline_note(baseline):
+    return (f"baseline {baseline} does not exist yet, so growth since the baseline was "
+            f"not checked; `loom-post baseline` records it")
+
+
+def _gate(path, outcome, config, settings, measures, first_run=False):
     """The budgets' verdict, with the sizes reports show measured: code, file
     and gzip always (cheap), brotli when a budget needs it or it was asked for."""
     from loom_post.budget.measures import measures_needed
@@ -89,7 +107,7 @@ def _gate(path, outcome, config, settings, measures):
     r.sizes_before.measure([m for m in MEASURES if m in wanted])
     r.sizes_after.measure([m for m in MEASURES if m in wanted])
     return evaluate(path, r.module, config, sizes=r.sizes_after,
-                    sizes_before=r.sizes_before)
+                    sizes_before=r.sizes_before, missing_baseline_ok=first_run)
 
 
 def _store(path, output, outcome, st):
@@ -112,13 +130,17 @@ def _store(path, output, outcome, st):
 
 
 def optimize_paths(paths, config, output=None, keep_dwarf=False, jobs=None, passes=None,
-                   never_grow=None, measures=()):
-    """[Outcome] for every path, in order (a component's core modules follow it)."""
+                   never_grow=None, measures=(), identities=None, **route):
+    """[Outcome] for every path, in order (a component's core modules follow it).
+    `identities`: one per path (None: the paths themselves); `route`: first_run
+    and dwarf_hint, as for optimize_one."""
     jobs = default_jobs() if jobs is None else jobs
+    identities = identities or [None] * len(paths)
     outcomes = []
-    for p in paths:
+    for p, i in zip(paths, identities):
         o = optimize_one(p, config, output=output, keep_dwarf=keep_dwarf, jobs=jobs,
-                         passes=passes, never_grow=never_grow, measures=measures)
+                         passes=passes, never_grow=never_grow, measures=measures,
+                         identity=i, **route)
         outcomes += [o] + o.parts
     return outcomes
 

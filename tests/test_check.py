@@ -103,9 +103,37 @@ def test_configured_paths_are_used_when_none_given(project, capsys):
         {"a.wasm": "pass", "b.wasm": "fail"}
 
 
-def test_no_modules_is_a_usage_error(project, capsys):
+def test_nothing_built_yet_warns_by_default(project, capsys):
+    """A fresh clone (nothing built): one warning saying how to build, exit 0."""
+    code, out, err = check(capsys)
+    assert code == 0 and out == ""
+    assert err.startswith("loom-post: warning: no module built yet")
+    assert "target/wasm32-*/release/*.wasm" in err and "cargo build --release" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("setting,status,said", [
+    ('"error"', 2, "no module built yet"), ('"ignore"', 0, ""), ('"warn"', 0, "warning")])
+def test_nothing_built_yet_follows_the_missing_key(project, capsys, setting, status, said):
+    config(project, f"missing = {setting}\n")
     code, _, err = check(capsys)
-    assert code == 2 and "none match the configured paths" in err
+    assert code == status
+    assert (said in err) if said else err == ""
+
+
+def test_missing_key_is_validated(project, capsys):
+    config(project, 'missing = "fail"\n')
+    code, _, err = check(capsys)
+    assert code == 2 and "missing" in err and '"warn", "error" or "ignore"' in err
+
+
+def test_baseline_with_nothing_built_says_what_to_do(project, capsys):
+    config(project, 'baseline = "sizes.json"\n')
+    code = main(["baseline"])
+    err = capsys.readouterr().err
+    assert code == 2 and "nothing to record: no module built yet" in err
+    assert "cargo build --release" in err and "then run `loom-post baseline` again" in err
+    assert not (project / "sizes.json").exists()
 
 
 # -- max-growth-vs-baseline -------------------------------------------------------

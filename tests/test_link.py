@@ -89,7 +89,7 @@ def test_hook_in_a_workspace_reads_the_workspace_config(tmp_path, cargo_wasm32):
     cargo, env = cargo_wasm32
     ws = copy_crate(WORKSPACE, tmp_path / "ws")
     with open(os.path.join(ws, "loom-post.toml"), "w") as f:
-        f.write('max-code-size = "8 KiB"\n\n[[module]]\npath = "target/*/*/deps/beta.wasm"\n'
+        f.write('max-code-size = "8 KiB"\n\n[[module]]\npath = "target/*/release/beta.wasm"\n'
                 'max-code-size = "20 B"\n')
     proc = cargo_build(cargo, hook_env(env), ws, check=False)
     assert proc.returncode == 101

@@ -166,6 +166,24 @@ def test_check_hook_does_not_run_when_no_relevant_file_is_committed(tmp_path, ho
     assert re.search(r"loom-post size budgets\.+\(no files to check\)Skipped", out), out
 
 
+@pytest.mark.parametrize("missing,rc,said", [
+    (None, 0, "warning: no module built yet"),
+    ('"error"', 1, "error: no module built yet"),
+], ids=["default-warns", "missing-error"])
+def test_check_hook_in_a_fresh_clone_with_nothing_built(tmp_path, hook_repo, pre_commit_home,
+                                                        missing, rc, said):
+    """A fresh clone has no target/: by default the gate passes and says why
+    (shown with --verbose); `missing = "error"` fails it."""
+    toml = PATHS + 'max-code-size = "10 B"\n' + (f"missing = {missing}\n" if missing else "")
+    project = make_project(tmp_path, toml)
+    shutil.rmtree(project / "target")
+    code, out = pre_commit(["try-repo", hook_repo, "loom-post-check", "--all-files",
+                            "--verbose"], cwd=project, home=pre_commit_home)
+    assert code == rc, out
+    assert said in out and "cargo build --release" in out, out
+    assert "Traceback" not in out, out
+
+
 # -- the manifest and the documented configuration -------------------------------
 
 def _manifest():

@@ -37,6 +37,7 @@ import os
 import re
 import sys
 
+from loom_post.budget import cargo_layout
 from loom_post.budget import measures as measure_keys
 from loom_post.budget.globs import Matcher, glob_files, glob_regex, split
 from loom_post.errors import ConfigError
@@ -69,7 +70,11 @@ FILE_KEYS = ("max-input-size", "lock-timeout", "allow-outside")
 # Top level only, true or false: configuration mistakes fail the run (budget/lint.py);
 # a content hash in a file name is not part of the module's baseline entry.
 SWITCH_KEYS = ("strict", "baseline-ignore-hash")
-TOP_KEYS = ("paths", "passes", "module") + FILE_KEYS + SWITCH_KEYS + tuple(BUDGET_KEYS)
+# Top level only: which builds the cargo routes touch and how (docs/cargo.md).
+ROUTE_KEYS = ("profiles", "keep-dwarf", "missing")
+MISSING_CHOICES = ("warn", "error", "ignore")
+TOP_KEYS = (("paths", "passes", "module") + FILE_KEYS + SWITCH_KEYS + ROUTE_KEYS
+            + tuple(BUDGET_KEYS))
 MODULE_KEYS = ("path",) + tuple(BUDGET_KEYS)
 
 
@@ -113,8 +118,19 @@ class Config:
         self.allow_outside = False                # globs/baselines may leave `root`
         self.strict = False                       # configuration mistakes exit 2
         self.baseline_ignore_hash = False         # see baseline_key
+        self.profiles = cargo_layout.DEFAULT_PROFILES  # profile dirs the routes act on
+        self.keep_dwarf = False                   # keep .debug_* sections on every route
+        self.missing = "warn"                     # check/pre-commit with nothing built yet
+        self.paths_configured = False             # False: paths follow cargo's target dir
+        self.target_dir = None                    # cargo's target dir when paths follow it
+        self.paths = self.cargo_paths()
         self._baselines = {}                      # baseline path -> baseline.Baseline
         self.baseline_ref = None                  # baselines come from git (--baseline-ref)
+
+    def cargo_paths(self):
+        """The default globs: cargo's target directory, the selected profiles."""
+        self.target_dir = cargo_layout.target_dir(self.root)
+        return cargo_layout.default_paths(self.root, self.profiles)
 
     def module_key(self, module_path):
         """`module_path` relative to the configuration's directory, with '/'."""
@@ -156,10 +172,17 @@ class Config:
         """Whether `path`, symlinks resolved, is within the configuration's directory."""
         root = os.path.realpath(self.root)
         real = os.path.realpath(path)
+        if not self.paths_configured and self.target_dir and _within(real, self.target_dir):
+            return True     # cargo's own target dir ($CARGO_TARGET_DIR) is the user's choice
         return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
     def describe(self):
         return self.path or "defaults (no loom-post.toml or [tool.loom-post] found)"
+
+
+def _within(real, directory):
+    top = os.path.realpath(directory)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
 
 
 # `-` or `.`, then 8 or more hex digits (trunk writes 16), just before `_bg.wasm` or
@@ -274,6 +297,7 @@ class _Reader:
                 self.unknown(label, value, TOP_KEYS)
             if key == "paths":
                 config.paths = self.globs(label, value, need_include=True)
+                config.paths_configured = True
             elif key == "passes":
                 config.passes = self.passes(label, value)
             elif key == "module":
@@ -284,9 +308,13 @@ class _Reader:
                 if not isinstance(value, bool):
                     self.fail(label, value, "expected true or false")
                 setattr(config, key.replace("-", "_"), value)
+            elif key in ROUTE_KEYS:
+                self.route_key(config, label, key, value)
             else:
                 attr, parsed = self.setting(label, key, value)
                 setattr(config.defaults, attr, parsed)
+        if not config.paths_configured:
+            config.paths = config.cargo_paths()
         self.check_baselines(config.defaults, self.prefix.rstrip(".") or "top level")
         self.confine(config, self.prefix + "baseline", config.defaults.baseline)
         for n, rule in enumerate(config.rules, 1):
@@ -312,6 +340,23 @@ class _Reader:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 self.fail(label, value, "expected a number of seconds >= 0")
             config.lock_timeout = float(value)
+
+    def route_key(self, config, label, key, value):
+        if key == "keep-dwarf":
+            if not isinstance(value, bool):
+                self.fail(label, value, "expected true or false")
+            config.keep_dwarf = value
+        elif key == "missing":
+            if value not in MISSING_CHOICES:
+                self.fail(label, value, "expected \"warn\", \"error\" or \"ignore\"")
+            config.missing = value
+        else:
+            if (isinstance(value, str) or not isinstance(value, list) or not value
+                    or not all(isinstance(v, str) and v.strip() and "/" not in v
+                               for v in value)):
+                self.fail(label, value, 'expected a list of cargo profiles, e.g. '
+                                        '["release"] or ["release", "dev"]')
+            config.profiles = tuple(value)
 
     def confine(self, config, label, baseline):
         """A baseline file outside the configuration's directory (absolute, `..`,

@@ -120,6 +120,7 @@ class Verdict:
         self.baseline_bytes = None      # code bytes recorded there, if listed
         self.baseline_functions = None  # {function: bytes} recorded there
         self.functions = None           # {function: bytes} now (when a baseline is listed)
+        self.missing_baseline = None    # a configured baseline file not written yet
         self.min_change = None          # bytes or Percent: smaller changes are noise
 
     def below_min_change(self, measure):
@@ -188,10 +189,14 @@ def _cap(kind, limit, now):
     return BudgetResult(kind, limit, now, message, spec=limit)
 
 
-def evaluate(path, module, config, code_bytes_before=None, sizes=None, sizes_before=None):
+def evaluate(path, module, config, code_bytes_before=None, sizes=None, sizes_before=None,
+             missing_baseline_ok=False):
     """The Verdict of `module` (read from `path`). `sizes` / `sizes_before`:
     sizes.Sizes of the module and of the optimizer's input (code_bytes_before
-    alone is enough when only code budgets apply)."""
+    alone is enough when only code budgets apply). `missing_baseline_ok`: a
+    baseline file that does not exist yet skips the *-vs-baseline budgets and
+    sets Verdict.missing_baseline (the build routes' first run) instead of
+    raising ConfigError."""
     settings = config.settings_for(path)
     sizes = sizes if sizes is not None else Sizes(module.data, module.code_size)
     if sizes_before is None and code_bytes_before is not None:
@@ -211,15 +216,18 @@ def evaluate(path, module, config, code_bytes_before=None, sizes=None, sizes_bef
     verdict = Verdict(path, sizes.get("code"), before, budgets, sizes, sizes_before)
     verdict.key = config.baseline_key(path)
     if settings.baseline:
-        _against_baseline(verdict, module, config, settings)
+        _against_baseline(verdict, module, config, settings, missing_baseline_ok)
     return verdict
 
 
-def _against_baseline(verdict, module, config, settings):
+def _against_baseline(verdict, module, config, settings, missing_ok=False):
     base = config.baseline_for(settings)
     wanted = [(m, k, getattr(settings, attr(k))) for m in MEASURES
               for k in (KEYS[m][2], warn_key(KEYS[m][2]))]
     wanted = [w for w in wanted if w[2] is not None]
+    if wanted and not base.exists and missing_ok:
+        verdict.missing_baseline = base.path
+        return
     if wanted and not base.exists:
         raise ConfigError("the baseline file does not exist; `loom-post baseline` records one",
                           path=base.path)

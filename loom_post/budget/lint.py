@@ -26,17 +26,17 @@ _NEAR_EXTS = (".toml", ".tml", ".yaml", ".yml", ".ini", ".cfg", "")
 _SKIP_DIRS = {".git", "incremental", "node_modules", ".fingerprint", "build"}
 
 
-def review(config, given, strict=False, cwd=None):
+def review(config, given, strict=False, cwd=None, globs=True):
     """Print a warning per mistake found; ConfigError under strict (or the
     config's `strict`). `given`: the module paths typed on the command line (the
-    glob checks only apply when the configured globs choose the modules)."""
+    glob checks only apply when the configured globs choose the modules);
+    `globs=False`: the caller reports an empty match itself (nothing built yet)."""
     cwd = os.path.abspath(cwd or os.getcwd())
     found = discovery_mistakes(config, cwd)
-    if not given:
-        if config.path is None:
-            found.append(_no_config(cwd, _searched_dirs(config, cwd)[-1]))
-        paths = _quiet_resolve(config)
-        found += glob_mistakes(config, paths)
+    if not given and config.path is None:
+        found.append(_no_config(cwd, _searched_dirs(config, cwd)[-1]))
+    if not given and globs:
+        found += glob_mistakes(config, _quiet_resolve(config))
     for message in found:
         print_warning(message)
     if found and (strict or config.strict):

@@ -18,10 +18,10 @@ import os
 
 from loom_post import exitcodes
 from loom_post.budget.baseline import load_baseline
-from loom_post.budget.config import load_config, require_paths
+from loom_post.budget.config import load_config, require_paths, resolve_paths
 from loom_post.budget.lint import review
 from loom_post.errors import ConfigError, InputError, print_error
-from loom_post.commands.check import add_no_brotli, add_strict
+from loom_post.commands.check import add_no_brotli, add_strict, nothing_built_text
 from loom_post.fileio import load_module, locked_dir, read_bytes
 from loom_post.postlink_component import is_component, measured as component_measured
 from loom_post.sizes import MEASURES, Sizes
@@ -40,7 +40,11 @@ def add_parser(sub):
 
 def run(args):
     config = load_config(args.config)
-    review(config, args.paths, strict=args.strict)
+    nothing = not args.paths and not resolve_paths(config, args.paths)
+    review(config, args.paths, strict=args.strict, globs=not nothing)
+    if nothing:
+        raise ConfigError(f"nothing to record: {nothing_built_text(config)}, then run "
+                          f"`loom-post baseline` again")
     paths = require_paths(config, args.paths)
     groups, unconfigured = {}, []
     for path in paths:

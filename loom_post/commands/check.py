@@ -8,6 +8,11 @@ no optimizer, so only the caps (`max-code-size`, `max-gzip-size`, ...) and the
 `*-vs-baseline` budgets apply here. Every size is measured and reported: code,
 file, gzip -9 and brotli q11 (`--no-brotli` skips the slow one).
 
+Nothing built yet (no PATH given, and the `paths` globs match no file, as in a
+fresh clone): the `missing` key decides. "warn" (the default) says so in one
+line on stderr and exits 0, "error" exits 2 with that line, "ignore" exits 0
+silently.
+
 For CI (docs/ci.md): `--baseline-ref REF` compares with the baseline committed at
 the merge-base of REF and HEAD, `--approve` / LOOM_POST_APPROVE let named modules
 grow, `--write FORMAT:PATH` writes more reports from the same measurements and
@@ -19,7 +24,7 @@ from __future__ import annotations
 import sys
 
 from loom_post import exitcodes
-from loom_post.budget.config import load_config, require_paths
+from loom_post.budget.config import load_config, require_paths, resolve_paths
 from loom_post.budget.lint import review
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module, read_bytes
@@ -102,6 +107,22 @@ def measure(paths, config, brotli=True, progress=None):
     return verdicts, errors
 
 
+def nothing_built_text(config):
+    return (f"no module built yet: the paths globs ({', '.join(config.paths)}) match no "
+            f"file in {config.root}; build first, e.g. "
+            f"`cargo build --release --target wasm32-unknown-unknown`")
+
+
+def nothing_built(config):
+    """check's outcome when there is nothing to check, as the `missing` key says."""
+    if config.missing == "error":
+        raise ConfigError(nothing_built_text(config) + ' (missing = "error")')
+    if config.missing == "warn":
+        print(f"loom-post: warning: {nothing_built_text(config)}; nothing was checked "
+              f'(missing = "error" fails instead, "ignore" stays quiet)', file=sys.stderr)
+    return exitcodes.OK
+
+
 def run(args, out=None):
     out = out or sys.stdout
     if args.top < 0:
@@ -110,7 +131,10 @@ def run(args, out=None):
     config = load_config(args.config)
     config.baseline_ref = args.baseline_ref
     ci_reports.require_baseline_for_ref(config, args.baseline_ref)
-    review(config, args.paths, strict=args.strict)
+    nothing = not args.paths and not resolve_paths(config, args.paths)
+    review(config, args.paths, strict=args.strict, globs=not nothing)
+    if nothing:
+        return nothing_built(config)
     paths = require_paths(config, args.paths)
     require_baselines(config, paths)
     note(args, f"configuration: {config.describe()}; {len(paths)} module(s)")

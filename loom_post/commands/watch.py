@@ -8,6 +8,14 @@ start are processed once. A module over budget prints a `FAIL` line and a module
 that cannot be read an error line; watching goes on either way. Ctrl-C or
 SIGTERM stops it with exit status 0.
 
+Only the configured `profiles` are touched (default: release; a module under
+`<triple>/debug/` found in a DIR is left alone, said once). A module in cargo's
+`deps/` is known by its artifact path, as on every other route. A configuration
+error at start is one line and exit status 2; the configuration file is re-read
+when it changes (or appears), and a broken edit is one error line while the
+previous configuration stays in force. A baseline file that does not exist yet
+is a note, not an error.
+
 The machinery (what is watched, debouncing, ignoring its own writes, surviving
 `cargo clean`, falling back to polling) lives in loom_post/watcher.py.
 `run_watch` is the entry point both the CLI and in-process tests use.
@@ -18,10 +26,12 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from loom_post import exitcodes
-from loom_post.budget.config import load_config
-from loom_post.errors import ConfigError, print_error
+from loom_post.budget.cargo_layout import profile_of, profile_selected, uplifted
+from loom_post.budget.config import find_config, load_config
+from loom_post.errors import ConfigError, LoomPostError, print_error
 from loom_post.integrations.watcher import RESCAN_EVERY, ModuleWatcher, Selection
 from loom_post.postlink import optimize_one
 from loom_post.report.outcomes import render_text
@@ -39,6 +49,8 @@ def add_parser(sub):
     p.add_argument("--config", metavar="FILE", help="configuration file (default: search upwards)")
     p.add_argument("--debounce", type=float, default=DEFAULT_DEBOUNCE, metavar="SECONDS",
                    help="quiet time a module needs before it is read (default: %(default)s)")
+    p.add_argument("--keep-dwarf", action="store_true",
+                   help="keep DWARF (.debug_*) sections even when code changes")
     p.set_defaults(func=run)
 
 
@@ -52,7 +64,8 @@ def run(args):
     stop = threading.Event()
     with _stop_on_signals(stop):
         return run_watch(args.dirs, config, polling=args.polling, debounce=args.debounce,
-                         stop_event=stop, out=sys.stdout, err=sys.stderr)
+                         stop_event=stop, out=sys.stdout, err=sys.stderr,
+                         keep_dwarf=args.keep_dwarf, config_file=args.config)
 
 
 class _stop_on_signals:
@@ -84,8 +97,52 @@ def _display(path):
     return path if rel.startswith("..") else rel
 
 
+class LiveConfig:
+    """The configuration in force, re-read when its file changes or appears."""
+
+    EVERY = 0.5     # seconds between looks: discovery may parse a pyproject.toml
+
+    def __init__(self, config, config_file=None):
+        self.config = config
+        self.file = config_file
+        self.seen = self._signature()
+        self.looked = time.monotonic()
+
+    def _where(self):
+        return self.file or self.config.path or find_config(self.config.root)
+
+    def _signature(self):
+        try:
+            path = self._where()
+            st = os.stat(path) if path else None
+        except (OSError, LoomPostError):
+            return None
+        return path, st and (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def poll(self, say_err):
+        """A new Config when the file changed and reads cleanly, else None."""
+        if time.monotonic() - self.looked < self.EVERY:
+            return None
+        self.looked = time.monotonic()
+        sig = self._signature()
+        if sig == self.seen:
+            return None
+        self.seen = sig
+        try:
+            config = load_config(self.file, cwd=self.config.root)
+        except LoomPostError as e:
+            print_error(f"{e} (the previous configuration stays in force)", say_err)
+            say_err.flush()
+            return None
+        self.config = config
+        say_err.write(f"loom-post: watch: configuration reloaded ({config.describe()})\n")
+        say_err.flush()
+        return config
+
+
 def run_watch(dirs, config, polling=False, debounce=DEFAULT_DEBOUNCE, stop_event=None,
-              out=None, err=None, started=None, rescan=RESCAN_EVERY):
+              out=None, err=None, started=None, rescan=RESCAN_EVERY, keep_dwarf=False,
+              config_file=None):
     """Watch until `stop_event` is set; returns the exit status (0).
 
     `out` gets the per-module lines and `FAIL` lines, `err` the notices and error
@@ -93,6 +150,8 @@ def run_watch(dirs, config, polling=False, debounce=DEFAULT_DEBOUNCE, stop_event
     `started`, if given, is called once the watches are armed (tests wait on it).
     `rescan`: seconds between safety-net scans of the globs (None: only when a
     watch is (re)armed or a directory appears).
+    `config_file`: the --config file, re-read when it changes (else the
+    configuration is rediscovered from its directory).
     """
     out = out or sys.stdout
     err = err or sys.stderr
@@ -102,10 +161,25 @@ def run_watch(dirs, config, polling=False, debounce=DEFAULT_DEBOUNCE, stop_event
         stream.write(line + "\n")
         stream.flush()
 
+    live = LiveConfig(config, config_file)
+    left_alone = set()
+
     def process(path, data):
         shown = _display(path)
+        identity = _display(uplifted(path))
+        if not profile_selected(identity, live.config.profiles):
+            if identity not in left_alone:
+                left_alone.add(identity)
+                say(err, f"loom-post: watch: {identity}: left as built ({profile_of(identity)} "
+                         f"build; profiles = {list(live.config.profiles)})")
+            return None
         try:
-            outcome = optimize_one(shown, config)
+            outcome = optimize_one(shown, live.config, identity=identity, keep_dwarf=keep_dwarf,
+                                   first_run=True, dwarf_hint="--keep-dwarf")
+        except LoomPostError as e:  # e.g. a baseline file that became unreadable
+            print_error(e, err)
+            err.flush()
+            return None
         except Exception as e:      # a bug must not end a long-running watch
             print_error(f"{shown}: internal error: {type(e).__name__}: {e}", err)
             err.flush()
@@ -133,10 +207,14 @@ def run_watch(dirs, config, polling=False, debounce=DEFAULT_DEBOUNCE, stop_event
         if started is not None:
             started(targets, mode)
 
+    def reload():
+        new = live.poll(err)
+        return None if new is None else Selection(new, dirs)
+
     selection = Selection(config, dirs)
     watcher = ModuleWatcher(selection, process, report_error, debounce=debounce,
                             polling=polling, notice=lambda line: say(err, line),
-                            rescan=rescan)
+                            rescan=rescan, reload=reload)
     watcher.run(stop_event, started=on_started)
     say(err, "loom-post: watch: stopped")
     return exitcodes.OK

@@ -16,6 +16,13 @@ the `--manifest-path` directory (or the current one).
 
 cargo is `$CARGO` when set (cargo sets it for `cargo loom-post`), else `cargo` on
 PATH. When cargo fails, nothing is optimized and cargo's exit status is ours.
+
+Only modules of the configured `profiles` (default: release) are optimized and
+gated; the others (a plain `cargo build` is a debug build) are left as cargo
+built them, with one line saying so. A configured baseline file that does not
+exist yet is a note naming `loom-post baseline`, not an error: the build's
+report is still printed and the other budgets still apply.
+`--version` (alone) prints loom-post's version, `--help` this text.
 """
 
 import argparse
@@ -24,7 +31,8 @@ import shutil
 import subprocess
 import sys
 
-from loom_post import exitcodes
+from loom_post import __version__, exitcodes
+from loom_post.budget.cargo_layout import profile_of, profile_selected
 from loom_post.integrations.cargo_messages import Collector, split_args, with_json_messages
 from loom_post.budget.config import load_config
 from loom_post.errors import ConfigError
@@ -130,6 +138,9 @@ def run_argv(argv):
     if argv[:1] in (["-h"], ["--help"]):
         sys.stdout.write(f"usage: {USAGE}\n\n{HELP}")
         return exitcodes.OK
+    if argv in (["--version"], ["-V"]):
+        print(f"loom-post {__version__}")
+        return exitcodes.OK
     opts = parse(argv)
     if not opts.cargo_args:
         raise ConfigError(f"no cargo command given (usage: {USAGE})")
@@ -144,7 +155,22 @@ def run_argv(argv):
         return exitcodes.OK
     # With the user's JSON on stdout, the report must not interleave with it.
     out = sys.stderr if user_wants_json else sys.stdout
-    outcomes = optimize_paths(paths, config, keep_dwarf=opts.keep_dwarf)
+    paths = [p for p in paths if _selected(p, config)]
+    if not paths:
+        return exitcodes.OK
+    outcomes = optimize_paths(paths, config, keep_dwarf=opts.keep_dwarf, first_run=True,
+                              dwarf_hint="--loom-keep-dwarf")
     status = exit_status(outcomes)
     print_report(outcomes, status, fmt=opts.format, out=out)
     return status
+
+
+def _selected(path, config):
+    """Whether `path` is in a profile the configuration selects; says so when not."""
+    if profile_selected(path, config.profiles):
+        return True
+    print(f"loom-post: {path}: left as built ({profile_of(path)} build; the configured "
+          f"profiles are {', '.join(config.profiles)}: set profiles = [...] in "
+          f"{os.path.basename(config.path or 'loom-post.toml')} to include it)",
+          file=sys.stderr)
+    return False

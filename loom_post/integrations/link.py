@@ -13,11 +13,22 @@ through the `loom-post optimize` pipeline (in place, then the budgets); a budget
 breach fails the link with exit status 1 and the gate's report on stderr, which
 rustc shows. Outputs that are not .wasm are left alone.
 
+The module is known by the path cargo then hard-links it to,
+`target/<triple>/<profile>/<name>.wasm`, so [[module]] globs, caps and baseline
+entries written for that path apply here as on every other route. Only the
+configured `profiles` (default: release) are touched: a debug link is a plain
+link. A baseline file that does not exist yet never fails a link.
+`LOOM_POST_KEEP_DWARF=1` (or `keep-dwarf = true`) keeps DWARF.
+
 The real linker is `$LOOM_POST_LINKER` when set (e.g. `wasm-ld`), else the
-rust-lld of the toolchain running us (`lib/rustlib/<host>/bin/rust-lld` under the
-sysroot of the rustc that called us, `$RUSTC`, or `rustc`), else `rust-lld` on
-PATH. The configuration is `$LOOM_POST_CONFIG` when set, else loom-post.toml
-found upwards from the current directory, which is where cargo ran rustc.
+rust-lld of the toolchain that is linking: its sysroot is read from the `-L
+<sysroot>/lib/rustlib/<target>/lib` argument rustc passes, else asked from the
+rustc that called us (our parent process) or `$RUSTC`; rust-lld is looked for in
+`<sysroot>/lib/rustlib/<host>/bin/` and `<sysroot>/bin/`. Only then is `rust-lld`
+taken from PATH (rustc puts its own host bin directory first there). A `rustc`
+that merely comes first on PATH is never asked: it may be another toolchain.
+The configuration is `$LOOM_POST_CONFIG` when set, else loom-post.toml found
+upwards from the current directory, which is where cargo ran rustc.
 """
 
 import glob
@@ -27,7 +38,8 @@ import shutil
 import subprocess
 import sys
 
-from loom_post import exitcodes
+from loom_post import __version__, exitcodes
+from loom_post.budget.cargo_layout import profile_selected, uplifted
 from loom_post.postlink import exit_status, optimize_paths
 from loom_post.report.outcomes import print_report
 from loom_post.budget.config import load_config
@@ -36,43 +48,60 @@ from loom_post.errors import ConfigError, LoomPostError, print_error
 PROG = "loom-post-link"
 # Set for the real linker, so a LOOM_POST_LINKER naming us cannot recurse forever.
 GUARD = "LOOM_POST_LINK_ACTIVE"
+KEEP_DWARF = "LOOM_POST_KEEP_DWARF"
+DWARF_HINT = f"{KEEP_DWARF}=1 (or keep-dwarf = true in loom-post.toml)"
 
 
-def _rustc_candidates():
-    """rustc executables whose sysroot may hold rust-lld, the likeliest first."""
-    found = []
+def _args_sysroot(args):
+    """The sysroot of the rustc that is linking, from the `-L
+    <sysroot>/lib/rustlib/<target>/lib` it passes for its standard library."""
+    args = _expand(args)
+    for i, arg in enumerate(args):
+        path = args[i + 1] if arg == "-L" and i + 1 < len(args) else (
+            arg[2:] if arg.startswith("-L") else None)
+        if not path:
+            continue
+        parts = os.path.normpath(path).split(os.sep)
+        if len(parts) >= 4 and parts[-1] == "lib" and parts[-4:-2] == ["lib", "rustlib"]:
+            return os.sep.join(parts[:-4]) or os.sep
+    return None
+
+
+def _rustc_sysroot(rustc):
+    try:
+        return subprocess.run([rustc, "--print", "sysroot"], capture_output=True,
+                              text=True, timeout=60).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _sysroots(args):
+    """Sysroots of the toolchain that is linking, the surest first (lazily)."""
+    yield _args_sysroot(args)
     try:  # the rustc that is running us as its linker (Linux)
         parent = os.readlink(f"/proc/{os.getppid()}/exe")
         if os.path.basename(parent).startswith("rustc"):
-            found.append(parent)
+            yield _rustc_sysroot(parent)
     except OSError:
         pass
     if os.environ.get("RUSTC"):
-        found.append(os.environ["RUSTC"])
-    found.append("rustc")
-    return found
+        yield _rustc_sysroot(os.environ["RUSTC"])
 
 
-def _sysroot_lld(rustc):
-    try:
-        sysroot = subprocess.run([rustc, "--print", "sysroot"], capture_output=True,
-                                 text=True, timeout=60).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if not sysroot:
-        return None
+def _sysroot_lld(sysroot):
     hits = sorted(glob.glob(os.path.join(sysroot, "lib", "rustlib", "*", "bin", "rust-lld")))
     machine = platform.machine()
     hits.sort(key=lambda p: machine not in p)  # the host's own first
-    return next((h for h in hits if os.access(h, os.X_OK)), None)
+    hits.append(os.path.join(sysroot, "bin", "rust-lld"))  # Debian: /usr/bin/rust-lld
+    return next((h for h in hits if os.path.isfile(h) and os.access(h, os.X_OK)), None)
 
 
-def find_linker():
+def find_linker(args=()):
     configured = os.environ.get("LOOM_POST_LINKER")
     if configured:
         return configured
-    for rustc in _rustc_candidates():
-        lld = _sysroot_lld(rustc)
+    for sysroot in _sysroots(args):
+        lld = sysroot and _sysroot_lld(sysroot)
         if lld:
             return lld
     lld = shutil.which("rust-lld")
@@ -121,13 +150,41 @@ def _error(message):
     print_error(message, prog=PROG)
 
 
+def _own_option(argv):
+    """`--version` / `--help` alone: ours to answer (rustc never links with one argument)."""
+    if argv in (["--version"], ["-V"]):
+        print(f"{PROG} (loom-post {__version__})")
+        return True
+    if argv in (["--help"], ["-h"]):
+        sys.stdout.write(f"usage: {PROG} LINKER-ARGS...\n\n{__doc__}")
+        return True
+    return False
+
+
+def _gate(out):
+    """Optimize and gate the linked module `out`; the exit status of the link."""
+    config = load_config(os.environ.get("LOOM_POST_CONFIG") or None)
+    identity = uplifted(out, os.environ.get("CARGO_BIN_NAME") or None)
+    if not profile_selected(identity, config.profiles):
+        return exitcodes.OK     # e.g. a debug build: linked, left as rustc made it
+    keep = os.environ.get(KEEP_DWARF, "").lower() not in ("", "0", "false", "no")
+    outcomes = optimize_paths([out], config, identities=[identity], keep_dwarf=keep,
+                              first_run=True, dwarf_hint=DWARF_HINT)
+    status = exit_status(outcomes)
+    # rustc shows a linker's output only when the link fails: stderr carries it.
+    print_report(outcomes, status, out=sys.stderr)
+    return status
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    if _own_option(argv):
+        return exitcodes.OK
     if os.environ.get(GUARD):
         _error("LOOM_POST_LINKER runs loom-post-link again; point it at the real linker")
         return exitcodes.USAGE
     try:
-        linker = find_linker()
+        linker = find_linker(argv)
         try:
             status = subprocess.run([linker] + argv, env=dict(os.environ, **{GUARD: "1"})).returncode
         except OSError as e:
@@ -137,12 +194,7 @@ def main(argv=None):
         out = output_path(argv)
         if not out or not out.endswith(".wasm"):
             return exitcodes.OK
-        config = load_config(os.environ.get("LOOM_POST_CONFIG") or None)
-        # rustc shows a linker's output only when the link fails: stderr carries it.
-        outcomes = optimize_paths([out], config)
-        status = exit_status(outcomes)
-        print_report(outcomes, status, out=sys.stderr)
-        return status
+        return _gate(out)
     except LoomPostError as e:
         _error(str(e))
         return e.exit_code

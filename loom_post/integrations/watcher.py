@@ -195,7 +195,7 @@ class ModuleWatcher:
     (None when it cannot tell) so the watcher can recognise its own writes."""
 
     def __init__(self, selection, process, report_error, debounce=0.3, polling=False,
-                 notice=None, rescan=RESCAN_EVERY):
+                 notice=None, rescan=RESCAN_EVERY, reload=None):
         from watchdog.events import FileSystemEventHandler
 
         self.selection = selection
@@ -213,6 +213,7 @@ class ModuleWatcher:
         self.mode = None
         self.rescan = rescan     # seconds between safety-net scans; None: only on (re)arm
         self.scan_due = 0.0
+        self.reload = reload     # () -> a new Selection when the configuration changed
 
         events = self.events
 
@@ -432,6 +433,17 @@ class ModuleWatcher:
         else:                                 # someone else wrote it meanwhile
             self._mark(path, time.monotonic())
 
+    def _reselect(self):
+        """Switch to the Selection of a reloaded configuration (its globs may
+        name other directories): drop the old watches, arm the new, rescan."""
+        selection = self.reload() if self.reload else None
+        if selection is None:
+            return
+        for target in self.selection.targets:
+            self._unarm(target)
+        self.selection = selection
+        self.scan_due = 0.0
+
     # -- the loop ------------------------------------------------------------
 
     def run(self, stop_event, started=None):
@@ -444,6 +456,7 @@ class ModuleWatcher:
                 started(self.selection.targets, self.mode)
             while not stop_event.is_set():
                 now = time.monotonic()
+                self._reselect()
                 self._drain(now)
                 self._arm()
                 if self.scan_due is not None and now >= self.scan_due:

@@ -88,7 +88,7 @@ def render_text(o, out):
         out.write(f"  note: {note}\n")
     if r.dwarf_dropped:
         out.write(f"  note: dropped stale DWARF ({', '.join(r.dwarf_dropped)}); "
-                  f"--keep-dwarf keeps it\n")
+                  f"{getattr(o, 'dwarf_hint', '--keep-dwarf')} keeps it\n")
     if o.verdict is not None:
         _budget_lines(o.verdict, out)
 

@@ -2,6 +2,9 @@
 
 Score: 68/68 mutations caught (2026-12-02: the full run caught 67/68; the one
 survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
+The 10 routes.* mutations (module identity, profiles, first run, entry points):
+10/10 caught with `-k routes.` (9/10 on the first run: routes.identity-used
+survived until a test for per-module switches on the hook's deps/ file was added).
 Earlier list: 66/66. Branch cigate added 15 (soft., approve., ref., gh., history.)
 and moved gate.limit-inclusive to the new status property: 16/16 caught in a
 `-k` run of those.
@@ -63,6 +66,8 @@ INS = "loom_post/wasm/instructions.py"
 CFG = "loom_post/budget/config.py"
 UNI = "loom_post/budget/units.py"
 GATE = "loom_post/budget/gate.py"
+LAYOUT = "loom_post/budget/cargo_layout.py"
+LINK = "loom_post/integrations/link.py"
 APR = "loom_post/budget/approval.py"
 GBASE = "loom_post/budget/gitbase.py"
 GH = "loom_post/integrations/github.py"
@@ -77,6 +82,7 @@ T_EFF = "tests/test_effects_table.py"
 T_CLI = "tests/test_optimize_cli.py"
 T_FIO = "tests/test_fileio.py"
 T_PIPE = "tests/test_pipeline_guards.py"
+T_ROUTES = "tests/test_routes.py"
 T_SOFT = "tests/test_soft_limits.py"
 T_REF = "tests/test_baseline_ref.py"
 T_GH = "tests/test_github_comment.py"
@@ -323,6 +329,30 @@ MUTATIONS = [
     ("gate.max-growth-applies", GATE,
      "        if sizes_before is not None and growth is not None:",
      "        if False:", ["tests/test_optimize_budget.py"]),
+    # -- routes: one identity, profiles, first run, entry points ------------------------
+    ("routes.deps-identity", LAYOUT, 'if parent == "deps":', "if False:",
+     k([T_ROUTES], "artifact_path or uplifted_names")),
+    ("routes.identity-used", "loom_post/postlink.py",
+     "settings = config.settings_for(outcome.path)", "settings = config.settings_for(path)",
+     k([T_ROUTES], "by_artifact_path")),
+    ("routes.profiles-filter", LAYOUT,
+     "return found is None or found in {profile_dir(p) for p in profiles}", "return True",
+     k([T_ROUTES], "debug_builds")),
+    ("routes.target-dir-env", LAYOUT, 'configured = environ.get("CARGO_TARGET_DIR")',
+     "configured = None", k([T_ROUTES], "cargo_target_dir")),
+    ("routes.keep-dwarf-key", "loom_post/postlink.py",
+     "keep_dwarf = keep_dwarf or config.keep_dwarf", "keep_dwarf = keep_dwarf",
+     k([T_ROUTES], "keep_dwarf_on_every_route")),
+    ("routes.first-run-baseline", GATE, "if wanted and not base.exists and missing_ok:",
+     "if False:", k([T_ROUTES], "first_run")),
+    ("routes.missing-error", "loom_post/commands/check.py", 'if config.missing == "error":',
+     "if False:", k(["tests/test_check.py"], "nothing_built")),
+    ("routes.link-own-version", LINK, 'if argv in (["--version"], ["-V"]):', "if False:",
+     k([T_ROUTES], "entry_points")),
+    ("routes.link-args-sysroot", LINK, "return os.sep.join(parts[:-4]) or os.sep",
+     "return None", k([T_ROUTES], "sysroot")),
+    ("routes.watch-reload", "loom_post/integrations/watcher.py",
+     "                self._reselect()\n", "", k([T_ROUTES], "reloads")),
     # -- soft limits, approvals, baseline-ref, PR comment, history ---------------------
     ("soft.warn-never-fails", GATE, 'if self.soft:\n            return "warn"',
      'if False:\n            return "warn"', [T_SOFT]),
