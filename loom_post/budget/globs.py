@@ -90,7 +90,9 @@ def glob_files(root, pattern):
     once, so a symlink loop neither repeats files nor hangs."""
     full = os.path.join(root, clean(pattern))
     if "**" not in pattern:
-        found = wglob.glob(wglob.escape(root) + "/" + clean(pattern), flags=_FLAGS)
+        # an absolute pattern (cargo's target directory elsewhere) stands alone
+        prefix = "" if os.path.isabs(pattern) else wglob.escape(root) + "/"
+        found = wglob.glob(prefix + clean(pattern), flags=_FLAGS)
         return sorted({os.path.normpath(m) for m in found if os.path.isfile(m)})
     parts = full.split(os.sep)
     fixed = []

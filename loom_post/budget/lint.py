@@ -168,6 +168,13 @@ def glob_mistakes(config, paths):
     return out
 
 
+def fresh_clone(config, given):
+    """True when the configured globs choose the modules, match none, and no
+    .wasm file exists under the configuration's directory at all: a fresh
+    clone, not a misspelt glob (that one has a near miss to name)."""
+    return not given and not resolve_paths(config, given) and not _wasm_files(config.root)
+
+
 def _where(config):
     return f"{config.path}: " if config.path else ""
 
@@ -203,7 +210,9 @@ def _loosen(pattern):
 def _near(pattern, keys):
     """'; did you mean ...' naming the closest existing module, or ''."""
     if not keys:
-        return "; there is no .wasm file under the configuration's directory (not built yet?)"
+        return ("; there is no .wasm file under the configuration's directory: not built "
+                "yet? (build first, e.g. `cargo build --release --target "
+                "wasm32-unknown-unknown`)")
     loose = Matcher([_loosen(pattern)])
     for key in keys:
         if loose.matches(key):

@@ -18,8 +18,8 @@ import os
 
 from loom_post import exitcodes
 from loom_post.budget.baseline import load_baseline
-from loom_post.budget.config import load_config, require_paths, resolve_paths
-from loom_post.budget.lint import review
+from loom_post.budget.config import load_config, require_paths
+from loom_post.budget.lint import fresh_clone, review
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.commands.check import add_no_brotli, add_strict, nothing_built_text
 from loom_post.fileio import load_module, locked_dir, read_bytes
@@ -40,7 +40,7 @@ def add_parser(sub):
 
 def run(args):
     config = load_config(args.config)
-    nothing = not args.paths and not resolve_paths(config, args.paths)
+    nothing = fresh_clone(config, args.paths)
     review(config, args.paths, strict=args.strict, globs=not nothing)
     if nothing:
         raise ConfigError(f"nothing to record: {nothing_built_text(config)}, then run "

@@ -24,8 +24,8 @@ from __future__ import annotations
 import sys
 
 from loom_post import exitcodes
-from loom_post.budget.config import load_config, require_paths, resolve_paths
-from loom_post.budget.lint import review
+from loom_post.budget.config import load_config, require_paths
+from loom_post.budget.lint import fresh_clone, review
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module, read_bytes
 from loom_post.postlink_component import is_component, verdicts as component_verdicts
@@ -114,7 +114,8 @@ def nothing_built_text(config):
 
 
 def nothing_built(config):
-    """check's outcome when there is nothing to check, as the `missing` key says."""
+    """check's outcome when nothing is built yet, as the `missing` key says (globs
+    that match nothing while other .wasm files exist are a mistake: exit 2)."""
     if config.missing == "error":
         raise ConfigError(nothing_built_text(config) + ' (missing = "error")')
     if config.missing == "warn":
@@ -131,7 +132,7 @@ def run(args, out=None):
     config = load_config(args.config)
     config.baseline_ref = args.baseline_ref
     ci_reports.require_baseline_for_ref(config, args.baseline_ref)
-    nothing = not args.paths and not resolve_paths(config, args.paths)
+    nothing = fresh_clone(config, args.paths)
     review(config, args.paths, strict=args.strict, globs=not nothing)
     if nothing:
         return nothing_built(config)
