@@ -41,10 +41,11 @@ def default_jobs():
 
 
 def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=None,
-                 never_grow=None, measures=()):
+                 never_grow=None, measures=(), optimize_for=None):
     """Optimize and gate one module. Never raises for a bad input: see Outcome.error.
     `passes`: pass names in order (None: the configuration's, else the defaults).
     `never_grow`: the measures the optimizer may not grow (None: the configuration's).
+    `optimize_for`: the measure that wins a trade-off (None: the configuration's).
     `measures`: sizes to report even when no budget needs them (e.g. brotli)."""
     outcome = Outcome(path)
     settings = config.settings_for(path)
@@ -59,7 +60,8 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
             else:
                 guarded = settings.never_grow if never_grow is None else never_grow
                 outcome.result = optimize(data, module, passes=passes, keep_dwarf=keep_dwarf,
-                                          jobs=jobs, never_grow=guarded)
+                                          jobs=jobs, never_grow=guarded,
+                                          optimize_for=optimize_for or settings.optimize_for)
                 outcome.notes.extend(outcome.result.notes)
             _store(path, output, outcome, st)
         outcome.verdict = _gate(output or path, outcome, config, settings, measures)
@@ -105,11 +107,12 @@ def _store(path, output, outcome, st):
 
 
 def optimize_paths(paths, config, output=None, keep_dwarf=False, jobs=None, passes=None,
-                   never_grow=None, measures=()):
+                   never_grow=None, measures=(), optimize_for=None):
     """[Outcome] for every path, in order."""
     jobs = default_jobs() if jobs is None else jobs
     return [optimize_one(p, config, output=output, keep_dwarf=keep_dwarf, jobs=jobs,
-                         passes=passes, never_grow=never_grow, measures=measures)
+                         passes=passes, never_grow=never_grow, measures=measures,
+                         optimize_for=optimize_for)
             for p in paths]
 
 

@@ -22,6 +22,7 @@ API other layers rely on:
   ModuleSettings: max_growth, max_code_size, max_growth_vs_baseline, baseline, optimize,
     the file/gzip/brotli budgets (budget/measures.py: max_gzip_size, ...) and
     never_grow (a tuple of measures, code always included)
+    optimize_for ("code", "gzip" or "brotli": which measure wins a trade-off)
   resolve_paths(config, given) -> list of module paths
 Sizes are ints (bytes); growth allowances are ints or units.Percent; a key set to
 `false` is None (no limit).
@@ -251,6 +252,11 @@ class _Reader:
             return attr, os.path.normpath(os.path.join(self.root, value))
         if key == measure_keys.NEVER_GROW:
             return attr, self.never_grow(label, value)
+        if key == measure_keys.OPTIMIZE_FOR:
+            try:
+                return attr, measure_keys.parse_optimize_for(value)
+            except ValueError as e:
+                self.fail(label, value, str(e))
         if value is False:                 # `max-code-size = false`: no limit
             return attr, None
         try:

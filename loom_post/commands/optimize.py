@@ -32,6 +32,10 @@ def add_parser(sub):
                    help="the sizes the optimizer may never grow, among code, file, gzip, "
                         "brotli (code is always included; default: the configured "
                         "`never-grow`, else all of them)")
+    p.add_argument("--optimize-for", choices=("code", "gzip", "brotli"), default=None,
+                   help="the size that wins when rewrites trade one against another, as "
+                        "long as no never-grow size grows (default: the configured "
+                        "`optimize-for`, else code)")
     p.add_argument("--brotli", action="store_true",
                    help="also report brotli q11 sizes (~5 s per MB; measured anyway when "
                         "brotli is guarded and rewrites survive, or a brotli budget applies)")
@@ -75,7 +79,8 @@ def run(args):
         raise ConfigError("--jobs takes a number >= 1")
     return report(optimize_paths(paths, config, output=args.output, keep_dwarf=args.keep_dwarf,
                                  jobs=args.jobs, passes=passes, never_grow=never_grow,
-                                 measures=("brotli",) if args.brotli else ()), args.format)
+                                 measures=("brotli",) if args.brotli else (),
+                                 optimize_for=args.optimize_for), args.format)
 
 
 def parse_never_grow(text):
