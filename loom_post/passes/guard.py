@@ -26,16 +26,35 @@ quality 11, and last: brotli at quality 11 is chaotic at the scale of a few
 hundred bytes (re-encoding the code section's size prefix 2 bytes shorter moved
 one module's brotli size by +89 bytes; single one-byte rewrites moved another's by
 -44 to -165), so no estimate or lower quality predicts it; only measuring does.
-It costs ~5 s per MB, so it runs only on an output that already passed every
-cheaper measure, at most BROTLI_ATTEMPTS times, with the input's brotli size
-measured once (reports reuse both). And it runs only when the rewrites left
-save at least BROTLI_WORTH of the file's bytes: below that, their effect on brotli
-is a coin flip smaller than its noise, not worth two quality-11 runs (seconds),
-so they are reverted unmeasured and the input's bytes are kept.
+It costs ~3.5-5 s per MB, so it is measured once, on the final output: every
+step (the function phase, each module pass) is judged on the cheaper measures,
+the complete output is confirmed exactly at the end, and only when that fails
+does the pipeline start over with every step confirmed exactly (`careful`, at
+most BROTLI_ATTEMPTS brotli runs per phase). The input's brotli size runs in a
+forked process (brotli holds the GIL: two threads took twice one's time) from
+the first step that needs it, or from the start when the input has DWARF
+(changed code drops it, so brotli is all but sure to be confirmed), so it
+overlaps the optimizer and the output's brotli. Every measurement is kept by
+digest: the same bytes are never measured twice, and reports reuse them.
+Brotli is only measured when the rewrites left save at least BROTLI_WORTH of
+the file's bytes: below that, their effect on brotli is a coin flip smaller
+than its noise, not worth two quality-11 runs (seconds), so they are reverted
+unmeasured and the input's bytes are kept. The exact decision cannot cost less
+than one brotli of the input: compressed sizes have no bound that would let it
+be skipped (brotli q11 writes a file under 8 MB as one meta-block at the end,
+so not even a partial size is known early).
+
+optimize-for (`prefer`): which measure wins when rewrites trade one against
+another. With `code` the largest subset that passes the guard is kept (the
+first tried). With `gzip` or `brotli` every subset tried is measured in that
+measure too, and the one smallest in it wins, only when not larger than the
+output with none of the phase's rewrites; a module pass is kept only when it
+does not grow that measure either. Guarded measures never grow either way.
 
 Cost: the estimate is two small deflates per changed function (~2 ms); a
-confirmation is one gzip (~0.2 s/MB) of the output; then at most BROTLI_ATTEMPTS
-+ 1 brotli runs. With only `code` guarded nothing runs.
+confirmation is one gzip (~0.2 s/MB) of the output; then one brotli of the
+output and one of the input, in parallel. With only `code` guarded and
+preferred nothing runs.
 Per-function backing off needs every change to be a function body rewrite; when
 a module pass ran, the guard can only keep the whole output or the input.
 """

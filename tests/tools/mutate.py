@@ -3,6 +3,8 @@
 Score: 68/68 mutations caught (2026-12-02: the full run caught 67/68; the one
 survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
 Earlier list: 66/66.
+The guard.* entries (8, issue 11: deferred brotli, optimize-for): 8/8 caught
+(`-k guard.`, 2026-12-02).
 Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
 5 were equivalent mutations and were replaced (see the comment above
 MUTATIONS); 14 are caught by tests added for them and 1 (cse.decl-join-leb) by
@@ -56,6 +58,7 @@ INS = "loom_post/wasm/instructions.py"
 CFG = "loom_post/budget/config.py"
 UNI = "loom_post/budget/units.py"
 GATE = "loom_post/budget/gate.py"
+GUARD = "loom_post/passes/guard.py"
 
 T_GATE = "tests/test_cse_gate.py"
 T_RED = "tests/test_cse_redteam.py"
@@ -64,6 +67,7 @@ T_EFF = "tests/test_effects_table.py"
 T_CLI = "tests/test_optimize_cli.py"
 T_FIO = "tests/test_fileio.py"
 T_PIPE = "tests/test_pipeline_guards.py"
+T_COMP = "tests/test_compressed.py"
 
 
 def k(files, expr):
@@ -245,6 +249,27 @@ MUTATIONS = [
     ("gate.max-growth-applies", GATE,
      "        if sizes_before is not None and growth is not None:",
      "        if False:", ["tests/test_optimize_budget.py"]),
+    # -- the never-grow guard: exact final decision, deferral, optimize-for -------
+    ("guard.confirm-exact", GUARD,
+     'return self._measure(out, "brotli") <= self.input_size("brotli")', "return True",
+     k([T_COMP], "deferred or starts_over")),
+    ("guard.careful-rerun", PIPE, "if guard is not None and not guard.confirm(",
+     "if False and not guard.confirm(", k([T_COMP], "starts_over")),
+    ("guard.gzip-checked", GUARD,
+     'or self._measure(out, "gzip") <= self.before["gzip"]', "or True",
+     k([T_COMP], "grows_gzip or optimize_for")),
+    ("guard.brotli-deferred", GUARD,
+     'self.deferred = deferred and "brotli" in self.measures', "self.deferred = False and True",
+     k([T_COMP], "deferred")),
+    ("guard.measured-once", GUARD, "        if measure not in sizes:\n",
+     "        if True:\n", k([T_COMP], "once")),
+    ("guard.optimize-for-code-first", GUARD, '        if guard.prefer == "code":\n            return keep',
+     "        if True:\n            return keep", k([T_COMP], "optimize_for")),
+    ("guard.optimize-for-not-worse-than-none", GUARD,
+     "if best is None or best[0] > guard.preferred(build([])):", "if best is None:",
+     k([T_COMP], "optimize_for")),
+    ("guard.optimize-for-smallest", GUARD, "if best is None or score < best[0]:",
+     "if best is None or score > best[0]:", k([T_COMP], "optimize_for")),
 ]
 
 
