@@ -22,6 +22,7 @@ apart). Identical bytes (e.g. an output the guard left as its input) are
 measured once: brotli q11 of a 5 MB module takes ~20 s.
 
 Usage:  python3 bench/bench_guard.py [--runs N] [--json FILE] [--no-wasm-opt] [MODULE.wasm ...]
+        python3 bench/bench_guard.py --report FILE.json ...   # the report of earlier --json runs
 """
 
 import argparse
@@ -173,7 +174,12 @@ def main():
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--no-wasm-opt", action="store_true", help="skip the wasm-opt -Oz column")
+    ap.add_argument("--report", nargs="+", metavar="FILE.json",
+                    help="print the report of rows saved by --json (several runs side by side)")
     args = ap.parse_args()
+    if args.report:
+        report([row for f in args.report for row in json.load(open(f))])
+        return
     paths = args.modules or (sorted(glob.glob(os.path.join(CORPUS, "*.wasm")))
                              + sorted(glob.glob(os.path.join(RAW_CORPUS, "*.wasm"))))
     rows = []
