@@ -188,10 +188,11 @@ def main():
         for path in paths:
             rows.append(bench(os.path.abspath(path), workdir, args.runs, not args.no_wasm_opt))
             print(f"done {rows[-1]['module']}", file=sys.stderr, flush=True)
+            if args.json:   # after every module: a long run stopped early keeps its rows
+                with open(args.json + ".tmp", "w") as f:
+                    json.dump(rows, f, indent=2)
+                os.replace(args.json + ".tmp", args.json)
     report(rows)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
 
 
 if __name__ == "__main__":
