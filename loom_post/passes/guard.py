@@ -41,8 +41,8 @@ the file's bytes: below that, their effect on brotli is a coin flip smaller
 than its noise, not worth two quality-11 runs (seconds), so they are reverted
 unmeasured and the input's bytes are kept. The exact decision cannot cost less
 than one brotli of the input: compressed sizes have no bound that would let it
-be skipped (brotli q11 writes a file under 8 MB as one meta-block at the end,
-so not even a partial size is known early).
+be skipped (brotli q11, fed a 1.2 MB module in pieces, emitted nothing before
+the end, so not even a partial size is known early).
 
 optimize-for (`prefer`): which measure wins when rewrites trade one against
 another. With `code` the largest subset that passes the guard is kept (the
