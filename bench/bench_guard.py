@@ -15,11 +15,19 @@ of --runs), interleaved, so the ratio guarded/code is the guard's cost. Sizes
 are measured here, after the fact: gzip = zlib level 9 with a gzip header
 (loom_post.sizes.gzip_size), brotli = brotli.compress(quality=11).
 
-Usage:  python3 bench/bench_guard.py [--runs N] [--json FILE] [MODULE.wasm ...]
+With no MODULE, both corpora: the npm corpus (bench/corpus.py) and the raw cargo
+corpus (bench/rawcorpus, built into ~/.cache/loom-post-rawcorpus); the summary
+is given per corpus (the directory a module is in; raw LTO and non-LTO modules
+apart). Identical bytes (e.g. an output the guard left as its input) are
+measured once: brotli q11 of a 5 MB module takes ~20 s.
+
+Usage:  python3 bench/bench_guard.py [--runs N] [--json FILE] [--no-wasm-opt] [MODULE.wasm ...]
+        python3 bench/bench_guard.py --report FILE.json ...   # the report of earlier --json runs
 """
 
 import argparse
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -37,8 +45,15 @@ from loom_post.sizes import brotli_size, gzip_size  # noqa: E402
 CORPUS = os.environ.get("LOOM_CORPUS_DIR", os.path.expanduser("~/.cache/loom-post-corpus"))
 
 
+RAW_CORPUS = os.environ.get("LOOM_RAWCORPUS_DIR", os.path.expanduser("~/.cache/loom-post-rawcorpus"))
+_measured = {}   # sha256 -> sizes
+
+
 def sizes(data):
-    return {"raw": len(data), "gzip": gzip_size(data), "brotli": brotli_size(data)}
+    key = hashlib.sha256(data).digest()
+    if key not in _measured:
+        _measured[key] = {"raw": len(data), "gzip": gzip_size(data), "brotli": brotli_size(data)}
+    return _measured[key]
 
 
 def run_loom(src, dst, workdir, extra, runs):
@@ -66,10 +81,12 @@ def run_wasm_opt(src, dst):
     return None
 
 
-def bench(path, workdir, runs):
+def bench(path, workdir, runs, wasm_opt=True):
     name = os.path.basename(path)
     data = open(path, "rb").read()
-    row = {"module": name, "input": sizes(data)}
+    t = time.perf_counter()
+    row = {"module": name, "group": group(path), "input": sizes(data)}
+    row["input_measure_s"] = time.perf_counter() - t   # the floor: gzip + brotli of the input
     guarded_t, code_t = [], []
     for _ in range(runs):   # interleaved, so load hits both alike
         t, guarded = run_loom(path, os.path.join(workdir, "g.wasm"), workdir, [], 1)
@@ -82,7 +99,9 @@ def bench(path, workdir, runs):
     row["guarded_s"], row["code_s"] = statistics.median(guarded_t), statistics.median(code_t)
     row["functions_kept"] = guarded["functions_changed"]
     row["functions_rewritten"] = guarded["functions_changed"] + guarded["functions_reverted"]
-    out = run_wasm_opt(path, os.path.join(workdir, "w.wasm"))
+    row["code_saved_guarded"] = guarded["code_bytes_before"] - guarded["code_bytes_after"]
+    row["code_saved_code"] = plain["code_bytes_before"] - plain["code_bytes_after"]
+    out = run_wasm_opt(path, os.path.join(workdir, "w.wasm")) if wasm_opt else None
     row["wasm_opt"] = sizes(open(out, "rb").read()) if out else None
     return row
 
@@ -101,10 +120,31 @@ def report(rows):
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         i = r["input"]
-        w = cell(r["wasm_opt"], i) if r["wasm_opt"] else "failed"
+        w = cell(r["wasm_opt"], i) if r["wasm_opt"] else "not run"
         print(f"| {r['module']} | {i['raw']} / {i['gzip']} / {i['brotli']} | {cell(r['guarded'], i)} "
               f"| {cell(r['code'], i)} | {w} | {r['functions_kept']} of {r['functions_rewritten']} "
               f"| {r['guarded_s']:.2f} s / {r['code_s']:.2f} s ({r['guarded_s'] / r['code_s']:.2f}x) |")
+    groups = sorted({r["group"] for r in rows})
+    parts = [(g, [r for r in rows if r["group"] == g]) for g in groups]
+    raw = [r for r in rows if r["group"].startswith("raw")]
+    if len({r["group"] for r in raw}) > 1:
+        parts.append(("raw cargo, all", raw))
+    if len(groups) > 1:
+        parts.append(("all", rows))
+    for name, part in parts:
+        print(f"\n{name} ({len(part)} modules):")
+        summary(part)
+
+
+def group(path):
+    """The corpus a module belongs to, by directory; raw LTO and non-LTO apart."""
+    d = os.path.realpath(os.path.dirname(path))
+    if d == os.path.realpath(RAW_CORPUS):
+        return "raw cargo, LTO" if path.endswith("-lto.wasm") else "raw cargo, no LTO"
+    return "npm" if d == os.path.realpath(CORPUS) else d
+
+
+def summary(rows):
     tot = {k: {m: sum(r[k][m] for r in rows) for m in ("raw", "gzip", "brotli")}
            for k in ("input", "guarded", "code")}
     larger = [r["module"] for r in rows
@@ -114,15 +154,18 @@ def report(rows):
     saved_code = tot["input"]["raw"] - tot["code"]["raw"]
     saved_guarded = tot["input"]["raw"] - tot["guarded"]["raw"]
     g_s, c_s = sum(r["guarded_s"] for r in rows), sum(r["code_s"] for r in rows)
-    print()
+    code_g, code_c = sum(r["code_saved_guarded"] for r in rows), sum(r["code_saved_code"] for r in rows)
+    floor = sum(r["input_measure_s"] for r in rows)
     print(f"- totals, guarded: {cell(tot['guarded'], tot['input'])}; never-grow=code: "
           f"{cell(tot['code'], tot['input'])} (raw / gzip / brotli)")
     print(f"- modules larger in gzip or brotli than their input: guarded {len(larger)} of "
           f"{len(rows)} {larger or ''}; never-grow=code {len(larger_code)} of {len(rows)}")
     print(f"- raw saving kept by the guard: {saved_guarded} of {saved_code} bytes "
-          f"({100.0 * saved_guarded / saved_code if saved_code else 0:.1f}%)")
+          f"({100.0 * saved_guarded / saved_code if saved_code else 0:.1f}%); code-section saving "
+          f"kept: {code_g} of {code_c} bytes ({100.0 * code_g / code_c if code_c else 0:.1f}%)")
     print(f"- time: guarded {g_s:.1f} s, never-grow=code {c_s:.1f} s, ratio {g_s / c_s:.2f}x "
-          f"(median per module {statistics.median(r['guarded_s'] / r['code_s'] for r in rows):.2f}x)")
+          f"(median per module {statistics.median(r['guarded_s'] / r['code_s'] for r in rows):.2f}x); "
+          f"gzip + brotli of the inputs alone, measured here: {floor:.1f} s")
 
 
 def main():
@@ -130,18 +173,26 @@ def main():
     ap.add_argument("modules", nargs="*")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--no-wasm-opt", action="store_true", help="skip the wasm-opt -Oz column")
+    ap.add_argument("--report", nargs="+", metavar="FILE.json",
+                    help="print the report of rows saved by --json (several runs side by side)")
     args = ap.parse_args()
-    paths = args.modules or sorted(glob.glob(os.path.join(CORPUS, "*.wasm")))
+    if args.report:
+        report([row for f in args.report for row in json.load(open(f))])
+        return
+    paths = args.modules or (sorted(glob.glob(os.path.join(CORPUS, "*.wasm")))
+                             + sorted(glob.glob(os.path.join(RAW_CORPUS, "*.wasm"))))
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         os.mkdir(os.path.join(workdir, ".git"))   # no configuration: the defaults
         for path in paths:
-            rows.append(bench(os.path.abspath(path), workdir, args.runs))
+            rows.append(bench(os.path.abspath(path), workdir, args.runs, not args.no_wasm_opt))
             print(f"done {rows[-1]['module']}", file=sys.stderr, flush=True)
+            if args.json:   # after every module: a long run stopped early keeps its rows
+                with open(args.json + ".tmp", "w") as f:
+                    json.dump(rows, f, indent=2)
+                os.replace(args.json + ".tmp", args.json)
     report(rows)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -47,10 +47,11 @@ def default_jobs():
 
 def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=None,
                  never_grow=None, measures=(), identity=None, first_run=False,
-                 dwarf_hint=None):
+                 dwarf_hint=None, optimize_for=None):
     """Optimize and gate one module. Never raises for a bad input: see Outcome.error.
     `passes`: pass names in order (None: the configuration's, else the defaults).
     `never_grow`: the measures the optimizer may not grow (None: the configuration's).
+    `optimize_for`: the measure that wins a trade-off (None: the configuration's).
     `measures`: sizes to report even when no budget needs them (e.g. brotli).
     `identity`: the path budgets, [[module]] globs and the baseline know the module
     by (cargo's artifact path for the deps/ file a linker writes); default `path`.
@@ -76,7 +77,8 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
             else:
                 guarded = settings.never_grow if never_grow is None else never_grow
                 outcome.result = optimize(data, module, passes=passes, keep_dwarf=keep_dwarf,
-                                          jobs=jobs, never_grow=guarded)
+                                          jobs=jobs, never_grow=guarded,
+                                          optimize_for=optimize_for or settings.optimize_for)
                 outcome.notes.extend(outcome.result.notes)
             _store(path, output, outcome, st)
         outcome.verdict = _gate(output or outcome.path, outcome, config, settings, measures,
@@ -132,8 +134,8 @@ def _store(path, output, outcome, st):
 def optimize_paths(paths, config, output=None, keep_dwarf=False, jobs=None, passes=None,
                    never_grow=None, measures=(), identities=None, **route):
     """[Outcome] for every path, in order (a component's core modules follow it).
-    `identities`: one per path (None: the paths themselves); `route`: first_run
-    and dwarf_hint, as for optimize_one."""
+    `identities`: one per path (None: the paths themselves); `route`: first_run,
+    dwarf_hint and optimize_for, as for optimize_one."""
     jobs = default_jobs() if jobs is None else jobs
     identities = identities or [None] * len(paths)
     outcomes = []

@@ -22,7 +22,8 @@ API other layers rely on:
   ModuleSettings: max_growth, max_code_size, max_growth_vs_baseline, baseline, optimize,
     the file/gzip/brotli budgets (budget/measures.py: max_gzip_size, ...) and
     never_grow (a tuple of measures, code always included), a warn_* soft level for
-    every max_* budget (measures.WARN_KEYS) and min_change
+    every max_* budget (measures.WARN_KEYS), min_change and
+    optimize_for ("code", "gzip" or "brotli": which measure wins a trade-off)
   Config.baseline_ref: set by `--baseline-ref`; baseline_for then reads from git
   resolve_paths(config, given) -> list of module paths
 Sizes are ints (bytes); growth allowances are ints or units.Percent; a key set to
@@ -270,6 +271,11 @@ class _Reader:
             return attr, os.path.normpath(os.path.join(self.root, value))
         if key == measure_keys.NEVER_GROW:
             return attr, self.never_grow(label, value)
+        if key == measure_keys.OPTIMIZE_FOR:
+            try:
+                return attr, measure_keys.parse_optimize_for(value)
+            except ValueError as e:
+                self.fail(label, value, str(e))
         if value is False:                 # `max-code-size = false`: no limit
             return attr, None
         try:

@@ -17,11 +17,13 @@ KEYS = {
 assert tuple(KEYS) == MEASURES
 
 NEVER_GROW = "never-grow"
+OPTIMIZE_FOR = "optimize-for"
+OPTIMIZE_FOR_VALUES = ("code", "gzip", "brotli")
 SIZE_KEYS = frozenset(k[0] for k in KEYS.values())
 GROWTH_KEYS = frozenset(k[1] for k in KEYS.values())
 BASELINE_KEYS = frozenset(k[2] for k in KEYS.values())
 # The keys the file, gzip and brotli measures add to configuration (code's exist).
-NEW_KEYS = tuple(k for m in MEASURES[1:] for k in KEYS[m]) + (NEVER_GROW,)
+NEW_KEYS = tuple(k for m in MEASURES[1:] for k in KEYS[m]) + (NEVER_GROW, OPTIMIZE_FOR)
 
 
 def warn_key(key):
@@ -58,10 +60,19 @@ def measure_of(key):
 
 def init_settings(settings):
     """The defaults of the new keys: no file/gzip/brotli budgets; the optimizer
-    may grow none of the measures."""
+    may grow none of the measures, and prefers the smaller code section where
+    rewrites trade one measure against another."""
     for key in NEW_KEYS + SOFT_KEYS:
         setattr(settings, attr(key), None)
     settings.never_grow = MEASURES
+    settings.optimize_for = "code"
+
+
+def parse_optimize_for(value):
+    """The `optimize-for` measure; ValueError for anything else."""
+    if value not in OPTIMIZE_FOR_VALUES:
+        raise ValueError(f"expected one of {', '.join(repr(v) for v in OPTIMIZE_FOR_VALUES)}")
+    return value
 
 
 def measures_needed(settings, optimizing=False):

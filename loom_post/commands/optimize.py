@@ -36,6 +36,10 @@ def add_parser(sub):
                    help="the sizes the optimizer may never grow, among code, file, gzip, "
                         "brotli (code is always included; default: the configured "
                         "`never-grow`, else all of them)")
+    p.add_argument("--optimize-for", choices=("code", "gzip", "brotli"), default=None,
+                   help="the size that wins when rewrites trade one against another, as "
+                        "long as no never-grow size grows (default: the configured "
+                        "`optimize-for`, else code)")
     p.add_argument("--brotli", action="store_true",
                    help="also report brotli q11 sizes (~5 s per MB; measured anyway when "
                         "brotli is guarded and rewrites survive, or a brotli budget applies)")
@@ -86,7 +90,7 @@ def run(args):
         progress.step(path)
         outcomes += optimize_paths([path], config, output=args.output,
                                    keep_dwarf=args.keep_dwarf, jobs=args.jobs, passes=passes,
-                                   never_grow=never_grow,
+                                   never_grow=never_grow, optimize_for=args.optimize_for,
                                    measures=("brotli",) if args.brotli else ())
         progress.finished(path)
     progress.clear()

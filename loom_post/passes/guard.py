@@ -26,16 +26,35 @@ quality 11, and last: brotli at quality 11 is chaotic at the scale of a few
 hundred bytes (re-encoding the code section's size prefix 2 bytes shorter moved
 one module's brotli size by +89 bytes; single one-byte rewrites moved another's by
 -44 to -165), so no estimate or lower quality predicts it; only measuring does.
-It costs ~5 s per MB, so it runs only on an output that already passed every
-cheaper measure, at most BROTLI_ATTEMPTS times, with the input's brotli size
-measured once (reports reuse both). And it runs only when the rewrites left
-save at least BROTLI_WORTH of the file's bytes: below that, their effect on brotli
-is a coin flip smaller than its noise, not worth two quality-11 runs (seconds),
-so they are reverted unmeasured and the input's bytes are kept.
+It costs ~3.5-5 s per MB, so it is measured once, on the final output: every
+step (the function phase, each module pass) is judged on the cheaper measures,
+the complete output is confirmed exactly at the end, and only when that fails
+does the pipeline start over with every step confirmed exactly (`careful`, at
+most BROTLI_ATTEMPTS brotli runs per phase). The input's brotli size runs in a
+forked process (brotli holds the GIL: two threads took twice one's time) from
+the first step that needs it, or from the start when the input has DWARF
+(changed code drops it, so brotli is all but sure to be confirmed), so it
+overlaps the optimizer and the output's brotli. Every measurement is kept by
+digest: the same bytes are never measured twice, and reports reuse them.
+Brotli is only measured when the rewrites left save at least BROTLI_WORTH of
+the file's bytes: below that, their effect on brotli is a coin flip smaller
+than its noise, not worth two quality-11 runs (seconds), so they are reverted
+unmeasured and the input's bytes are kept. The exact decision cannot cost less
+than one brotli of the input: compressed sizes have no bound that would let it
+be skipped (brotli q11, fed a 1.2 MB module in pieces, emitted nothing before
+the end, so not even a partial size is known early).
+
+optimize-for (`prefer`): which measure wins when rewrites trade one against
+another. With `code` the largest subset that passes the guard is kept (the
+first tried). With `gzip` or `brotli` every subset tried is measured in that
+measure too, and the one smallest in it wins, only when not larger than the
+output with none of the phase's rewrites; a module pass is kept only when it
+does not grow that measure either. Guarded measures never grow either way.
 
 Cost: the estimate is two small deflates per changed function (~2 ms); a
-confirmation is one gzip (~0.2 s/MB) of the output; then at most BROTLI_ATTEMPTS
-+ 1 brotli runs. With only `code` guarded nothing runs.
+confirmation is one gzip (~0.2 s/MB) of the output; then one brotli of the
+output and one of the input, in parallel. With only `code` guarded and
+preferred nothing runs.
 Per-function backing off needs every change to be a function body rewrite; when
 a module pass ran, the guard can only keep the whole output or the input.
 """
@@ -52,6 +71,7 @@ ATTEMPTS = 4          # whole-file gzip confirmations before falling back to the
 BROTLI_ATTEMPTS = 2   # exact brotli confirmations (the expensive ones)
 BROTLI_WORTH = 0.001  # raw saving (fraction of the file) worth confirming with brotli
 DEFAULT = MEASURES    # the `never-grow` default: nothing the user downloads may grow
+OPTIMIZE_FOR = ("code", "gzip", "brotli")   # the measures `optimize-for` may name
 
 
 def normalize(measures):
@@ -61,41 +81,72 @@ def normalize(measures):
 
 
 class Guard:
-    """Measures the input once and judges candidate outputs against it."""
+    """Measures the input once and judges candidate outputs against it.
 
-    def __init__(self, data, measures):
+    `prefer` (optimize-for) is the measure that decides between candidates that
+    all pass. `deferred`: brotli is not measured per step but once, on the
+    final output (confirm); a caller whose final output fails it starts over
+    with careful() (every step confirmed exactly, as when not deferred)."""
+
+    def __init__(self, data, measures, prefer="code", deferred=True, early=False):
         self.measures = normalize(measures)
+        self.prefer = prefer
         self.data = data
         self.before = {"file": len(data)}
-        if "gzip" in self.measures:
+        if "gzip" in self.measures or prefer == "gzip":
             self.before["gzip"] = gzip_size(data)
-        self.after = {}
+        self.deferred = deferred and "brotli" in self.measures and prefer != "brotli"
+        self.pending = False          # the accepted state's brotli is not confirmed yet
+        self.sizes = {hashlib.sha256(data).digest(): dict(self.before)}
         self.confirmations = 0
         self.brotli_runs = 0
         self.not_worth = False
+        self._input_brotli = None
+        if early and self.wants("brotli"):
+            self._start_input_brotli()
+
+    def wants(self, measure):
+        return measure in self.measures or measure == self.prefer
 
     @property
     def compressed(self):
-        return "gzip" in self.measures or "brotli" in self.measures
+        """True when candidates are judged by a compressed size."""
+        return self.wants("gzip") or self.wants("brotli")
+
+    def known(self, out):
+        """The sizes measured of exactly these bytes ({} when never measured)."""
+        return self.sizes.get(hashlib.sha256(out).digest(), {})
+
+    def _measure(self, out, measure):
+        sizes = self.sizes.setdefault(hashlib.sha256(out).digest(), {"file": len(out)})
+        if measure not in sizes:
+            if measure == "gzip":
+                sizes[measure] = gzip_size(out)
+            else:
+                self.brotli_runs += 1
+                sizes[measure] = brotli_size(out)
+        return sizes[measure]
+
+    def input_size(self, measure):
+        if measure == "brotli" and "brotli" not in self.before:
+            self._start_input_brotli()
+            self.before["brotli"] = self._input_brotli.result()
+            self.sizes.setdefault(hashlib.sha256(self.data).digest(), {})["brotli"] = \
+                self.before["brotli"]
+        return self.before[measure]
+
+    def _start_input_brotli(self):
+        """The input's brotli size computed in a second process while this one
+        goes on (brotli holds the GIL, so a thread would not overlap)."""
+        if self._input_brotli is None:
+            self._input_brotli = _Background(brotli_size, self.data)
 
     def cheap_accepts(self, out):
         """True when neither file nor gzip (if guarded) of `out` grew."""
         self.confirmations += 1
-        self._pending = {"file": len(out)}
         if "file" in self.measures and len(out) > self.before["file"]:
             return False
-        if "gzip" in self.measures:
-            self._pending["gzip"] = gzip_size(out)
-            if self._pending["gzip"] > self.before["gzip"]:
-                return False
-        if "brotli" not in self.measures:
-            self._accept(out)
-        return True
-
-    def _accept(self, out):
-        """Remember the sizes of the last accepted output, with its digest, so
-        that a report reuses them only for exactly those bytes."""
-        self.after = dict(self._pending, digest=hashlib.sha256(out).digest())
+        return "gzip" not in self.measures or self._measure(out, "gzip") <= self.before["gzip"]
 
     def brotli_accepts(self, out):
         """True when brotli at quality 11 of `out` did not grow (call after
@@ -103,45 +154,83 @@ class Guard:
         if len(self.data) - len(out) < BROTLI_WORTH * len(self.data):
             self.not_worth = True   # smaller subsets save even less: stop here
             return False
-        self.brotli_runs += 1
-        if "brotli" not in self.before:
-            self.before["brotli"], self._pending["brotli"] = _brotli_both(self.data, out)
-        else:
-            self._pending["brotli"] = brotli_size(out)
-        if self._pending["brotli"] > self.before["brotli"]:
-            return False
-        self._accept(out)
-        return True
+        if self.deferred:           # confirmed once, on the final output
+            self.pending = True
+            self._start_input_brotli()
+            return True
+        self._start_input_brotli()  # overlaps with measuring `out` below
+        grew = self._measure(out, "brotli") > self.input_size("brotli")
+        return not grew
 
     def accepts(self, out):
-        """True when no guarded measure of `out` is larger than the input's."""
+        """True when no guarded measure of `out` is larger than the input's
+        (brotli: unless deferred, see confirm)."""
         return self.cheap_accepts(out) and ("brotli" not in self.measures
                                             or self.brotli_accepts(out))
 
+    def confirm(self, out):
+        """The final decision on the complete output, exact in every guarded
+        measure: True when nothing deferred is left or brotli did not grow."""
+        if not self.pending or out == self.data:
+            return True
+        self.pending = False
+        return self._measure(out, "brotli") <= self.input_size("brotli")
 
-def _brotli_both(a, b):
-    """(brotli size of a, of b), the two computed at once in two processes when
-    fork is available (each takes seconds on a large module)."""
-    import multiprocessing
-    try:
-        ctx = multiprocessing.get_context("fork")
-        reader, writer = ctx.Pipe(duplex=False)
-        child = ctx.Process(target=_send_brotli_size, args=(a, writer), daemon=True)
-        child.start()
-    except (ValueError, OSError):   # no fork here: one after the other
-        return brotli_size(a), brotli_size(b)
-    writer.close()
-    size_b = brotli_size(b)
-    try:
-        size_a = reader.recv()
-    except EOFError:                # the child died: measure here
-        size_a = brotli_size(a)
-    child.join()
-    return size_a, size_b
+    def careful(self):
+        """Judge every step exactly from now on (after a failed confirm)."""
+        self.deferred = self.pending = self.not_worth = False
+        self.confirmations = self.brotli_runs = 0
+
+    def preferred(self, out):
+        """The optimize-for measure of `out` (smaller is better)."""
+        return len(out) if self.prefer == "code" else self._measure(out, self.prefer)
+
+    def close(self):
+        if self._input_brotli is not None:
+            self._input_brotli.cancel()
 
 
-def _send_brotli_size(data, writer):
-    writer.send(brotli_size(data))
+class _Background:
+    """f(data) computed in a forked process; computed here when fork is missing
+    or the child dies."""
+
+    def __init__(self, f, data):
+        import multiprocessing
+        self.f, self.data, self.child, self.value = f, data, None, None
+        try:
+            ctx = multiprocessing.get_context("fork")
+            self.reader, writer = ctx.Pipe(duplex=False)
+            self.child = ctx.Process(target=_send, args=(f, data, writer), daemon=True)
+            self.child.start()
+            writer.close()
+        except (ValueError, OSError):   # no fork here: computed when asked
+            self.child = None
+
+    def result(self):
+        if self.value is None:
+            try:
+                self.value = self.reader.recv() if self.child is not None else None
+            except EOFError:            # the child died
+                pass
+            if self.value is None:
+                self.value = self.f(self.data)
+            self.cancel()
+        return self.value
+
+    def cancel(self):
+        if self.child is not None:
+            if self.child.is_alive():
+                self.child.kill()
+            self.child.join()
+            self.reader.close()
+            self.child = None
+
+
+def _send(f, data, writer):
+    import os
+    from loom_post.passes.pipeline import die_with_parent
+    die_with_parent(os.getppid())
+    writer.send(f(data))
     writer.close()
 
 
@@ -166,13 +255,24 @@ def _deflated(context, chunk):
 def choose(guard, data, module, replaced, build):
     """The positions (a subset of `replaced`: position -> new body) whose
     rewrites are kept, given `build(positions) -> output bytes`; [] when even
-    the smallest subset tried grew a guarded measure."""
+    the smallest subset tried grew a guarded measure. With optimize-for code
+    the largest subset that passes wins; else the one smallest in that measure,
+    and only when it is not larger than the output with none of them."""
+    best = None
     for keep in _tries(guard, data, module, replaced):
         if guard.not_worth or guard.brotli_runs >= BROTLI_ATTEMPTS:
             break
-        if guard.accepts(build(keep)):
+        out = build(keep)
+        if not guard.accepts(out):
+            continue
+        if guard.prefer == "code":
             return keep
-    return []
+        score = guard.preferred(out)
+        if best is None or score < best[0]:
+            best = (score, keep)
+    if best is None or best[0] > guard.preferred(build([])):
+        return []
+    return best[1]
 
 
 def _tries(guard, data, module, replaced):

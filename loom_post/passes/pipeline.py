@@ -40,7 +40,6 @@ The pipeline, not a pass, owns:
 
 import contextlib
 import gc
-import hashlib
 
 from loom_post.passes import PASSES, base, guard as guard_mod, resolve
 from loom_post.passes.validate import check_input, validate_output
@@ -73,7 +72,7 @@ class OptimizeResult:
         self.never_grow = ("code",)          # the measures the guard kept from growing
         self.functions_reverted = 0          # rewrites the guard undid
         self.guard_confirmations = 0         # whole-file measurements the guard made
-        self.guard_after = {}                # sizes the guard measured of the output
+        self.guard_after = lambda out: {}    # bytes -> the sizes the guard measured of them
         self.sizes_before = Sizes(data, code_bytes_before)
         self.sizes_after = self.sizes_before
         self.code_offsets_changed = False    # a module pass moved or removed code
@@ -84,11 +83,14 @@ class OptimizeResult:
         return cls(data, module, module.code_size)
 
 
-def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1, never_grow=("code",)):
+def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1, never_grow=("code",),
+             optimize_for="code"):
     """Run the passes named in `passes` (None: the defaults) over `data`; keep
-    the output only where no measure in `never_grow` grew (guard.py)."""
+    the output only where no measure in `never_grow` grew, preferring the
+    smaller `optimize_for` measure where rewrites trade one against another
+    (guard.py)."""
     with _no_cyclic_gc():
-        return _optimize(data, module, passes, keep_dwarf, jobs, never_grow)
+        return _optimize(data, module, passes, keep_dwarf, jobs, never_grow, optimize_for)
 
 
 @contextlib.contextmanager
@@ -107,7 +109,7 @@ def _no_cyclic_gc():
             gc.enable()
 
 
-def _optimize(data, module, passes, keep_dwarf, jobs, never_grow):
+def _optimize(data, module, passes, keep_dwarf, jobs, never_grow, optimize_for):
     module = module if module is not None else read_module(data)
     chosen = resolve(passes)
     result = OptimizeResult(data, module, module.code_size, chosen)
@@ -118,10 +120,24 @@ def _optimize(data, module, passes, keep_dwarf, jobs, never_grow):
     if module.memory64():
         result.not_understood = len(module.code)  # 64-bit addresses: not supported yet
         return result
+    guard = _make_guard(data, module, never_grow, optimize_for, keep_dwarf)
+    try:
+        module, result = _run_phases(data, module, chosen, keep_dwarf, jobs, guard)
+        if guard is not None and not guard.confirm(_final_candidate(module, result, keep_dwarf)):
+            guard.careful()   # the deferred brotli check failed: every step exactly
+            module, result = _run_phases(data, read_module(data), chosen, keep_dwarf, jobs, guard)
+        _guard_done(guard, result, never_grow)
+    finally:
+        if guard is not None:
+            guard.close()
+    return _finish(data, module, result, keep_dwarf)
+
+
+def _run_phases(data, module, chosen, keep_dwarf, jobs, guard):
+    result = OptimizeResult(data, module, module.code_size, chosen)
     protected = wbindgen_protected(module)
     result.skipped = sum(1 for pos in range(len(module.code))
                          if module.func_index(pos) in protected)
-    guard = _make_guard(data, never_grow, result)
     for phase in _phases(chosen):
         if phase[0].level == "module":
             for p in phase:
@@ -132,8 +148,7 @@ def _optimize(data, module, passes, keep_dwarf, jobs, never_grow):
             _guard_functions(guard, data, module, result, keep_dwarf)
         if module.changed:  # the next phase reads what this one wrote
             module = read_module(module.to_bytes())
-    _guard_done(guard, result)
-    return _finish(data, module, result, keep_dwarf)
+    return module, result
 
 
 def _module_pass(module, p, protected, result, guard, keep_dwarf):
@@ -149,7 +164,7 @@ def _module_pass(module, p, protected, result, guard, keep_dwarf):
     out = work.to_bytes()
     new = read_module(out)
     if (len(out) >= len(module.data) or new.code_size > module.code_size
-            or (guard is not None and not guard.accepts(_candidate(new, True, keep_dwarf)))):
+            or (guard is not None and not _guard_accepts(guard, module, new, keep_dwarf))):
         result.passes[p.name].add(_analysis_only(p, stats))
         return module, protected
     stats.bytes_saved = module.code_size - new.code_size
@@ -187,11 +202,9 @@ def _finish(data, module, result, keep_dwarf):
     result.data, result.module, result.changed = out, new_module, True
     result.code_bytes_after = new_module.code_size
     result.sizes_after = Sizes(out, new_module.code_size)
-    after = result.guard_after
-    if after.get("digest") == hashlib.sha256(out).digest():  # the guard measured these bytes
-        for measure in ("gzip", "brotli"):
-            if measure in after:
-                result.sizes_after.put(measure, after[measure])
+    for measure, size in result.guard_after(out).items():   # the guard measured these bytes
+        if measure in ("gzip", "brotli"):
+            result.sizes_after.put(measure, size)
     return result
 
 
@@ -383,12 +396,30 @@ def wbindgen_protected(module):
 
 # -- the never-grow guard (guard.py decides; this applies its decision) -------------
 
-def _make_guard(data, never_grow, result):
-    """The guard for the measures beyond code (None when only code is guarded:
-    every kept entry is strictly smaller, so code cannot grow)."""
+def _make_guard(data, module, never_grow, optimize_for, keep_dwarf):
+    """The guard for the measures beyond code (None when only code is guarded
+    and preferred: every kept entry is strictly smaller, so code cannot grow)."""
     measures = guard_mod.normalize(never_grow)
-    result.never_grow = measures
-    return None if measures == ("code",) else guard_mod.Guard(data, measures)
+    if measures == ("code",) and optimize_for == "code":
+        return None
+    # Changed code drops DWARF, which shrinks the file so much that brotli is
+    # all but sure to be confirmed: start measuring the input's at once.
+    early = not keep_dwarf and any(s.name.startswith(".debug_") for s in module.custom_sections())
+    return guard_mod.Guard(data, measures, prefer=optimize_for, early=early)
+
+
+def _guard_accepts(guard, module, new, keep_dwarf):
+    """A module pass's output passes the guard, and is not larger than what
+    it started from in the optimize-for measure."""
+    out = _candidate(new, True, keep_dwarf)
+    if not guard.accepts(out):
+        return False
+    return guard.prefer == "code" or (guard.preferred(out)
+                                      <= guard.preferred(_candidate(module, True, keep_dwarf)))
+
+
+def _final_candidate(module, result, keep_dwarf):
+    return _candidate(module, result.functions_changed or result.code_offsets_changed, keep_dwarf)
 
 
 def _guard_functions(guard, data, module, result, keep_dwarf):
@@ -413,11 +444,12 @@ def _guard_functions(guard, data, module, result, keep_dwarf):
         module.replace_body(pos, replaced[pos])
 
 
-def _guard_done(guard, result):
+def _guard_done(guard, result, never_grow):
+    result.never_grow = guard_mod.normalize(never_grow)
     if guard is None:
         return
     result.guard_confirmations = guard.confirmations
-    result.guard_after = guard.after
+    result.guard_after = guard.known
     for measure in ("gzip", "brotli"):   # measured already: reports reuse them
         if measure in guard.before:
             result.sizes_before.put(measure, guard.before[measure])

@@ -13,6 +13,8 @@ The 22 configuration-mistake, glob, portability, help and wording entries added
 after it: 22/22 caught (`-k cfg. -k lint. -k globs. -k locks. -k cli. -k words.
 -k plural`, 2026-12-02).
 Earlier list: 66/66.
+The guard.* entries (8, issue 11: deferred brotli, optimize-for): 8/8 caught
+(`-k guard.`, 2026-12-02).
 Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
 5 were equivalent mutations and were replaced (see the comment above
 MUTATIONS); 14 are caught by tests added for them and 1 (cse.decl-join-leb) by
@@ -74,6 +76,7 @@ GH = "loom_post/integrations/github.py"
 HIST = "loom_post/report/history.py"
 LINT = "loom_post/budget/lint.py"
 GLOBS = "loom_post/budget/globs.py"
+GUARD = "loom_post/passes/guard.py"
 
 T_GATE = "tests/test_cse_gate.py"
 T_RED = "tests/test_cse_redteam.py"
@@ -102,6 +105,7 @@ HTML = "loom_post/report/html.py"
 T_HTML = "tests/test_html_report.py"
 T_NAMES = "tests/test_demangle.py"
 T_MIS = "tests/test_config_mistakes.py"
+T_COMP = "tests/test_compressed.py"
 
 
 def k(files, expr):
@@ -451,6 +455,27 @@ MUTATIONS = [
      "changes = compare_functions({}, functions)", k([T_HTML], "complete")),
     ("names.markdown-escape", FMT, "_MD_ENTITIES.get(ch) or", "None or",
      k([T_NAMES], "markdown")),
+    # -- the never-grow guard: exact final decision, deferral, optimize-for -------
+    ("guard.confirm-exact", GUARD,
+     'return self._measure(out, "brotli") <= self.input_size("brotli")', "return True",
+     k([T_COMP], "deferred or starts_over")),
+    ("guard.careful-rerun", PIPE, "if guard is not None and not guard.confirm(",
+     "if False and not guard.confirm(", k([T_COMP], "starts_over")),
+    ("guard.gzip-checked", GUARD,
+     'or self._measure(out, "gzip") <= self.before["gzip"]', "or True",
+     k([T_COMP], "grows_gzip or optimize_for")),
+    ("guard.brotli-deferred", GUARD,
+     'self.deferred = deferred and "brotli" in self.measures', "self.deferred = False and True",
+     k([T_COMP], "deferred")),
+    ("guard.measured-once", GUARD, "        if measure not in sizes:\n",
+     "        if True:\n", k([T_COMP], "once")),
+    ("guard.optimize-for-code-first", GUARD, '        if guard.prefer == "code":\n            return keep',
+     "        if True:\n            return keep", k([T_COMP], "optimize_for")),
+    ("guard.optimize-for-not-worse-than-none", GUARD,
+     "if best is None or best[0] > guard.preferred(build([])):", "if best is None:",
+     k([T_COMP], "optimize_for")),
+    ("guard.optimize-for-smallest", GUARD, "if best is None or score < best[0]:",
+     "if best is None or score > best[0]:", k([T_COMP], "optimize_for")),
 ]
 
 
