@@ -56,7 +56,8 @@ def test_json_report_has_the_documented_fields(tmp_path, capsys):
         assert key in cse
     assert mod["code_bytes_after"] < mod["code_bytes_before"]
     assert cse["deduplicated"] == 6 and mod["functions_changed"] == 3
-    assert set(mod["passes"]) == {"compact", "cse", "dedupe-functions", "renumber-functions"}
+    assert set(mod["passes"]) == {"compact", "cse", "dedupe-functions", "merge-similar-functions",
+                                 "renumber-functions"}
     # The module's saving is the passes' savings plus what re-encoding gained
     # outside compact (compact is on: 0 here, and nothing to compact in WAT output).
     assert mod["passes"]["compact"]["bytes_saved"] == mod["bytes_saved_by_reencoding"] == 0

@@ -1,0 +1,261 @@
+"""Functions that differ only in constants share one body.
+
+What it does
+    Defined functions with the same type, the same locals and the same body
+    except for the values of some `i32/i64/f32/f64.const` instructions form a
+    group. The group's body is written once, as a new function appended at the
+    end of the module (the "shared body"): its type is the group's type with one
+    extra parameter per constant that differs between members, each such
+    constant becomes a `local.get` of its parameter, and every local index past
+    the original parameters moves up by the number of extra parameters. Each
+    member keeps its index and becomes a thunk: it pushes its own parameters,
+    then its own values of the differing constants, and calls the shared body.
+    Constants equal in every member stay in the shared body. No index of an
+    existing function changes, so no reference (calls, tables, exports, start,
+    names) is rewritten: only the type section (a new type when no equal one
+    exists), the function section and the code section grow or change.
+
+Why it is safe
+    A thunk computes exactly what its function computed: the shared body is
+    that function's body with each differing constant read from a parameter
+    that holds that very value (parameters carry their bits unchanged, NaN
+    payloads included), and with locals renumbered consistently; its declared
+    locals start at zero as before. Stack types are unchanged (a `local.get` of
+    an i32 parameter pushes an i32 where `i32.const` did). The function keeps
+    its index, type and identity, so tables, `call_indirect` checks and exports
+    see no difference. Never touched: wasm-bindgen's describe functions and
+    their callees (the pipeline's `protected`), modules with GC types, and
+    modules carrying sections this pass does not keep in step (`linking`,
+    `reloc.*`, `metadata.code.*`: see funcindex.understood). What changes
+    beyond bytes: a call to a member is one call deeper (a deeply recursive
+    program reaches the engine's stack limit one frame sooner per level), and
+    its local names in the `name` section past its parameters describe locals
+    the thunk no longer has (the shared body has no name).
+
+What it costs
+    Every body is decoded once to find its constants; bodies are grouped by
+    their bytes with the constant immediates left out (a dict lookup each). A
+    group is merged only when the bytes it saves are strictly positive,
+    counted exactly: the members' code entries (size prefixes included) against
+    the thunks' entries, the shared body's entry, its function-section entry
+    (its type index) and the new type's bytes when no equal type exists yet
+    (the first group needing a type pays for it). What this count leaves out
+    (a section size or count crossing a LEB128 boundary) the pipeline's
+    whole-module gate weighs: the pass is kept only when the module got
+    strictly smaller and its code section did not grow.
+"""
+
+from loom_post.passes import funcindex
+from loom_post.passes.base import ModulePass
+from loom_post.wasm.errors import DecodeError
+from loom_post.wasm.instructions import decode_body, encode_valtype, read_valtype
+from loom_post.wasm.leb128 import encode_u, read_u32, size_u
+from loom_post.wasm.sections import encode_function_section
+
+_CONST_TYPES = {"i32.const": 0x7F, "i64.const": 0x7E, "f32.const": 0x7D, "f64.const": 0x7C}
+_LOCAL_OPS = ("local.get", "local.set", "local.tee")
+_LOCAL_GET, _CALL, _END = b"\x20", b"\x10", b"\x0b"
+# The JS API's limits (engines refuse more): a shared body must stay loadable.
+_MAX_PARAMS, _MAX_LOCALS = 1000, 50000
+
+
+class MergeSimilarFunctionsPass(ModulePass):
+    name = "merge-similar-functions"
+    summary = "functions differing only in constants: one shared body, thin thunks"
+    counters = ("functions_merged", "shared_bodies", "params_added")
+
+    def run_module(self, module, protected, stats):
+        if not _supported(module):
+            return
+        try:
+            groups = _groups(module, protected)
+        except DecodeError:
+            return
+        plan = _plan(module, groups)
+        if not plan:
+            return
+        _apply(module, plan)
+        stats.count("shared_bodies", len(plan))
+        stats.count("functions_merged", sum(len(m.thunks) for m in plan))
+        stats.count("params_added", sum(len(m.extra) for m in plan))
+        stats.functions_changed = sum(len(m.thunks) for m in plan)
+
+
+def _supported(module):
+    return (module.code and funcindex.understood(module) and None not in module.types
+            and any(sec.id == 1 for sec in module.sections))
+
+
+class _Shape:
+    """One function as a candidate: its bytes with the constant immediates
+    cut out (the group key), the constants' spans and immediates, and the
+    spans of local indices past the parameters."""
+
+    __slots__ = ("pos", "body", "consts", "locals_")
+
+    def __init__(self, module, pos):
+        entry = module.code[pos]
+        self.pos = pos
+        self.body = module.data[entry.body_start:entry.end]
+        decoded = decode_body(self.body, 0, len(self.body))
+        n_params = len(module.func_type(module.func_index(pos))[0])
+        self.consts, self.locals_ = [], []
+        for info, imm, s, e in decoded.instrs:
+            if info.name in _CONST_TYPES:
+                self.consts.append((s, e, info.name))
+            elif info.name in _LOCAL_OPS and imm >= n_params:
+                self.locals_.append((s + 1, e, imm))
+
+    def key(self, type_index):
+        chunks, last = [], 0
+        for s, e, name in self.consts:
+            chunks.append(self.body[last:s + 1])
+            last = e
+        chunks.append(self.body[last:])
+        return type_index, tuple(chunks)
+
+    def value(self, j):
+        s, e, _name = self.consts[j]
+        return self.body[s:e]  # opcode and immediate, as written
+
+
+def _groups(module, protected):
+    by_key = {}
+    for pos in range(len(module.code)):
+        index = module.func_index(pos)
+        if index in protected:
+            continue
+        shape = _Shape(module, pos)
+        if shape.consts:
+            by_key.setdefault(shape.key(module.func_types[index]), []).append(shape)
+    return [(key[0], members) for key, members in by_key.items() if len(members) > 1]
+
+
+class _Merge:
+    """One accepted group: the shared body's type index and bytes, and the
+    thunks' new bodies by position."""
+
+    def __init__(self, type_index, new_type, body, thunks, extra):
+        self.type_index, self.new_type = type_index, new_type
+        self.body, self.thunks, self.extra = body, thunks, extra
+
+
+def _pays(before, after):
+    return after < before
+
+
+def _plan(module, groups, pays=_pays):
+    """The groups worth merging (`pays(bytes before, bytes after)`), each
+    costed with the function index and type index it would get after the
+    groups accepted before it."""
+    next_index = module.num_imported_funcs + len(module.code)
+    new_types = []   # encoded signatures appended to the type section
+    plan = []
+    for type_index, members in groups:
+        params, results = module.types[type_index]
+        extra = _differing(members)
+        if not extra or len(params) + len(extra) > _MAX_PARAMS:
+            continue
+        sig = _signature(params + tuple(_CONST_TYPES[members[0].consts[j][2]] for j in extra), results)
+        shared_type, type_cost = _type_for(module, new_types, sig)
+        body = _shared_body(members[0], extra, len(params))
+        if body is None:
+            continue
+        thunks = {m.pos: _thunk(m, extra, len(params), next_index) for m in members}
+        before = sum(_entry(m.body) for m in members)
+        after = (sum(_entry(t) for t in thunks.values()) + _entry(body)
+                 + size_u(shared_type) + type_cost)
+        if not pays(before, after):
+            continue
+        if type_cost:
+            new_types.append(sig)
+        plan.append(_Merge(shared_type, sig if type_cost else None, body, thunks, extra))
+        next_index += 1
+    return plan
+
+
+def _differing(members):
+    """Positions of the constants whose value is not the same in every member."""
+    first = members[0]
+    return [j for j in range(len(first.consts))
+            if any(m.value(j) != first.value(j) for m in members[1:])]
+
+
+def _signature(params, results):
+    vec = lambda types: encode_u(len(types)) + b"".join(encode_valtype(t) for t in types)  # noqa: E731
+    return b"\x60" + vec(params) + vec(results)
+
+
+def _type_for(module, new_types, sig):
+    """(type index, bytes a new type entry costs: 0 when an equal one exists)."""
+    for i, t in enumerate(module.types):
+        if _signature(*t) == sig:
+            return i, 0
+    if sig in new_types:
+        return len(module.types) + new_types.index(sig), 0
+    return len(module.types) + len(new_types), len(sig)
+
+
+def _shared_body(template, extra, n_params):
+    """The template's body with the differing constants read from the new
+    parameters and the declared locals moved past them; None when it would
+    exceed the engines' local limit."""
+    m = len(extra)
+    edits = [(template.consts[j][0], template.consts[j][1], _LOCAL_GET + encode_u(n_params + k))
+             for k, j in enumerate(extra)]
+    edits += [(s, e, encode_u(imm + m)) for s, e, imm in template.locals_]
+    declared = _declared(template.body)
+    if n_params + m + declared > _MAX_LOCALS:
+        return None
+    edits.sort()
+    parts, last = [], 0
+    for s, e, new in edits:
+        parts.append(template.body[last:s])
+        parts.append(new)
+        last = e
+    parts.append(template.body[last:])
+    return b"".join(parts)
+
+
+def _declared(body):
+    count, pos = read_u32(body, 0)
+    total = 0
+    for _ in range(count):
+        n, pos = read_u32(body, pos)
+        total += n
+        _vt, pos = read_valtype(body, pos)
+    return total
+
+
+def _thunk(member, extra, n_params, shared_index):
+    gets = b"".join(_LOCAL_GET + encode_u(i) for i in range(n_params))
+    consts = b"".join(member.value(j) for j in extra)
+    return b"\x00" + gets + consts + _CALL + encode_u(shared_index) + _END
+
+
+def _entry(body):
+    return size_u(len(body)) + len(body)
+
+
+def _apply(module, plan):
+    data = module.data
+    new_bodies = {}
+    for merge in plan:
+        new_bodies.update(merge.thunks)
+    parts = [encode_u(len(module.code) + len(plan))]
+    for pos, entry in enumerate(module.code):
+        body = new_bodies.get(pos)
+        parts.append(data[entry.start:entry.end] if body is None else encode_u(len(body)) + body)
+    parts += [encode_u(len(m.body)) + m.body for m in plan]
+    types = [m.new_type for m in plan if m.new_type is not None]
+    for sec in module.sections:
+        if sec.id == 1 and types:
+            count, pos = read_u32(data, sec.payload_start)
+            module.set_payload(sec, encode_u(count + len(types)) + data[pos:sec.end] + b"".join(types))
+        elif sec.id == 3:
+            defined = module.func_types[module.num_imported_funcs:]
+            module.set_payload(sec, encode_function_section(defined + [m.type_index for m in plan]))
+    module.set_code_payload(b"".join(parts))
+
+
+PASS = MergeSimilarFunctionsPass()
