@@ -1,6 +1,7 @@
 """Mutation check: break one guard at a time and see whether a test notices.
 
-Score: 68/68 mutations caught (2026-12-02: the full run caught 67/68; the one
+Score: 68/68 mutations caught, plus 10/10 for merge-similar-functions
+(`-k msf.`, run on its own; 2026-12-02: the full run caught 67/68; the one
 survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
 Earlier list: 66/66.
 Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
@@ -56,6 +57,7 @@ INS = "loom_post/wasm/instructions.py"
 CFG = "loom_post/budget/config.py"
 UNI = "loom_post/budget/units.py"
 GATE = "loom_post/budget/gate.py"
+MSF = "loom_post/passes/merge_similar.py"
 
 T_GATE = "tests/test_cse_gate.py"
 T_RED = "tests/test_cse_redteam.py"
@@ -64,6 +66,7 @@ T_EFF = "tests/test_effects_table.py"
 T_CLI = "tests/test_optimize_cli.py"
 T_FIO = "tests/test_fileio.py"
 T_PIPE = "tests/test_pipeline_guards.py"
+T_MSF = "tests/test_merge_similar.py"
 
 
 def k(files, expr):
@@ -245,6 +248,24 @@ MUTATIONS = [
     ("gate.max-growth-applies", GATE,
      "        if sizes_before is not None and growth is not None:",
      "        if False:", ["tests/test_optimize_budget.py"]),
+    # -- merge-similar-functions ---------------------------------------------------------
+    ("msf.pays", MSF, "return after < before", "return after <= before + 1", [T_MSF]),
+    ("msf.type-cost", MSF, "+ size_u(shared_type) + type_cost)", "+ size_u(shared_type))", [T_MSF]),
+    ("msf.function-entry-cost", MSF, "+ size_u(shared_type) + type_cost)", "+ type_cost)", [T_MSF]),
+    ("msf.thunk-cost", MSF, "after = (sum(_entry(t) for t in thunks.values())",
+     "after = (sum(len(t) for t in thunks.values())", [T_MSF]),
+    ("msf.locals-shifted", MSF, "edits += [(s, e, encode_u(imm + m))", "edits += [(s, e, encode_u(imm))",
+     [T_MSF]),
+    ("msf.first-local", MSF, "elif info.name in _LOCAL_OPS and imm >= n_params:",
+     "elif info.name in _LOCAL_OPS and imm > n_params:", [T_MSF]),
+    ("msf.differing-any", MSF, "if any(m.value(j) != first.value(j) for m in members[1:])]",
+     "if all(m.value(j) != first.value(j) for m in members[1:])]", [T_MSF]),
+    ("msf.protected", MSF, "        if index in protected:\n            continue\n        shape",
+     "        if False:\n            continue\n        shape", k([T_MSF], "protected")),
+    ("msf.understood", MSF, "return (module.code and funcindex.understood(module)",
+     "return (module.code", k([T_MSF], "linking")),
+    ("msf.type-reused", MSF, "        if _signature(*t) == sig:\n            return i, 0",
+     "        if False:\n            return i, 0", k([T_MSF], "reused")),
 ]
 
 
