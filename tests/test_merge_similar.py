@@ -14,6 +14,7 @@ deliberately wrong versions (a thunk passing another member's constant, locals
 not moved past the new parameters) must be caught by the same harness.
 """
 
+import os
 import random
 
 import pytest
@@ -24,6 +25,7 @@ from loom_post.wasm.leb128 import read_u32, size_u
 from loom_post.wasm.module import read_module
 
 from differential import compare, differs, random_calls, validate
+from test_cse_corpus import executable_exports
 from wat_util import wat
 
 NAME = "merge-similar-functions"
@@ -286,3 +288,26 @@ def test_random_near_duplicates(seed):
     assert len(res.data) <= len(data)
     assert compare(data, res.data, _calls(data, seed, 60)) == 60
     assert optimize(res.data).data == res.data
+
+
+RAW_DIR = os.environ.get("LOOM_RAWCORPUS_DIR", os.path.expanduser("~/.cache/loom-post-rawcorpus"))
+# Raw cargo modules where the pass merges (bench/rawcorpus; built by its recipe).
+RAW = ["regex-oz-lto", "unicode-seg-o3", "sha2-oz", "miniz-os", "serde-json-oz", "nom-o3-lto"]
+
+
+@pytest.mark.parametrize("name", RAW)
+def test_raw_cargo_modules_behave_the_same(name):
+    path = os.path.join(RAW_DIR, name + ".wasm")
+    if not os.path.exists(path):
+        pytest.skip(f"{path} not built (python3 bench/rawcorpus/build.py)")
+    with open(path, "rb") as f:
+        data = f.read()
+    res = optimize(data)
+    assert _stats(res).get("functions_merged") > 0
+    validate(res.data)
+    exports = executable_exports(data, res)
+    rng = random.Random(name)
+    calls = random_calls(data, rng, min(90, 3 * len(exports)))
+    assert compare(data, res.data, calls) >= 1
+    for export, _kinds in exports:
+        compare(data, res.data, random_calls(data, rng, 2, exports={export}))
