@@ -207,8 +207,9 @@ def test_protected_functions_are_never_merged():
     assert compare(data, res.data, _calls(data, 4)) > 100
 
 
-def test_a_module_with_a_linking_section_is_left_alone():
-    data = wat(MODULE.replace("(module", '(module (@custom "linking" "x")', 1))
+@pytest.mark.parametrize("section", ["linking", "__wasm_bindgen_unstable"])
+def test_a_module_with_a_linking_or_wasm_bindgen_section_is_left_alone(section):
+    data = wat(MODULE.replace("(module", f'(module (@custom "{section}" "x")', 1))
     assert optimize(data, passes=[NAME]).data == data
 
 

@@ -26,7 +26,10 @@ Why it is safe
     see no difference. Never touched: wasm-bindgen's describe functions and
     their callees (the pipeline's `protected`), modules with GC types, and
     modules carrying sections this pass does not keep in step (`linking`,
-    `reloc.*`, `metadata.code.*`: see funcindex.understood). What changes
+    `reloc.*`, `metadata.code.*`: see funcindex.understood), and modules that
+    still carry wasm-bindgen's own custom section (`__wasm_bindgen_unstable`:
+    rustc's output before wasm-bindgen ran), whose reading of the module by
+    wasm-bindgen was not checked on thunks, as for renumber-functions. What changes
     beyond bytes: a call to a member is one call deeper (a deeply recursive
     program reaches the engine's stack limit one frame sooner per level), and
     its local names in the `name` section past its parameters describe locals
@@ -55,6 +58,7 @@ from loom_post.wasm.sections import encode_function_section
 _CONST_TYPES = {"i32.const": 0x7F, "i64.const": 0x7E, "f32.const": 0x7D, "f64.const": 0x7C}
 _LOCAL_OPS = ("local.get", "local.set", "local.tee")
 _LOCAL_GET, _CALL, _END = b"\x20", b"\x10", b"\x0b"
+_WBINDGEN = "__wasm_bindgen_unstable"
 # The JS API's limits (engines refuse more): a shared body must stay loadable.
 _MAX_PARAMS, _MAX_LOCALS = 1000, 50000
 
@@ -83,7 +87,8 @@ class MergeSimilarFunctionsPass(ModulePass):
 
 def _supported(module):
     return (module.code and funcindex.understood(module) and None not in module.types
-            and any(sec.id == 1 for sec in module.sections))
+            and any(sec.id == 1 for sec in module.sections)
+            and not module.custom_sections(_WBINDGEN))
 
 
 class _Shape:
