@@ -6,7 +6,7 @@ defaults are the passes whose `default` is true, in the order listed here.
 
 from loom_post.passes import compact, cse, dedupe, merge_similar, renumber
 
-PASSES = {p.name: p for p in (compact.PASS, dedupe.PASS, merge_similar.PASS, cse.PASS,
+PASSES = {p.name: p for p in (dedupe.PASS, merge_similar.PASS, compact.PASS, cse.PASS,
                                   renumber.PASS)}
 
 

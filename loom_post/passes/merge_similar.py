@@ -5,7 +5,8 @@ What it does
     except for the values of some `i32/i64/f32/f64.const` instructions form a
     group. The group's body is written once, as a new function appended at the
     end of the module (the "shared body"): its type is the group's type with one
-    extra parameter per constant that differs between members, each such
+    extra parameter per constant that differs between members (constants
+    whose values agree in every member share one parameter), each such
     constant becomes a `local.get` of its parameter, and every local index past
     the original parameters moves up by the number of extra parameters. Each
     member keeps its index and becomes a thunk: it pushes its own parameters,
@@ -42,7 +43,12 @@ What it costs
     counted exactly: the members' code entries (size prefixes included) against
     the thunks' entries, the shared body's entry, its function-section entry
     (its type index) and the new type's bytes when no equal type exists yet
-    (the first group needing a type pays for it). What this count leaves out
+    (the first group needing a type pays for it). It is counted twice, on
+    the bytes as they are and on the members and shared body written with
+    minimal LEB128s (what `compact`, which runs after this pass, makes of
+    them: on wasm-ld's padded output the members shrink more than the one
+    shared body); a merge must pay in both. Thunks are written minimally.
+    What this count leaves out
     (a section size or count crossing a LEB128 boundary) the pipeline's
     whole-module gate weighs: the pass is kept only when the module got
     strictly smaller and its code section did not grow.
@@ -51,7 +57,7 @@ What it costs
 from loom_post.passes import funcindex
 from loom_post.passes.base import ModulePass
 from loom_post.wasm.errors import DecodeError
-from loom_post.wasm.instructions import decode_body, encode_valtype, read_valtype
+from loom_post.wasm.instructions import decode_body, encode_body, encode_imm, encode_valtype, read_valtype
 from loom_post.wasm.leb128 import encode_u, read_u32, size_u
 from loom_post.wasm.sections import encode_function_section
 
@@ -107,21 +113,31 @@ class _Shape:
         self.consts, self.locals_ = [], []
         for info, imm, s, e in decoded.instrs:
             if info.name in _CONST_TYPES:
-                self.consts.append((s, e, info.name))
+                self.consts.append((s, e, info.name, info, imm))
             elif info.name in _LOCAL_OPS and imm >= n_params:
                 self.locals_.append((s + 1, e, imm))
 
     def key(self, type_index):
         chunks, last = [], 0
-        for s, e, name in self.consts:
+        for s, e, *_rest in self.consts:
             chunks.append(self.body[last:s + 1])
             last = e
         chunks.append(self.body[last:])
         return type_index, tuple(chunks)
 
     def value(self, j):
-        s, e, _name = self.consts[j]
+        s, e = self.consts[j][:2]
         return self.body[s:e]  # opcode and immediate, as written
+
+    def minimal_const(self, j):
+        info, imm = self.consts[j][3:]
+        return info.opcode_bytes + encode_imm(info, imm)
+
+    def minimal_size(self):
+        """Bytes of this body written with minimal LEB128s (what `compact`
+        makes of it)."""
+        decoded = decode_body(self.body, 0, len(self.body))
+        return len(encode_body(decoded.locals, decoded.instrs))
 
 
 def _groups(module, protected):
@@ -158,19 +174,22 @@ def _plan(module, groups, pays=_pays):
     plan = []
     for type_index, members in groups:
         params, results = module.types[type_index]
-        extra = _differing(members)
+        extra, slots = _differing(members)
         if not extra or len(params) + len(extra) > _MAX_PARAMS:
             continue
         sig = _signature(params + tuple(_CONST_TYPES[members[0].consts[j][2]] for j in extra), results)
         shared_type, type_cost = _type_for(module, new_types, sig)
-        body = _shared_body(members[0], extra, len(params))
+        body = _shared_body(members[0], slots, len(extra), len(params))
         if body is None:
             continue
         thunks = {m.pos: _thunk(m, extra, len(params), next_index) for m in members}
-        before = sum(_entry(m.body) for m in members)
-        after = (sum(_entry(t) for t in thunks.values()) + _entry(body)
-                 + size_u(shared_type) + type_cost)
-        if not pays(before, after):
+        fixed = sum(_entry(t) for t in thunks.values()) + size_u(shared_type) + type_cost
+        if not pays(sum(_entry(m.body) for m in members), fixed + _entry(body)):
+            continue
+        # Written minimally (as `compact` leaves them), the members may shrink
+        # more than the one shared body: the merge must pay there too.
+        shared_min = _shared_minimal(members[0], slots, len(extra), len(params))
+        if not pays(sum(_entry_len(m.minimal_size()) for m in members), fixed + _entry_len(shared_min)):
             continue
         if type_cost:
             new_types.append(sig)
@@ -180,10 +199,21 @@ def _plan(module, groups, pays=_pays):
 
 
 def _differing(members):
-    """Positions of the constants whose value is not the same in every member."""
+    """The new parameters and where they are read. A constant whose value is
+    not the same in every member needs a parameter; constants that have equal
+    values in every member share one. Returns (the first position of each
+    parameter's constant, [(position, parameter number)])."""
     first = members[0]
-    return [j for j in range(len(first.consts))
-            if any(m.value(j) != first.value(j) for m in members[1:])]
+    extra, slots, param_of = [], [], {}
+    for j in range(len(first.consts)):
+        if all(m.value(j) == first.value(j) for m in members[1:]):
+            continue
+        values = tuple(m.minimal_const(j) for m in members)
+        if values not in param_of:
+            param_of[values] = len(extra)
+            extra.append(j)
+        slots.append((j, param_of[values]))
+    return extra, slots
 
 
 def _signature(params, results):
@@ -201,13 +231,12 @@ def _type_for(module, new_types, sig):
     return len(module.types) + len(new_types), len(sig)
 
 
-def _shared_body(template, extra, n_params):
-    """The template's body with the differing constants read from the new
+def _shared_body(template, slots, m, n_params):
+    """The template's body with the differing constants read from the `m` new
     parameters and the declared locals moved past them; None when it would
     exceed the engines' local limit."""
-    m = len(extra)
     edits = [(template.consts[j][0], template.consts[j][1], _LOCAL_GET + encode_u(n_params + k))
-             for k, j in enumerate(extra)]
+             for j, k in slots]
     edits += [(s, e, encode_u(imm + m)) for s, e, imm in template.locals_]
     declared = _declared(template.body)
     if n_params + m + declared > _MAX_LOCALS:
@@ -232,14 +261,31 @@ def _declared(body):
     return total
 
 
+def _shared_minimal(template, slots, m, n_params):
+    """Bytes of the shared body written with minimal LEB128s: the template's
+    minimal size, each differing constant replaced by a `local.get` of its
+    parameter, each local index past the parameters moved up."""
+    size = template.minimal_size()
+    for j, k in slots:
+        size += 1 + size_u(n_params + k) - len(template.minimal_const(j))
+    for _s, _e, imm in template.locals_:
+        size += size_u(imm + m) - size_u(imm)
+    return size
+
+
 def _thunk(member, extra, n_params, shared_index):
+    """Written minimally, so `compact` finds nothing left in it."""
     gets = b"".join(_LOCAL_GET + encode_u(i) for i in range(n_params))
-    consts = b"".join(member.value(j) for j in extra)
+    consts = b"".join(member.minimal_const(j) for j in extra)
     return b"\x00" + gets + consts + _CALL + encode_u(shared_index) + _END
 
 
 def _entry(body):
-    return size_u(len(body)) + len(body)
+    return _entry_len(len(body))
+
+
+def _entry_len(size):
+    return size_u(size) + size
 
 
 def _apply(module, plan):

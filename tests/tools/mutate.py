@@ -1,6 +1,6 @@
 """Mutation check: break one guard at a time and see whether a test notices.
 
-Score: 68/68 mutations caught, plus 11/11 for merge-similar-functions
+Score: 68/68 mutations caught, plus 13/13 for merge-similar-functions
 (`-k msf.`, run on its own; 2026-12-02: the full run caught 67/68; the one
 survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
 Earlier list: 66/66.
@@ -249,17 +249,20 @@ MUTATIONS = [
      "        if sizes_before is not None and growth is not None:",
      "        if False:", ["tests/test_optimize_budget.py"]),
     # -- merge-similar-functions ---------------------------------------------------------
-    ("msf.pays", MSF, "return after < before", "return after <= before + 1", [T_MSF]),
-    ("msf.type-cost", MSF, "+ size_u(shared_type) + type_cost)", "+ size_u(shared_type))", [T_MSF]),
-    ("msf.function-entry-cost", MSF, "+ size_u(shared_type) + type_cost)", "+ type_cost)", [T_MSF]),
+    ("msf.pays", MSF, "return after < before", "return after <= before + 1", k([T_MSF], "not raw")),
+    ("msf.type-cost", MSF, "+ size_u(shared_type) + type_cost)", "+ size_u(shared_type))", k([T_MSF], "not raw")),
+    ("msf.function-entry-cost", MSF, "+ size_u(shared_type) + type_cost)", "+ type_cost)", k([T_MSF], "not raw")),
     ("msf.thunk-cost", MSF, "after = (sum(_entry(t) for t in thunks.values())",
-     "after = (sum(len(t) for t in thunks.values())", [T_MSF]),
+     "after = (sum(len(t) for t in thunks.values())", k([T_MSF], "not raw")),
     ("msf.locals-shifted", MSF, "edits += [(s, e, encode_u(imm + m))", "edits += [(s, e, encode_u(imm))",
-     [T_MSF]),
+     k([T_MSF], "not raw")),
     ("msf.first-local", MSF, "elif info.name in _LOCAL_OPS and imm >= n_params:",
-     "elif info.name in _LOCAL_OPS and imm > n_params:", [T_MSF]),
-    ("msf.differing-any", MSF, "if any(m.value(j) != first.value(j) for m in members[1:])]",
-     "if all(m.value(j) != first.value(j) for m in members[1:])]", [T_MSF]),
+     "elif info.name in _LOCAL_OPS and imm > n_params:", k([T_MSF], "not raw")),
+    ("msf.differing-all", MSF, "if all(m.value(j) == first.value(j) for m in members[1:]):",
+     "if any(m.value(j) == first.value(j) for m in members[1:]):", k([T_MSF], "not raw")),
+    ("msf.equal-constants-share", MSF, "if values not in param_of:", "if True:", k([T_MSF], "not raw")),
+    ("msf.minimal-measure", MSF, "if not pays(sum(_entry_len(m.minimal_size()) for m in members)",
+     "if False and not pays(sum(_entry_len(m.minimal_size()) for m in members)", k([T_MSF], "not raw")),
     ("msf.protected", MSF, "        if index in protected:\n            continue\n        shape",
      "        if False:\n            continue\n        shape", k([T_MSF], "protected")),
     ("msf.understood", MSF, "return (module.code and funcindex.understood(module)",
