@@ -241,6 +241,29 @@ def _as_is_only():
     return pays
 
 
+def test_equal_types_at_two_indices_share_one_body():
+    """Members whose types are equal but written twice in the type section
+    (rustc emits such) get one shared body, and each keeps its own type index
+    (call_indirect through either type still passes its check)."""
+    def member(name, t, k):
+        return (f'(func ${name} (export "{name}") (type {t}) (local i32) (local.set 1 (i32.mul (local.get 0) '
+                f'(i32.const {k}))) (i32.add (i32.xor (local.get 1) (i32.const 99999)) (i32.rotl (local.get 1) '
+                f'(i32.const 77777))))')
+    data = wat(f"""(module (type $a (func (param i32) (result i32))) (type $b (func (param i32) (result i32)))
+      (table 4 funcref) (elem (i32.const 0) $m0 $m1 $m2 $m3)
+      {member("m0", "$a", 3)} {member("m1", "$b", 5)} {member("m2", "$a", 70000)} {member("m3", "$b", 9)}
+      (func (export "via_a") (param i32 i32) (result i32)
+        (call_indirect (type $a) (local.get 1) (i32.and (local.get 0) (i32.const 3))))
+      (func (export "via_b") (param i32 i32) (result i32)
+        (call_indirect (type $b) (local.get 1) (i32.and (local.get 0) (i32.const 3)))))""")
+    res = optimize(data, passes=[NAME])
+    assert _stats(res).get("shared_bodies") == 1 and _stats(res).get("functions_merged") == 4
+    before, after = read_module(data), read_module(res.data)
+    assert after.func_types[:len(before.func_types)] == before.func_types
+    assert compare(data, res.data, _calls(data, 11, 80)) == 80
+    assert optimize(res.data).data == optimize(optimize(res.data).data).data
+
+
 def test_protected_functions_are_never_merged():
     text = MODULE.replace('(func $n0 (export "n0")', '(func $n0 (export "__wbindgen_describe_n0")')
     data = wat(text)

@@ -1,7 +1,8 @@
 """Functions that differ only in constants share one body.
 
 What it does
-    Defined functions with the same type, the same locals and the same body
+    Defined functions with the same signature (equal types at two type
+    indices count as one), the same locals and the same body
     except for the values of some `i32/i64/f32/f64.const` instructions form a
     group. The group's body is written once, as a new function appended at the
     end of the module (the "shared body"): its type is the group's type with one
@@ -117,13 +118,13 @@ class _Shape:
             elif info.name in _LOCAL_OPS and imm >= n_params:
                 self.locals_.append((s + 1, e, imm))
 
-    def key(self, type_index):
+    def key(self, signature):
         chunks, last = [], 0
         for s, e, *_rest in self.consts:
             chunks.append(self.body[last:s + 1])
             last = e
         chunks.append(self.body[last:])
-        return type_index, tuple(chunks)
+        return signature, tuple(chunks)
 
     def value(self, j):
         s, e = self.consts[j][:2]
@@ -148,7 +149,9 @@ def _groups(module, protected):
             continue
         shape = _Shape(module, pos)
         if shape.consts:
-            by_key.setdefault(shape.key(module.func_types[index]), []).append(shape)
+            # by signature, not type index: equal types at two indices (rustc
+            # emits them) would otherwise get two identical shared bodies
+            by_key.setdefault(shape.key(module.func_type(index)), []).append(shape)
     return [(key[0], members) for key, members in by_key.items() if len(members) > 1]
 
 
@@ -172,8 +175,7 @@ def _plan(module, groups, pays=_pays):
     next_index = module.num_imported_funcs + len(module.code)
     new_types = []   # encoded signatures appended to the type section
     plan = []
-    for type_index, members in groups:
-        params, results = module.types[type_index]
+    for (params, results), members in groups:
         extra, slots = _differing(members)
         if not extra or len(params) + len(extra) > _MAX_PARAMS:
             continue
