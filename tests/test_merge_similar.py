@@ -264,6 +264,29 @@ def test_equal_types_at_two_indices_share_one_body():
     assert optimize(res.data).data == optimize(optimize(res.data).data).data
 
 
+def test_two_groups_ending_with_the_same_shared_body_share_it():
+    """One family takes as a parameter what the other passes as a constant
+    (seen in regex-oz-lto): both shared bodies would be the same function of
+    the same type; the second group's thunks call the first's."""
+    def a(name, k):
+        return (f'(func (export "{name}") (param i32 i32 i32) (result i32) (local i32) {"(nop)" * 20} '
+                f"(local.set 3 (i32.mul (local.get 0) (local.get 1))) "
+                f"(i32.add (i32.xor (local.get 3) (local.get 2)) (i32.const {k})))")
+
+    def b(name, addr, k):
+        return (f'(func (export "{name}") (param i32 i32) (result i32) (local i32) {"(nop)" * 20} '
+                f"(local.set 2 (i32.mul (local.get 0) (local.get 1))) "
+                f"(i32.add (i32.xor (local.get 2) (i32.const {addr})) (i32.const {k})))")
+    data = wat(f"(module {a('a0', 100000)} {a('a1', 200000)} {b('b0', 1048576, 7)} {b('b1', 1048580, 9)})")
+    res = optimize(data, passes=[NAME])
+    st = _stats(res)
+    assert st.get("shared_bodies") == 1 and st.get("functions_merged") == 4 and st.get("params_added") == 1
+    assert len(read_module(res.data).code) == 5
+    assert compare(data, res.data, _calls(data, 12, 80)) == 80
+    full = optimize(data)
+    assert optimize(full.data).data == full.data
+
+
 def test_protected_functions_are_never_merged():
     text = MODULE.replace('(func $n0 (export "n0")', '(func $n0 (export "__wbindgen_describe_n0")')
     data = wat(text)

@@ -86,9 +86,9 @@ class MergeSimilarFunctionsPass(ModulePass):
         if not plan:
             return
         _apply(module, plan)
-        stats.count("shared_bodies", len(plan))
+        stats.count("shared_bodies", sum(1 for m in plan if m.body is not None))
         stats.count("functions_merged", sum(len(m.thunks) for m in plan))
-        stats.count("params_added", sum(len(m.extra) for m in plan))
+        stats.count("params_added", sum(len(m.extra) for m in plan if m.body is not None))
         stats.functions_changed = sum(len(m.thunks) for m in plan)
 
 
@@ -174,7 +174,7 @@ def _plan(module, groups, pays=_pays):
     groups accepted before it."""
     next_index = module.num_imported_funcs + len(module.code)
     new_types = []   # encoded signatures appended to the type section
-    plan = []
+    plan, bodies = [], {}   # bodies: (type index, shared body) -> its function index
     for (params, results), members in groups:
         extra, slots = _differing(members)
         if not extra or len(params) + len(extra) > _MAX_PARAMS:
@@ -184,19 +184,30 @@ def _plan(module, groups, pays=_pays):
         body = _shared_body(members[0], slots, len(extra), len(params))
         if body is None:
             continue
-        thunks = {m.pos: _thunk(m, extra, len(params), next_index) for m in members}
-        fixed = sum(_entry(t) for t in thunks.values()) + size_u(shared_type) + type_cost
-        if not pays(sum(_entry(m.body) for m in members), fixed + _entry(body)):
+        # Two groups of different signatures can end with the same shared
+        # body (one passes as a constant what the other takes as a
+        # parameter): the second group calls the first's.
+        index = bodies.get((shared_type, body))
+        new = index is None
+        thunks = {m.pos: _thunk(m, extra, len(params), next_index if new else index) for m in members}
+        fixed = sum(_entry(t) for t in thunks.values())
+        shared = shared_min = 0
+        if new:
+            fixed += size_u(shared_type) + type_cost
+            shared = _entry(body)
+            # Written minimally (as `compact` leaves them), the members may
+            # shrink more than the one shared body: the merge must pay there too.
+            shared_min = _entry_len(_shared_minimal(members[0], slots, len(extra), len(params)))
+        if not (pays(sum(_entry(m.body) for m in members), fixed + shared) and pays(
+                sum(_entry_len(m.minimal_size()) for m in members), fixed + shared_min)):
             continue
-        # Written minimally (as `compact` leaves them), the members may shrink
-        # more than the one shared body: the merge must pay there too.
-        shared_min = _shared_minimal(members[0], slots, len(extra), len(params))
-        if not pays(sum(_entry_len(m.minimal_size()) for m in members), fixed + _entry_len(shared_min)):
-            continue
-        if type_cost:
+        if new and type_cost:
             new_types.append(sig)
-        plan.append(_Merge(shared_type, sig if type_cost else None, body, thunks, extra))
-        next_index += 1
+        plan.append(_Merge(shared_type, sig if new and type_cost else None, body if new else None,
+                           thunks, extra))
+        if new:
+            bodies[(shared_type, body)] = next_index
+            next_index += 1
     return plan
 
 
@@ -295,11 +306,12 @@ def _apply(module, plan):
     new_bodies = {}
     for merge in plan:
         new_bodies.update(merge.thunks)
-    parts = [encode_u(len(module.code) + len(plan))]
+    shared = [m for m in plan if m.body is not None]
+    parts = [encode_u(len(module.code) + len(shared))]
     for pos, entry in enumerate(module.code):
         body = new_bodies.get(pos)
         parts.append(data[entry.start:entry.end] if body is None else encode_u(len(body)) + body)
-    parts += [encode_u(len(m.body)) + m.body for m in plan]
+    parts += [encode_u(len(m.body)) + m.body for m in shared]
     types = [m.new_type for m in plan if m.new_type is not None]
     for sec in module.sections:
         if sec.id == 1 and types:
@@ -307,7 +319,7 @@ def _apply(module, plan):
             module.set_payload(sec, encode_u(count + len(types)) + data[pos:sec.end] + b"".join(types))
         elif sec.id == 3:
             defined = module.func_types[module.num_imported_funcs:]
-            module.set_payload(sec, encode_function_section(defined + [m.type_index for m in plan]))
+            module.set_payload(sec, encode_function_section(defined + [m.type_index for m in shared]))
     module.set_code_payload(b"".join(parts))
 
 
