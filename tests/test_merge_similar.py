@@ -287,6 +287,37 @@ def test_two_groups_ending_with_the_same_shared_body_share_it():
     assert optimize(full.data).data == full.data
 
 
+def _generic_and_specialised(generic_export):
+    nops = "(nop)" * 20
+    spec = "".join(f'(func (export "s{i}") (param i32) (result i32) (local i32) {nops} '
+                   f"(local.set 1 (i32.mul (local.get 0) (i32.const {k}))) (i32.add (local.get 1) (i32.const 5)))"
+                   for i, k in enumerate((3, 700000)))
+    return wat(f"""(module {spec}
+      (func $g (export "{generic_export}") (param i32 i32) (result i32) (local i32) {nops}
+        (local.set 2 (i32.mul (local.get 0) (local.get 1))) (i32.add (local.get 2) (i32.const 5))))""")
+
+
+def test_an_existing_function_equal_to_the_shared_body_is_called():
+    """Members specialised from a generic function that is still in the module
+    (photon has such): their thunks call it, no body is added, and a second
+    run finds no twin."""
+    data = _generic_and_specialised("g")
+    res = optimize(data, passes=[NAME])
+    st = _stats(res)
+    assert st.get("shared_bodies") == 0 and st.get("functions_merged") == 2
+    assert len(read_module(res.data).code) == 3
+    assert compare(data, res.data, _calls(data, 13, 60)) == 60
+    full = optimize(data)
+    assert optimize(full.data).data == full.data
+
+
+def test_a_protected_function_is_not_called_by_thunks():
+    data = _generic_and_specialised("__wbindgen_describe_g")
+    res = optimize(data, passes=[NAME])
+    assert _stats(res).get("shared_bodies") == 1 and len(read_module(res.data).code) == 4
+    assert compare(data, res.data, _calls(data, 14, 60)) == 60
+
+
 def test_protected_functions_are_never_merged():
     text = MODULE.replace('(func $n0 (export "n0")', '(func $n0 (export "__wbindgen_describe_n0")')
     data = wat(text)

@@ -82,7 +82,7 @@ class MergeSimilarFunctionsPass(ModulePass):
             groups = _groups(module, protected)
         except DecodeError:
             return
-        plan = _plan(module, groups)
+        plan = _plan(module, groups, _existing(module, protected))
         if not plan:
             return
         _apply(module, plan)
@@ -164,17 +164,33 @@ class _Merge:
         self.body, self.thunks, self.extra = body, thunks, extra
 
 
+def _existing(module, protected):
+    """{(encoded signature, body): function index} of the defined functions a
+    thunk may call in place of a new shared body (never a protected one)."""
+    sigs, out = {}, {}
+    for pos, entry in enumerate(module.code):
+        index = module.func_index(pos)
+        if index in protected:
+            continue
+        t = module.func_types[index]
+        if t not in sigs:
+            sigs[t] = _signature(*module.types[t])
+        out.setdefault((sigs[t], module.data[entry.body_start:entry.end]), index)
+    return out
+
+
 def _pays(before, after):
     return after < before
 
 
-def _plan(module, groups, pays=_pays):
+def _plan(module, groups, bodies=None, pays=_pays):
     """The groups worth merging (`pays(bytes before, bytes after)`), each
     costed with the function index and type index it would get after the
-    groups accepted before it."""
+    groups accepted before it. `bodies`: functions that may serve as a shared
+    body, {(encoded signature, body): function index} (see _existing)."""
     next_index = module.num_imported_funcs + len(module.code)
     new_types = []   # encoded signatures appended to the type section
-    plan, bodies = [], {}   # bodies: (type index, shared body) -> its function index
+    plan, bodies = [], dict(bodies or {})
     for (params, results), members in groups:
         extra, slots = _differing(members)
         if not extra or len(params) + len(extra) > _MAX_PARAMS:
@@ -184,10 +200,11 @@ def _plan(module, groups, pays=_pays):
         body = _shared_body(members[0], slots, len(extra), len(params))
         if body is None:
             continue
-        # Two groups of different signatures can end with the same shared
-        # body (one passes as a constant what the other takes as a
-        # parameter): the second group calls the first's.
-        index = bodies.get((shared_type, body))
+        # The shared body may exist already: a function of the module (the
+        # generic one the members were specialised from), or the shared body
+        # of a group of another signature (one passes as a constant what the
+        # other takes as a parameter). The thunks then call it.
+        index = bodies.get((sig, body))
         new = index is None
         thunks = {m.pos: _thunk(m, extra, len(params), next_index if new else index) for m in members}
         fixed = sum(_entry(t) for t in thunks.values())
@@ -206,7 +223,7 @@ def _plan(module, groups, pays=_pays):
         plan.append(_Merge(shared_type, sig if new and type_cost else None, body if new else None,
                            thunks, extra))
         if new:
-            bodies[(shared_type, body)] = next_index
+            bodies[(sig, body)] = next_index
             next_index += 1
     return plan
 

@@ -1,6 +1,6 @@
 """Mutation check: break one guard at a time and see whether a test notices.
 
-Score: 68/68 mutations caught, plus 14/14 for merge-similar-functions
+Score: 68/68 mutations caught, plus 16/16 for merge-similar-functions
 (`-k msf.`, run on its own; 2026-12-02: the full run caught 67/68; the one
 survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
 Earlier list: 66/66.
@@ -272,8 +272,12 @@ MUTATIONS = [
      "return (module.code", k([T_MSF], "linking")),
     ("msf.wasm-bindgen-input", MSF, "and not module.custom_sections(_WBINDGEN))", ")",
      k([T_MSF], "wasm_bindgen")),
-    ("msf.shared-body-reused", MSF, "index = bodies.get((shared_type, body))", "index = None",
+    ("msf.shared-body-reused", MSF, "index = bodies.get((sig, body))", "index = None",
      k([T_MSF], "not raw")),
+    ("msf.existing-function-reused", MSF, "plan = _plan(module, groups, _existing(module, protected))",
+     "plan = _plan(module, groups)", k([T_MSF], "not raw")),
+    ("msf.existing-not-protected", MSF, "        if index in protected:\n            continue\n        t = ",
+     "        if False:\n            continue\n        t = ", k([T_MSF], "not raw")),
     ("msf.type-reused", MSF, "        if _signature(*t) == sig:\n            return i, 0",
      "        if False:\n            return i, 0", k([T_MSF], "reused")),
 ]
