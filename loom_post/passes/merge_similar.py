@@ -12,7 +12,10 @@ What it does
     the original parameters moves up by the number of extra parameters. Each
     member keeps its index and becomes a thunk: it pushes its own parameters,
     then its own values of the differing constants, and calls the shared body.
-    Constants equal in every member stay in the shared body. No index of an
+    Constants equal in every member stay in the shared body. When a function
+    of the module (or an earlier group's shared body) already is that shared
+    body, byte for byte and with that signature, the thunks call it and
+    nothing is added. No index of an
     existing function changes, so no reference (calls, tables, exports, start,
     names) is rewritten: only the type section (a new type when no equal one
     exists), the function section and the code section grow or change.
