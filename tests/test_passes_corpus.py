@@ -1,10 +1,11 @@
-"""Every default pass together, and dedupe-functions and renumber-functions
-alone, on the real corpus modules and the example.
+"""Every default pass together, and dedupe-functions, merge-similar-functions
+and renumber-functions alone, on the real corpus modules and the example.
 
 Per module: the output validates in wasmtime, is never larger (module and code
-section), a second run changes nothing, the sections no pass rewrites (type,
-import, table, memory, data, custom sections other than `name` and `.debug_*`)
-are byte for byte the input's, function names survive for every kept function,
+section), a second run changes nothing, the sections no pass rewrites (import,
+table, memory, data, custom sections other than `name` and `.debug_*`) are byte
+for byte the input's, the type section only gained types at its end
+(merge-similar-functions' shared bodies), function names survive for every kept function,
 the per-pass code savings add up to the module's, and the exported functions
 taking only numbers behave identically in wasmtime (tests/differential.py).
 """
@@ -44,12 +45,13 @@ def optimized(path, passes=None):
 
 def _untouched(m, raw):
     return [(s.id, s.name, raw[s.start:s.end]) for s in m.sections
-            if s.id in (1, 2, 4, 5, 11, 13)
+            if s.id in (2, 4, 5, 11, 13)
             or (s.id == 0 and s.name != "name" and not s.name.startswith(".debug_"))]
 
 
-@pytest.mark.parametrize("passes", [None, ["dedupe-functions"], ["renumber-functions"]],
-                         ids=["defaults", "dedupe", "renumber"])
+@pytest.mark.parametrize("passes", [None, ["dedupe-functions"], ["merge-similar-functions"],
+                                    ["renumber-functions"]],
+                         ids=["defaults", "dedupe", "merge-similar", "renumber"])
 @pytest.mark.parametrize("path", MODULES, ids=[_id(p) for p in MODULES])
 def test_corpus_static(path, passes):
     data, res = optimized(path, passes)
@@ -64,9 +66,12 @@ def test_corpus_static(path, passes):
     saved = sum(s.bytes_saved for s in res.passes.values()) + res.bytes_saved_by_reencoding
     assert saved == before.code_size - after.code_size
     assert _untouched(before, data) == _untouched(after, res.data)
+    assert after.types[:len(before.types)] == before.types
     removed = res.passes["dedupe-functions"].get("functions_removed") \
         if "dedupe-functions" in res.passes else 0
-    assert len(after.code) == len(before.code) - removed
+    added = res.passes["merge-similar-functions"].get("shared_bodies") \
+        if "merge-similar-functions" in res.passes else 0
+    assert len(after.code) == len(before.code) - removed + added
     old_names, new_names = before.function_names(), after.function_names()
     if old_names:
         assert len(new_names) == len(old_names) - removed

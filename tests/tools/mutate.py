@@ -1,6 +1,7 @@
 """Mutation check: break one guard at a time and see whether a test notices.
 
-Score: 68/68 mutations caught (2026-12-02: the full run caught 67/68; the one
+Score: 68/68 mutations caught, plus 16/16 for merge-similar-functions
+(`-k msf.`, run on its own; 2026-12-02: the full run caught 67/68; the one
 survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
 The 10 routes.* mutations (module identity, profiles, first run, entry points):
 10/10 caught with `-k routes.` (9/10 on the first run: routes.identity-used
@@ -77,6 +78,7 @@ HIST = "loom_post/report/history.py"
 LINT = "loom_post/budget/lint.py"
 GLOBS = "loom_post/budget/globs.py"
 GUARD = "loom_post/passes/guard.py"
+MSF = "loom_post/passes/merge_similar.py"
 
 T_GATE = "tests/test_cse_gate.py"
 T_RED = "tests/test_cse_redteam.py"
@@ -106,6 +108,7 @@ T_HTML = "tests/test_html_report.py"
 T_NAMES = "tests/test_demangle.py"
 T_MIS = "tests/test_config_mistakes.py"
 T_COMP = "tests/test_compressed.py"
+T_MSF = "tests/test_merge_similar.py"
 
 
 def k(files, expr):
@@ -476,6 +479,38 @@ MUTATIONS = [
      k([T_COMP], "optimize_for")),
     ("guard.optimize-for-smallest", GUARD, "if best is None or score < best[0]:",
      "if best is None or score > best[0]:", k([T_COMP], "optimize_for")),
+    # -- merge-similar-functions ---------------------------------------------------------
+    ("msf.pays", MSF, "return after < before", "return after <= before + 1", k([T_MSF], "not raw")),
+    ("msf.type-cost", MSF, "fixed += size_u(shared_type) + type_cost", "fixed += size_u(shared_type)",
+     k([T_MSF], "not raw")),
+    ("msf.function-entry-cost", MSF, "fixed += size_u(shared_type) + type_cost", "fixed += type_cost",
+     k([T_MSF], "not raw")),
+    ("msf.thunk-cost", MSF, "fixed = sum(_entry(t) for t in thunks.values())",
+     "fixed = sum(len(t) for t in thunks.values())", k([T_MSF], "not raw")),
+    ("msf.locals-shifted", MSF, "edits += [(s, e, encode_u(imm + m))", "edits += [(s, e, encode_u(imm))",
+     k([T_MSF], "not raw")),
+    ("msf.first-local", MSF, "elif info.name in _LOCAL_OPS and imm >= n_params:",
+     "elif info.name in _LOCAL_OPS and imm > n_params:", k([T_MSF], "not raw")),
+    ("msf.differing-all", MSF, "if all(m.value(j) == first.value(j) for m in members[1:]):",
+     "if any(m.value(j) == first.value(j) for m in members[1:]):", k([T_MSF], "not raw")),
+    ("msf.equal-constants-share", MSF, "if values not in param_of:", "if True:", k([T_MSF], "not raw")),
+    ("msf.minimal-measure", MSF, "sum(_entry_len(m.minimal_size()) for m in members), fixed + shared_min)",
+     "sum(_entry_len(m.minimal_size()) for m in members) + 10 ** 9, fixed + shared_min)",
+     k([T_MSF], "not raw")),
+    ("msf.protected", MSF, "        if index in protected:\n            continue\n        shape",
+     "        if False:\n            continue\n        shape", k([T_MSF], "protected")),
+    ("msf.understood", MSF, "return (module.code and funcindex.understood(module)",
+     "return (module.code", k([T_MSF], "linking")),
+    ("msf.wasm-bindgen-input", MSF, "and not module.custom_sections(_WBINDGEN))", ")",
+     k([T_MSF], "wasm_bindgen")),
+    ("msf.shared-body-reused", MSF, "index = bodies.get((sig, body))", "index = None",
+     k([T_MSF], "not raw")),
+    ("msf.existing-function-reused", MSF, "plan = _plan(module, groups, _existing(module, protected))",
+     "plan = _plan(module, groups)", k([T_MSF], "not raw")),
+    ("msf.existing-not-protected", MSF, "        if index in protected:\n            continue\n        t = ",
+     "        if False:\n            continue\n        t = ", k([T_MSF], "not raw")),
+    ("msf.type-reused", MSF, "        if _signature(*t) == sig:\n            return i, 0",
+     "        if False:\n            return i, 0", k([T_MSF], "reused")),
 ]
 
 
