@@ -38,13 +38,17 @@ import sys
 from loom_post.budget import measures as measure_keys
 from loom_post.errors import ConfigError
 from loom_post.fileio import DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_INPUT
-from loom_post.passes import UnknownPass, resolve
 from loom_post.budget.units import Percent, UnitError, parse_growth, parse_size
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
+
+def _tomllib():
+    """Imported on first use: the TOML parser costs ~10 ms of start-up, and a
+    run with no configuration file never needs it."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python < 3.11 only
+        import tomli as tomllib
+    return tomllib
 
 DEFAULT_PATHS = ["target/wasm32-*/release/*.wasm"]
 CONFIG_NAME = "loom-post.toml"
@@ -230,6 +234,7 @@ class _Reader:
     def passes(self, label, value):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             self.fail(label, value, "expected a list of pass names, e.g. [\"cse\"]")
+        from loom_post.passes import UnknownPass, resolve  # only when `passes` is set
         try:
             resolve(value)
         except UnknownPass as e:
@@ -352,6 +357,7 @@ class _Reader:
 
 
 def _parse_toml(path):
+    tomllib = _tomllib()
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
