@@ -7,9 +7,12 @@ other way. A module that cannot be read or trusted is left untouched and its
 Outcome carries the error; nothing here prints.
 """
 
+import hashlib
+import json
 import os
 
 from loom_post import exitcodes
+from loom_post.cache import Store, default_dir
 from loom_post.budget.gate import evaluate
 from loom_post.errors import InputError
 from loom_post.fileio import (load_module, locked, read_snapshot, replace_module,
@@ -49,6 +52,7 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
     outcome = Outcome(path)
     settings = config.settings_for(path)
     passes = passes if passes is not None else config.passes
+    store = open_store(config)
     try:
         with locked(path, timeout=config.lock_timeout):
             data, st = read_snapshot(path, config.max_input_size)
@@ -59,30 +63,60 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
             else:
                 guarded = settings.never_grow if never_grow is None else never_grow
                 outcome.result = optimize(data, module, passes=passes, keep_dwarf=keep_dwarf,
-                                          jobs=jobs, never_grow=guarded)
+                                          jobs=jobs, never_grow=guarded, cache=store)
                 outcome.notes.extend(outcome.result.notes)
             _store(path, output, outcome, st)
-        outcome.verdict = _gate(output or path, outcome, config, settings, measures)
+        outcome.verdict = _gate(output or path, outcome, config, settings, measures, store)
     except FileNotFoundError:
         outcome.error = str(InputError("no such file", path=path))
     except InputError as e:
         outcome.error = str(e) if e.path else f"{path}: {e}"
     except OSError as e:
         outcome.error = f"{path}: {e.strerror or e}"
+    if store is not None:
+        store.evict()
     return outcome
 
 
-def _gate(path, outcome, config, settings, measures):
+def open_store(config):
+    """The result cache the configuration asks for (`cache`, `cache-dir`), or None."""
+    if not getattr(config, "cache", True):
+        return None
+    return Store(getattr(config, "cache_dir", None) or default_dir())
+
+
+def _gate(path, outcome, config, settings, measures, store=None):
     """The budgets' verdict, with the sizes reports show measured: code, file
     and gzip always (cheap), brotli when a budget needs it or it was asked for."""
     from loom_post.budget.measures import measures_needed
     r = outcome.result
     wanted = {"code", "file", "gzip"} | set(measures) | set(
         measures_needed(settings, optimizing=True))
-    r.sizes_before.measure([m for m in MEASURES if m in wanted])
-    r.sizes_after.measure([m for m in MEASURES if m in wanted])
+    for sizes in (r.sizes_before, r.sizes_after):
+        _measure(sizes, [m for m in MEASURES if m in wanted], store)
     return evaluate(path, r.module, config, sizes=r.sizes_after,
                     sizes_before=r.sizes_before)
+
+
+def _measure(sizes, wanted, store):
+    """Compressed sizes are deterministic in the bytes: a warm run reads those
+    measured before (keyed by the bytes' SHA-256) instead of compressing again."""
+    slow = [m for m in wanted if m in ("gzip", "brotli") and sizes.known(m) is None]
+    if store is None or not slow:
+        sizes.measure(wanted)
+        return
+    key = hashlib.sha256(sizes.data).hexdigest()
+    try:
+        known = json.loads(store.get("sizes", key) or b"{}")
+    except ValueError:
+        known = {}
+    for m in slow:
+        if isinstance(known, dict) and isinstance(known.get(m), int):
+            sizes.put(m, known[m])
+    sizes.measure(wanted)
+    now = {m: sizes.known(m) for m in ("gzip", "brotli") if sizes.known(m) is not None}
+    if now != known:
+        store.put("sizes", key, json.dumps(now, sort_keys=True).encode())
 
 
 def _store(path, output, outcome, st):

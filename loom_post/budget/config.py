@@ -65,7 +65,7 @@ BUDGET_KEYS = {
 }
 BUDGET_KEYS.update((k, measure_keys.attr(k)) for k in measure_keys.NEW_KEYS)
 # Top level only: how files are read, locked and confined.
-FILE_KEYS = ("max-input-size", "lock-timeout", "allow-outside")
+FILE_KEYS = ("max-input-size", "lock-timeout", "allow-outside", "cache", "cache-dir")
 TOP_KEYS = ("paths", "passes", "module") + FILE_KEYS + tuple(BUDGET_KEYS)
 MODULE_KEYS = ("path",) + tuple(BUDGET_KEYS)
 
@@ -108,6 +108,8 @@ class Config:
         self.max_input_size = DEFAULT_MAX_INPUT   # bytes; larger modules are refused
         self.lock_timeout = DEFAULT_LOCK_TIMEOUT  # seconds to wait for another run's lock
         self.allow_outside = False                # globs/baselines may leave `root`
+        self.cache = True                         # reuse results (loom_post/cache.py)
+        self.cache_dir = None                     # None: $XDG_CACHE_HOME/loom-post
         self._baselines = {}                      # baseline path -> baseline.Baseline
 
     def module_key(self, module_path):
@@ -304,7 +306,15 @@ class _Reader:
         return config
 
     def file_key(self, config, label, key, value):
-        if key == "allow-outside":
+        if key == "cache":
+            if not isinstance(value, bool):
+                self.fail(label, value, "expected true or false")
+            config.cache = value
+        elif key == "cache-dir":
+            if not isinstance(value, str) or not value.strip():
+                self.fail(label, value, "expected a directory path")
+            config.cache_dir = os.path.join(config.root, os.path.expanduser(value))
+        elif key == "allow-outside":
             if not isinstance(value, bool):
                 self.fail(label, value, "expected true or false")
             config.allow_outside = value

@@ -37,6 +37,8 @@ def add_parser(sub):
                         "brotli is guarded and rewrites survive, or a brotli budget applies)")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                    help="worker processes for large modules (default: one per CPU)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="neither reuse nor record results in the cache (config key `cache`)")
     p.set_defaults(func=run)
 
 
@@ -62,6 +64,8 @@ def run(args):
     passes = parse_passes(args.passes) if args.passes is not None else None
     never_grow = parse_never_grow(args.never_grow) if args.never_grow is not None else None
     config = load_config(args.config)
+    if args.no_cache:
+        config.cache = False
     paths = require_paths(config, args.paths)
     if args.output and len(paths) != 1:
         raise ConfigError("-o/--output takes exactly one input module")

@@ -42,7 +42,8 @@ import contextlib
 import gc
 import hashlib
 
-from loom_post.passes import PASSES, base, guard as guard_mod, resolve
+from loom_post.passes import PASSES, base, guard as guard_mod, resolve, results_cache
+from loom_post.errors import OutputInvalid
 from loom_post.passes.validate import check_input, validate_output
 from loom_post.sizes import Sizes
 from loom_post.wasm.instructions import decode_body, encode_body
@@ -77,6 +78,8 @@ class OptimizeResult:
         self.sizes_before = Sizes(data, code_bytes_before)
         self.sizes_after = self.sizes_before
         self.code_offsets_changed = False    # a module pass moved or removed code
+        self.cache = "off"                   # off, miss, module (a cached result) or own-output
+        self.functions_cached = 0            # functions whose outcome came from the cache
 
     @classmethod
     def unchanged(cls, data, module):
@@ -84,11 +87,23 @@ class OptimizeResult:
         return cls(data, module, module.code_size)
 
 
-def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1, never_grow=("code",)):
+def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1, never_grow=("code",),
+             cache=None):
     """Run the passes named in `passes` (None: the defaults) over `data`; keep
-    the output only where no measure in `never_grow` grew (guard.py)."""
+    the output only where no measure in `never_grow` grew (guard.py).
+    `cache`: a loom_post.cache.Store to reuse and record results in, or None."""
     with _no_cyclic_gc():
-        return _optimize(data, module, passes, keep_dwarf, jobs, never_grow)
+        module = module if module is not None else read_module(data)
+        chosen = resolve(passes)
+        if cache is None:
+            return _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, None)
+        rc = results_cache.ResultsCache(cache, [p.name for p in chosen],
+                                        guard_mod.normalize(never_grow), keep_dwarf)
+        result = _cached(rc, data, module, chosen, never_grow)
+        if result is None:
+            result = _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, rc)
+            _record(rc, result)
+        return result
 
 
 @contextlib.contextmanager
@@ -107,10 +122,9 @@ def _no_cyclic_gc():
             gc.enable()
 
 
-def _optimize(data, module, passes, keep_dwarf, jobs, never_grow):
-    module = module if module is not None else read_module(data)
-    chosen = resolve(passes)
+def _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, rc):
     result = OptimizeResult(data, module, module.code_size, chosen)
+    result.cache = "off" if rc is None else "miss"
     note = check_input(data)  # InputInvalid when the validator rejects it
     if note:
         result.notes.append(note)
@@ -127,7 +141,7 @@ def _optimize(data, module, passes, keep_dwarf, jobs, never_grow):
             for p in phase:
                 module, protected = _module_pass(module, p, protected, result, guard, keep_dwarf)
             continue
-        _function_phase(module, phase, protected, jobs, result)
+        _function_phase(module, phase, protected, jobs, result, rc)
         if guard is not None and module.changed:
             _guard_functions(guard, data, module, result, keep_dwarf)
         if module.changed:  # the next phase reads what this one wrote
@@ -195,14 +209,20 @@ def _finish(data, module, result, keep_dwarf):
     return result
 
 
-def _function_phase(module, passes, protected, jobs, result):
+def _function_phase(module, passes, protected, jobs, result, rc=None):
     todo = [pos for pos in range(len(module.code))
             if module.func_index(pos) not in protected]
-    contexts = [p.prepare(module) for p in passes]
-    if jobs > 1 and module.code_size >= PARALLEL_MIN_CODE and len(todo) > 1:
-        outcomes = _run_parallel(module, passes, contexts, todo, jobs)
-    else:
-        outcomes = run_functions(module, passes, contexts, todo)
+    outcomes, todo, keys = _cached_functions(rc, module, passes, todo)
+    result.functions_cached = len(outcomes)
+    if todo:
+        contexts = [p.prepare(module) for p in passes]
+        if jobs > 1 and module.code_size >= PARALLEL_MIN_CODE and len(todo) > 1:
+            fresh = _run_parallel(module, passes, contexts, todo, jobs)
+        else:
+            fresh = run_functions(module, passes, contexts, todo)
+        outcomes = sorted(outcomes + fresh, key=lambda o: o[0])  # the order of a cold run
+    if rc is not None and todo:
+        _record_functions(rc, module, passes, outcomes, keys)
     reencoder = next((p for p in passes if p.reencodes), None)
     for pos, new_body, stats, understood in outcomes:
         if not understood:
@@ -228,6 +248,35 @@ def _function_phase(module, passes, protected, jobs, result):
             result.bytes_saved_by_reencoding += rest
     for p in passes:
         p.after_functions(module, result.passes[p.name])
+
+
+def _cached_functions(rc, module, passes, todo):
+    """([outcome] found in the cache, positions still to run, {position: key})."""
+    if rc is None:
+        return [], todo, {}
+    names = [p.name for p in passes]
+    keys = rc.function_keys(module, todo)
+    pack = rc.get_functions(module, names)
+    found, missing = [], []
+    for pos in todo:
+        value = pack.get(keys[pos])
+        try:
+            outcome = results_cache.decode_outcome(value) if value is not None else None
+        except ValueError:  # a damaged entry is a miss
+            outcome = None
+        if outcome is None:
+            missing.append(pos)
+        else:
+            found.append((pos,) + outcome)
+    return found, missing, keys
+
+
+def _record_functions(rc, module, passes, outcomes, keys):
+    """Record this phase's outcomes as the pack of this module context (the
+    last run's functions: what the next build of the same program reuses)."""
+    pack = {keys[pos]: results_cache.encode_outcome(body, stats, understood)
+            for pos, body, stats, understood in outcomes}
+    rc.put_functions(module, [p.name for p in passes], pack)
 
 
 def run_functions(module, passes, contexts, positions):
@@ -451,3 +500,82 @@ def _revert_stats(result, pos):
             if key not in analysis:
                 total.counters[key] -= n
 
+
+
+# -- the result cache (results_cache.py keys it; this rebuilds and checks) -----------
+
+_FIGURES = ("functions_changed", "bytes_saved_by_reencoding", "not_understood", "skipped",
+            "dwarf_dropped", "notes", "functions_reverted", "guard_confirmations",
+            "code_offsets_changed", "functions_cached")
+
+
+def _record(rc, result):
+    """Record a finished run: its figures and output under its input, and the
+    output as loom-post's own (a run over it will change nothing)."""
+    figures = {k: getattr(result, k) for k in _FIGURES}
+    figures["changed"] = result.changed
+    figures["passes"] = {n: [s.functions_changed, s.bytes_saved, s.counters]
+                         for n, s in result.passes.items()}
+    figures["guard_after"] = {k: (v.hex() if k == "digest" else v)
+                              for k, v in result.guard_after.items()}
+    figures["sizes_before"] = {m: result.sizes_before.known(m) for m in ("gzip", "brotli")
+                               if result.sizes_before.known(m) is not None}
+    rc.put_module(result.input_data, figures, result.data if result.changed else None)
+    if result.changed:
+        rc.put_own_output(result.data)
+
+
+def _cached(rc, data, module, chosen, never_grow):
+    """The result of a run over `data` from the cache, or None. A cached output
+    is validated like any other output before it is returned."""
+    if rc.is_own_output(data):
+        result = OptimizeResult(data, module, module.code_size, chosen)
+        result.cache, result.never_grow = "own-output", guard_mod.normalize(never_grow)
+        return result
+    found = rc.get_module(data)
+    if found is None:
+        return None
+    figures, out = found
+    result = OptimizeResult(data, module, module.code_size, chosen)
+    try:
+        _restore(result, figures)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # a damaged entry is a miss
+    result.cache, result.never_grow = "module", guard_mod.normalize(never_grow)
+    if out is None:
+        return result
+    try:
+        new_module = validate_output(out)
+    except OutputInvalid:
+        return None  # never written: the run recomputes it
+    measured = result.guard_after if result.guard_after.get("digest") == hashlib.sha256(
+        out).digest() else {}
+    after = {"code": new_module.code_size, "file": len(out), **measured}
+    before = {"code": result.code_bytes_before, "file": len(data)}
+    before.update((m, result.sizes_before.known(m)) for m in ("gzip", "brotli"))
+    if any(after.get(m) is None or before[m] is None or after[m] > before[m]
+           for m in result.never_grow):
+        return None  # the guard's figures for these bytes are not all recorded: recompute
+    result.data, result.module, result.changed = out, new_module, True
+    result.code_bytes_after = new_module.code_size
+    result.sizes_after = Sizes(out, new_module.code_size)
+    for measure in ("gzip", "brotli"):
+        if measure in measured:
+            result.sizes_after.put(measure, measured[measure])
+    return result
+
+
+def _restore(result, figures):
+    for k in _FIGURES:
+        value = figures[k]
+        if not isinstance(value, type(getattr(result, k))):
+            raise TypeError(k)
+        setattr(result, k, value)
+    for name, (changed, saved, counters) in figures["passes"].items():
+        stats = result.passes[name]
+        stats.functions_changed, stats.bytes_saved = int(changed), int(saved)
+        stats.counters = {str(k): int(v) for k, v in counters.items()}
+    result.guard_after = {k: (bytes.fromhex(v) if k == "digest" else int(v))
+                          for k, v in figures["guard_after"].items()}
+    for measure, size in figures["sizes_before"].items():
+        result.sizes_before.put(measure, int(size))
