@@ -28,9 +28,10 @@ from loom_post.cache import digest
 from loom_post.passes import base
 
 
-def code_version():
-    """The digest of loom-post's version and of the sources results depend on."""
-    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+def code_version(pkg=None):
+    """The digest of loom-post's version and of the sources results depend on
+    (`pkg`: the loom_post package directory, by default this one)."""
+    pkg = pkg or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parts = []
     for sub in ("", "wasm", "passes"):
         folder = os.path.join(pkg, sub)

@@ -1,6 +1,8 @@
 """Mutation check: break one guard at a time and see whether a test notices.
 
-Score: 68/68 mutations caught (2026-12-02: the full run caught 67/68; the one
+Score: 68/68 mutations caught, plus 8/8 for the result cache (cache.*, run with -k cache.;
+2026-12-02: cache.checksum first survived, caught since a test flips a payload bit).
+Earlier: the full run caught 67/68; the one
 survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
 Earlier list: 66/66.
 Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
@@ -56,6 +58,9 @@ INS = "loom_post/wasm/instructions.py"
 CFG = "loom_post/budget/config.py"
 UNI = "loom_post/budget/units.py"
 GATE = "loom_post/budget/gate.py"
+RC = "loom_post/passes/results_cache.py"
+STORE = "loom_post/cache.py"
+T_CACHE = "tests/test_cache.py"
 
 T_GATE = "tests/test_cse_gate.py"
 T_RED = "tests/test_cse_redteam.py"
@@ -245,6 +250,29 @@ MUTATIONS = [
     ("gate.max-growth-applies", GATE,
      "        if sizes_before is not None and growth is not None:",
      "        if False:", ["tests/test_optimize_budget.py"]),
+    # -- the result cache: key components, damaged entries, validation, LRU ----
+    ("cache.key-sources", RC, "parts += [os.path.join(sub, name), f.read()]",
+     "parts += [os.path.join(sub, name)]", [T_CACHE]),
+    ("cache.key-never-grow", RC,
+     "json.dumps([list(pass_names), sorted(never_grow), bool(keep_dwarf)])",
+     "json.dumps([list(pass_names), bool(keep_dwarf)])", [T_CACHE]),
+    ("cache.key-context-memories", RC,
+     "module.globals, module.memories, module.tables, module.tags",
+     "module.globals, module.tables, module.tags", [T_CACHE]),
+    ("cache.key-function-type", RC,
+     "h = hashlib.sha256(repr(module.func_type(module.func_index(pos))).encode())",
+     "h = hashlib.sha256()", [T_CACHE]),
+    ("cache.key-context-in-pack", RC,
+     '"functions", ",".join(pass_names), module_context(module))',
+     '"functions", ",".join(pass_names))', [T_CACHE]),
+    ("cache.checksum", STORE,
+     "if not raw.startswith(MAGIC) or hashlib.sha256(payload).digest() != raw[len(MAGIC):_HEAD]:",
+     "if not raw.startswith(MAGIC):", [T_CACHE]),
+    ("cache.lru-touch", STORE, "os.utime(path)  # a hit is a use", "pass  # a hit is a use",
+     [T_CACHE]),
+    ("cache.validates-output", PIPE,
+     "        new_module = validate_output(out)\n    except OutputInvalid:",
+     "        new_module = read_module(out)\n    except OutputInvalid:", [T_CACHE]),
 ]
 
 
