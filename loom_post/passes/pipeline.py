@@ -306,6 +306,7 @@ def _run_one(func, old_entry, passes, contexts):
     sizes = []          # entry size before each pass that changed it, and after
     per_pass = []
     reencoder = None    # the stats of a pass that asked for re-encoding (compact)
+    encoded = None      # (locals, instrs, bytes) last encoded
     for p, ctx in zip(passes, contexts):
         stats = base.PassStats(p.name)
         before = (func.locals, func.instrs)
@@ -313,8 +314,13 @@ def _run_one(func, old_entry, passes, contexts):
             if p.reencodes:
                 reencoder = stats
             if not sizes:
-                sizes.append(_entry(len(encode_body(*original))))
-            body = encode_body(func.locals, func.instrs)
+                encoded = original + (encode_body(*original),)
+                sizes.append(_entry(len(encoded[2])))
+            if encoded[0] is not func.locals or encoded[1] is not func.instrs:
+                # a pass that only asks for re-encoding (compact) leaves the very
+                # same lists: their encoding is already known
+                encoded = (func.locals, func.instrs, encode_body(func.locals, func.instrs))
+            body = encoded[2]
             sizes.append(_entry(len(body)))
             stats.functions_changed = 1
             stats.bytes_saved = sizes[-2] - sizes[-1]
