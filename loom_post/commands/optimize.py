@@ -36,7 +36,7 @@ def add_parser(sub):
                    help="also report brotli q11 sizes (~5 s per MB; measured anyway when "
                         "brotli is guarded and rewrites survive, or a brotli budget applies)")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
-                   help="worker processes for large modules (default: one per CPU)")
+                   help="worker processes for large modules (default: one per idle CPU)")
     p.add_argument("--no-cache", action="store_true",
                    help="neither reuse nor record results in the cache (config key `cache`)")
     p.set_defaults(func=run)

@@ -1,6 +1,8 @@
 """Mutation check: break one guard at a time and see whether a test notices.
 
-Score: 68/68 mutations caught, plus 8/8 for the result cache (cache.*, run with -k cache.;
+Score: 68/68 mutations caught, plus 8/8 for the result cache (-k cache.) and 4/4 for
+start-up and -j (-k speed.; speed.lazy-pass-registry was first written so that it
+survived, and was replaced by one that moves the import back to the top);
 2026-12-02: cache.checksum first survived, caught since a test flips a payload bit).
 Earlier: the full run caught 67/68; the one
 survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
@@ -273,6 +275,16 @@ MUTATIONS = [
     ("cache.validates-output", PIPE,
      "        new_module = validate_output(out)\n    except OutputInvalid:",
      "        new_module = read_module(out)\n    except OutputInvalid:", [T_CACHE]),
+    # -- start-up and -j --------------------------------------------------------
+    ("speed.lazy-commands", "loom_post/cli.py", "parser = build_parser(argv[0] if argv else None)",
+     "parser = build_parser()", ["tests/test_speed.py"]),
+    ("speed.lazy-pass-registry", CFG, "from loom_post.errors import ConfigError\n",
+     "from loom_post.errors import ConfigError\nfrom loom_post.passes import resolve  # noqa\n",
+     ["tests/test_speed.py"]),
+    ("speed.lazy-toml", CFG, "def _tomllib():", "import tomllib\n\n\ndef _tomllib():",
+     ["tests/test_speed.py"]),
+    ("speed.jobs-load", "loom_post/postlink.py", "return max(1, min(cpus, round(cpus - load)))",
+     "return max(1, cpus)", ["tests/test_speed.py"]),
 ]
 
 
