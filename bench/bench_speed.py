@@ -4,6 +4,7 @@ adversarial shapes against a flat module of the same size.
 
     python3 bench/bench_speed.py [--runs N] [-j N] [--raw] [MODULE.wasm ...]
     python3 bench/bench_speed.py --adversarial [--runs N]
+    python3 bench/bench_speed.py --functions MODULE.wasm ...
 
 With no modules: the shared corpus (bench/corpus.py), plus with --raw the raw
 cargo corpus in ~/.cache/loom-post-rawcorpus. For each module the commands run
@@ -153,6 +154,38 @@ def bench_adversarial(runs, tmp):
               f"{result[0] / result[1]:.2f}x |", flush=True)
 
 
+def bench_functions(paths, runs):
+    """In-process: the per-function cache alone. A module primes the cache;
+    then the same module with a custom section appended (the whole-module
+    key misses, every function's key hits) is optimized cold and from the
+    cache; process CPU, median of `runs`, outputs must be identical."""
+    from loom_post.cache import Store
+    from loom_post.passes.pipeline import optimize
+    from loom_post.wasm.leb128 import encode_u
+    print("| module | cold CPU s | per-function hits CPU s | ratio | functions from the cache |")
+    print("|---|---:|---:|---:|---:|")
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read()
+        with tempfile.TemporaryDirectory() as d:
+            store = Store(d)
+            optimize(data, never_grow=("code",), cache=store)
+            cold, warm = [], []
+            for i in range(runs):
+                payload = encode_u(5) + b"bench" + bytes([i])
+                m = data + b"\x00" + encode_u(len(payload)) + payload
+                t = time.process_time()
+                r0 = optimize(m, never_grow=("code",))
+                cold.append(time.process_time() - t)
+                t = time.process_time()
+                r1 = optimize(m, never_grow=("code",), cache=store)
+                warm.append(time.process_time() - t)
+                assert r0.data == r1.data, f"{path}: a per-function hit changed the output"
+        c, w = statistics.median(cold), statistics.median(warm)
+        print(f"| {os.path.basename(path)[:-5]} | {c:.3f} | {w:.3f} | {w / c:.2f}x | "
+              f"{r1.functions_cached} |", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("modules", nargs="*")
@@ -160,7 +193,12 @@ def main(argv=None):
     ap.add_argument("-j", "--jobs", type=int, default=1)
     ap.add_argument("--raw", action="store_true", help="add the raw cargo corpus")
     ap.add_argument("--adversarial", action="store_true")
+    ap.add_argument("--functions", action="store_true",
+                    help="the per-function cache alone, in-process (needs modules)")
     args = ap.parse_args(argv)
+    if args.functions:
+        bench_functions(args.modules, args.runs)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         if args.adversarial:
             bench_adversarial(args.runs, tmp)
