@@ -115,7 +115,7 @@ def measure(data, tmp):
         f.write(data)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _CHILD, rss_file, "optimize", path, "-o",
-                           os.path.join(tmp, "out.wasm"), "-j", "1"],
+                           os.path.join(tmp, "out.wasm"), "-j", "1", "--no-cache"],
                           capture_output=True, text=True)
     wall = time.perf_counter() - start
     rss_kb = 0

@@ -14,6 +14,7 @@ import os
 import statistics
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 
@@ -26,10 +27,14 @@ def run_once(tree, path, out, passes):
     cmd = [sys.executable, "-m", "loom_post", "optimize", path, "-o", out, "-j", "1"]
     if passes:
         cmd += ["--passes", passes]
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
+    # an empty result cache per run, so both trees run cold (an older tree has none)
+    cache = tempfile.mkdtemp()
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(tree), XDG_CACHE_HOME=cache)
     start = time.perf_counter()
     subprocess.run(cmd, env=env, capture_output=True, check=False)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    shutil.rmtree(cache, ignore_errors=True)
+    return elapsed
 
 
 def main(argv=None):

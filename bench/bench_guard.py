@@ -62,7 +62,7 @@ def run_loom(src, dst, workdir, extra, runs):
     for _ in range(runs):
         t = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "loom_post", "optimize", src, "-o", dst,
-                               "--format", "json", *extra], cwd=workdir, env=env,
+                               "--format", "json", "--no-cache", *extra], cwd=workdir, env=env,
                               capture_output=True, text=True)
         times.append(time.perf_counter() - t)
         if proc.returncode not in (0, 1):

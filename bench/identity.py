@@ -56,9 +56,11 @@ def output_hash(path, tmp):
     out = os.path.join(tmp, "out.wasm")
     if os.path.exists(out):
         os.unlink(out)
+    # a cache of its own, empty: every output is computed (an older tree ignores it)
+    env = dict(os.environ, XDG_CACHE_HOME=tempfile.mkdtemp(dir=tmp))
     proc = subprocess.run([sys.executable, "-m", "loom_post", "optimize", path, "-o", out,
                            "--format", "json", "-j", "1"],
-                          capture_output=True, cwd=tmp)
+                          capture_output=True, cwd=tmp, env=env)
     if not os.path.exists(out):
         return f"exit {proc.returncode}"
     with open(out, "rb") as f:

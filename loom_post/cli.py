@@ -51,14 +51,17 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(message)
 
 
-def build_parser():
+def build_parser(only=None):
+    """The whole parser, or with `only` (a command name) just that command's:
+    importing every command (and through them the passes, the budgets and the
+    reports) would cost more start-up than a small module's whole run."""
     parser = _Parser(prog="loom-post", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"loom-post {__version__}")
     terminal.add_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name in COMMANDS:
+    for name in (only,) if only in COMMANDS else COMMANDS:
         module = importlib.import_module(f".commands.{name}", __package__)
         module.add_parser(sub)
     for command_parser in sub.choices.values():
@@ -105,7 +108,7 @@ def main(argv=None):
 
 def _main(argv):
     try:
-        parser = build_parser()
+        parser = build_parser(argv[0] if argv else None)
         # `loom-post cargo ARGS...` hands everything after `cargo` to cargo.
         if argv and argv[0] == "cargo":
             from loom_post.integrations.cargo import run_argv

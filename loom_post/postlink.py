@@ -7,9 +7,12 @@ other way. A module that cannot be read or trusted is left untouched and its
 Outcome carries the error; nothing here prints.
 """
 
+import hashlib
+import json
 import os
 
 from loom_post import exitcodes
+from loom_post.cache import Store, default_dir
 from loom_post.budget.gate import evaluate
 from loom_post.errors import InputError
 from loom_post.fileio import (load_module, locked, read_snapshot, replace_module,
@@ -40,9 +43,19 @@ class Outcome:
             any(p.failed for p in self.parts)
 
 
-def default_jobs():
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+def default_jobs(load=None):
+    """One worker per CPU that nobody else is using (1-minute load average):
+    on a busy 2-core machine a second worker only adds fork start-up and
+    CPU (measured in docs/speed.md: -j2 1.06x the wall time of -j1 on a
+    634 KB module at load 16), while on an idle one it halves a large module's time."""
+    cpus = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                else (os.cpu_count() or 1))
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # no load average on this platform
+            load = 0.0
+    return max(1, min(cpus, round(cpus - load)))
 
 
 def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=None,
@@ -63,6 +76,7 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
     keep_dwarf = keep_dwarf or config.keep_dwarf
     settings = config.settings_for(outcome.path)
     passes = passes if passes is not None else config.passes
+    store = open_store(config)
     try:
         with locked(path, timeout=config.lock_timeout):
             data, st = read_snapshot(path, config.max_input_size)
@@ -78,11 +92,12 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
                 guarded = settings.never_grow if never_grow is None else never_grow
                 outcome.result = optimize(data, module, passes=passes, keep_dwarf=keep_dwarf,
                                           jobs=jobs, never_grow=guarded,
-                                          optimize_for=optimize_for or settings.optimize_for)
+                                          optimize_for=optimize_for or settings.optimize_for,
+                                          cache=store)
                 outcome.notes.extend(outcome.result.notes)
             _store(path, output, outcome, st)
         outcome.verdict = _gate(output or outcome.path, outcome, config, settings, measures,
-                                first_run)
+                                first_run, store)
         if outcome.verdict.missing_baseline:
             outcome.notes.append(missing_baseline_note(outcome.verdict.missing_baseline))
     except FileNotFoundError:
@@ -91,6 +106,8 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
         outcome.error = str(e) if e.path else f"{path}: {e}"
     except OSError as e:
         outcome.error = f"{path}: {e.strerror or e}"
+    if store is not None:
+        store.evict()
     return outcome
 
 
@@ -99,17 +116,45 @@ def missing_baseline_note(baseline):
             f"not checked; `loom-post baseline` records it")
 
 
-def _gate(path, outcome, config, settings, measures, first_run=False):
+def open_store(config):
+    """The result cache the configuration asks for (`cache`, `cache-dir`), or None."""
+    if not getattr(config, "cache", True):
+        return None
+    return Store(getattr(config, "cache_dir", None) or default_dir())
+
+
+def _gate(path, outcome, config, settings, measures, first_run=False, store=None):
     """The budgets' verdict, with the sizes reports show measured: code, file
     and gzip always (cheap), brotli when a budget needs it or it was asked for."""
     from loom_post.budget.measures import measures_needed
     r = outcome.result
     wanted = {"code", "file", "gzip"} | set(measures) | set(
         measures_needed(settings, optimizing=True))
-    r.sizes_before.measure([m for m in MEASURES if m in wanted])
-    r.sizes_after.measure([m for m in MEASURES if m in wanted])
+    for sizes in (r.sizes_before, r.sizes_after):
+        _measure(sizes, [m for m in MEASURES if m in wanted], store)
     return evaluate(path, r.module, config, sizes=r.sizes_after,
                     sizes_before=r.sizes_before, missing_baseline_ok=first_run)
+
+
+def _measure(sizes, wanted, store):
+    """Compressed sizes are deterministic in the bytes: a warm run reads those
+    measured before (keyed by the bytes' SHA-256) instead of compressing again."""
+    slow = [m for m in wanted if m in ("gzip", "brotli") and sizes.known(m) is None]
+    if store is None or not slow:
+        sizes.measure(wanted)
+        return
+    key = hashlib.sha256(sizes.data).hexdigest()
+    try:
+        known = json.loads(store.get("sizes", key) or b"{}")
+    except ValueError:
+        known = {}
+    for m in slow:
+        if isinstance(known, dict) and isinstance(known.get(m), int):
+            sizes.put(m, known[m])
+    sizes.measure(wanted)
+    now = {m: sizes.known(m) for m in ("gzip", "brotli") if sizes.known(m) is not None}
+    if now != known:
+        store.put("sizes", key, json.dumps(now, sort_keys=True).encode())
 
 
 def _store(path, output, outcome, st):

@@ -14,6 +14,13 @@ CORPUS_DIR = os.environ.get("LOOM_CORPUS_DIR", os.path.expanduser("~/.cache/loom
 DEBIAN_CARGO = "/usr/bin/cargo"
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Every test gets an empty result cache of its own (loom_post/cache.py):
+    the user's cache is never touched, and no test sees another's results."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 def corpus_modules():
     return sorted(glob.glob(os.path.join(CORPUS_DIR, "*.wasm")))
 

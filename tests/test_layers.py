@@ -13,7 +13,7 @@ LAYERS = [
     ("wasm",),
     ("exitcodes", "errors", "symbols", "words"),  # symbols: Rust names, imports nothing
     ("regular", "tempfiles", "locks"),  # opening regular files, temp files, locks
-    ("fileio", "sizes"),    # reading modules, atomic replacement; file sizes
+    ("fileio", "sizes", "cache"),  # reading modules, atomic replacement; file sizes; result store
     ("passes",),
     ("budget",),
     ("report",),

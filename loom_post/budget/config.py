@@ -43,13 +43,17 @@ from loom_post.budget import measures as measure_keys
 from loom_post.budget.globs import Matcher, glob_files, glob_regex, split
 from loom_post.errors import ConfigError
 from loom_post.fileio import DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_INPUT
-from loom_post.passes import UnknownPass, resolve
 from loom_post.budget.units import Percent, UnitError, parse_growth, parse_size
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
+
+def _tomllib():
+    """Imported on first use: the TOML parser costs ~10 ms of start-up, and a
+    run with no configuration file never needs it."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python < 3.11 only
+        import tomli as tomllib
+    return tomllib
 
 DEFAULT_PATHS = ["target/wasm32-*/release/*.wasm"]
 CONFIG_NAME = "loom-post.toml"
@@ -67,7 +71,7 @@ BUDGET_KEYS = {
 BUDGET_KEYS.update((k, measure_keys.attr(k)) for k in measure_keys.NEW_KEYS)
 BUDGET_KEYS.update((k, measure_keys.attr(k)) for k in measure_keys.SOFT_KEYS)
 # Top level only: how files are read, locked and confined.
-FILE_KEYS = ("max-input-size", "lock-timeout", "allow-outside")
+FILE_KEYS = ("max-input-size", "lock-timeout", "allow-outside", "cache", "cache-dir")
 # Top level only, true or false: configuration mistakes fail the run (budget/lint.py);
 # a content hash in a file name is not part of the module's baseline entry.
 SWITCH_KEYS = ("strict", "baseline-ignore-hash")
@@ -125,6 +129,8 @@ class Config:
         self.paths_configured = False             # False: paths follow cargo's target dir
         self.target_dir = None                    # cargo's target dir when paths follow it
         self.paths = self.cargo_paths()
+        self.cache = True                         # reuse results (loom_post/cache.py)
+        self.cache_dir = None                     # None: $XDG_CACHE_HOME/loom-post
         self._baselines = {}                      # baseline path -> baseline.Baseline
         self.baseline_ref = None                  # baselines come from git (--baseline-ref)
 
@@ -250,6 +256,7 @@ class _Reader:
     def passes(self, label, value):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             self.fail(label, value, "expected a list of pass names, e.g. [\"cse\"]")
+        from loom_post.passes import UnknownPass, resolve  # only when `passes` is set
         try:
             resolve(value)
         except UnknownPass as e:
@@ -333,7 +340,15 @@ class _Reader:
         return config
 
     def file_key(self, config, label, key, value):
-        if key == "allow-outside":
+        if key == "cache":
+            if not isinstance(value, bool):
+                self.fail(label, value, "expected true or false")
+            config.cache = value
+        elif key == "cache-dir":
+            if not isinstance(value, str) or not value.strip():
+                self.fail(label, value, "expected a directory path")
+            config.cache_dir = os.path.join(config.root, os.path.expanduser(value))
+        elif key == "allow-outside":
             if not isinstance(value, bool):
                 self.fail(label, value, "expected true or false")
             config.allow_outside = value
@@ -403,6 +418,7 @@ class _Reader:
 
 
 def _parse_toml(path):
+    tomllib = _tomllib()
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)

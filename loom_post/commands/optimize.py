@@ -44,7 +44,9 @@ def add_parser(sub):
                    help="also report brotli q11 sizes (~5 s per MB; measured anyway when "
                         "brotli is guarded and rewrites survive, or a brotli budget applies)")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
-                   help="worker processes for large modules (default: one per CPU)")
+                   help="worker processes for large modules (default: one per idle CPU)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="neither reuse nor record results in the cache (config key `cache`)")
     add_strict(p)
     p.set_defaults(func=run)
 
@@ -72,6 +74,8 @@ def run(args):
     never_grow = parse_never_grow(args.never_grow) if args.never_grow is not None else None
     config = load_config(args.config)
     review(config, args.paths, strict=args.strict)
+    if args.no_cache:
+        config.cache = False
     paths = require_paths(config, args.paths)
     if args.output and len(paths) != 1:
         raise ConfigError("-o/--output takes exactly one input module")

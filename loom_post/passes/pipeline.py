@@ -41,7 +41,8 @@ The pipeline, not a pass, owns:
 import contextlib
 import gc
 
-from loom_post.passes import PASSES, base, guard as guard_mod, resolve
+from loom_post.passes import PASSES, base, guard as guard_mod, resolve, results_cache
+from loom_post.errors import OutputInvalid
 from loom_post.passes.validate import check_input, validate_output
 from loom_post.sizes import Sizes
 from loom_post.wasm.instructions import decode_body, encode_body
@@ -76,6 +77,8 @@ class OptimizeResult:
         self.sizes_before = Sizes(data, code_bytes_before)
         self.sizes_after = self.sizes_before
         self.code_offsets_changed = False    # a module pass moved or removed code
+        self.cache = "off"                   # off, miss, module (a cached result) or own-output
+        self.functions_cached = 0            # functions whose outcome came from the cache
 
     @classmethod
     def unchanged(cls, data, module):
@@ -84,13 +87,27 @@ class OptimizeResult:
 
 
 def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1, never_grow=("code",),
-             optimize_for="code"):
+             optimize_for="code", cache=None):
     """Run the passes named in `passes` (None: the defaults) over `data`; keep
     the output only where no measure in `never_grow` grew, preferring the
     smaller `optimize_for` measure where rewrites trade one against another
-    (guard.py)."""
+    (guard.py). `cache`: a loom_post.cache.Store to reuse and record results
+    in, or None."""
     with _no_cyclic_gc():
-        return _optimize(data, module, passes, keep_dwarf, jobs, never_grow, optimize_for)
+        module = module if module is not None else read_module(data)
+        chosen = resolve(passes)
+        if cache is None:
+            return _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, optimize_for,
+                             None)
+        rc = results_cache.ResultsCache(cache, [p.name for p in chosen],
+                                        guard_mod.normalize(never_grow), keep_dwarf,
+                                        optimize_for=optimize_for)
+        result = _cached(rc, data, module, chosen, never_grow)
+        if result is None:
+            result = _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, optimize_for,
+                               rc)
+            _record(rc, result)
+        return result
 
 
 @contextlib.contextmanager
@@ -109,10 +126,9 @@ def _no_cyclic_gc():
             gc.enable()
 
 
-def _optimize(data, module, passes, keep_dwarf, jobs, never_grow, optimize_for):
-    module = module if module is not None else read_module(data)
-    chosen = resolve(passes)
+def _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, optimize_for, rc):
     result = OptimizeResult(data, module, module.code_size, chosen)
+    result.cache = "off" if rc is None else "miss"
     note = check_input(data)  # InputInvalid when the validator rejects it
     if note:
         result.notes.append(note)
@@ -122,10 +138,11 @@ def _optimize(data, module, passes, keep_dwarf, jobs, never_grow, optimize_for):
         return result
     guard = _make_guard(data, module, never_grow, optimize_for, keep_dwarf)
     try:
-        module, result = _run_phases(data, module, chosen, keep_dwarf, jobs, guard)
+        module, result = _run_phases(data, module, chosen, keep_dwarf, jobs, guard, rc)
         if guard is not None and not guard.confirm(_final_candidate(module, result, keep_dwarf)):
             guard.careful()   # the deferred brotli check failed: every step exactly
-            module, result = _run_phases(data, read_module(data), chosen, keep_dwarf, jobs, guard)
+            module, result = _run_phases(data, read_module(data), chosen, keep_dwarf, jobs, guard,
+                                         rc)
         _guard_done(guard, result, never_grow)
     finally:
         if guard is not None:
@@ -133,8 +150,9 @@ def _optimize(data, module, passes, keep_dwarf, jobs, never_grow, optimize_for):
     return _finish(data, module, result, keep_dwarf)
 
 
-def _run_phases(data, module, chosen, keep_dwarf, jobs, guard):
+def _run_phases(data, module, chosen, keep_dwarf, jobs, guard, rc):
     result = OptimizeResult(data, module, module.code_size, chosen)
+    result.cache = "off" if rc is None else "miss"
     protected = wbindgen_protected(module)
     result.skipped = sum(1 for pos in range(len(module.code))
                          if module.func_index(pos) in protected)
@@ -143,7 +161,7 @@ def _run_phases(data, module, chosen, keep_dwarf, jobs, guard):
             for p in phase:
                 module, protected = _module_pass(module, p, protected, result, guard, keep_dwarf)
             continue
-        _function_phase(module, phase, protected, jobs, result)
+        _function_phase(module, phase, protected, jobs, result, rc)
         if guard is not None and module.changed:
             _guard_functions(guard, data, module, result, keep_dwarf)
         if module.changed:  # the next phase reads what this one wrote
@@ -208,14 +226,20 @@ def _finish(data, module, result, keep_dwarf):
     return result
 
 
-def _function_phase(module, passes, protected, jobs, result):
+def _function_phase(module, passes, protected, jobs, result, rc=None):
     todo = [pos for pos in range(len(module.code))
             if module.func_index(pos) not in protected]
-    contexts = [p.prepare(module) for p in passes]
-    if jobs > 1 and module.code_size >= PARALLEL_MIN_CODE and len(todo) > 1:
-        outcomes = _run_parallel(module, passes, contexts, todo, jobs)
-    else:
-        outcomes = run_functions(module, passes, contexts, todo)
+    outcomes, todo, keys = _cached_functions(rc, module, passes, todo)
+    result.functions_cached = len(outcomes)
+    if todo:
+        contexts = [p.prepare(module) for p in passes]
+        if jobs > 1 and module.code_size >= PARALLEL_MIN_CODE and len(todo) > 1:
+            fresh = _run_parallel(module, passes, contexts, todo, jobs)
+        else:
+            fresh = run_functions(module, passes, contexts, todo)
+        outcomes = sorted(outcomes + fresh, key=lambda o: o[0])  # the order of a cold run
+    if rc is not None and todo:
+        _record_functions(rc, module, passes, outcomes, keys)
     reencoder = next((p for p in passes if p.reencodes), None)
     for pos, new_body, stats, understood in outcomes:
         if not understood:
@@ -241,6 +265,35 @@ def _function_phase(module, passes, protected, jobs, result):
             result.bytes_saved_by_reencoding += rest
     for p in passes:
         p.after_functions(module, result.passes[p.name])
+
+
+def _cached_functions(rc, module, passes, todo):
+    """([outcome] found in the cache, positions still to run, {position: key})."""
+    if rc is None:
+        return [], todo, {}
+    names = [p.name for p in passes]
+    keys = rc.function_keys(module, todo)
+    pack = rc.get_functions(module, names)
+    found, missing = [], []
+    for pos in todo:
+        value = pack.get(keys[pos])
+        try:
+            outcome = results_cache.decode_outcome(value) if value is not None else None
+        except ValueError:  # a damaged entry is a miss
+            outcome = None
+        if outcome is None:
+            missing.append(pos)
+        else:
+            found.append((pos,) + outcome)
+    return found, missing, keys
+
+
+def _record_functions(rc, module, passes, outcomes, keys):
+    """Record this phase's outcomes as the pack of this module context (the
+    last run's functions: what the next build of the same program reuses)."""
+    pack = {keys[pos]: results_cache.encode_outcome(body, stats, understood)
+            for pos, body, stats, understood in outcomes}
+    rc.put_functions(module, [p.name for p in passes], pack)
 
 
 def run_functions(module, passes, contexts, positions):
@@ -270,6 +323,7 @@ def _run_one(func, old_entry, passes, contexts):
     sizes = []          # entry size before each pass that changed it, and after
     per_pass = []
     reencoder = None    # the stats of a pass that asked for re-encoding (compact)
+    encoded = None      # (locals, instrs, bytes) last encoded
     for p, ctx in zip(passes, contexts):
         stats = base.PassStats(p.name)
         before = (func.locals, func.instrs)
@@ -277,8 +331,13 @@ def _run_one(func, old_entry, passes, contexts):
             if p.reencodes:
                 reencoder = stats
             if not sizes:
-                sizes.append(_entry(len(encode_body(*original))))
-            body = encode_body(func.locals, func.instrs)
+                encoded = original + (encode_body(*original),)
+                sizes.append(_entry(len(encoded[2])))
+            if encoded[0] is not func.locals or encoded[1] is not func.instrs:
+                # a pass that only asks for re-encoding (compact) leaves the very
+                # same lists: their encoding is already known
+                encoded = (func.locals, func.instrs, encode_body(func.locals, func.instrs))
+            body = encoded[2]
             sizes.append(_entry(len(body)))
             stats.functions_changed = 1
             stats.bytes_saved = sizes[-2] - sizes[-1]
@@ -483,3 +542,82 @@ def _revert_stats(result, pos):
             if key not in analysis:
                 total.counters[key] -= n
 
+
+
+# -- the result cache (results_cache.py keys it; this rebuilds and checks) -----------
+
+_FIGURES = ("functions_changed", "bytes_saved_by_reencoding", "not_understood", "skipped",
+            "dwarf_dropped", "notes", "functions_reverted", "guard_confirmations",
+            "code_offsets_changed", "functions_cached")
+
+
+def _record(rc, result):
+    """Record a finished run: its figures and output under its input, and the
+    output as loom-post's own (a run over it will change nothing)."""
+    figures = {k: getattr(result, k) for k in _FIGURES}
+    figures["changed"] = result.changed
+    figures["passes"] = {n: [s.functions_changed, s.bytes_saved, s.counters]
+                         for n, s in result.passes.items()}
+    # the sizes the guard measured of exactly the output bytes (stored with them)
+    figures["guard_after"] = dict(result.guard_after(result.data)) if result.changed else {}
+    figures["sizes_before"] = {m: result.sizes_before.known(m) for m in ("gzip", "brotli")
+                               if result.sizes_before.known(m) is not None}
+    rc.put_module(result.input_data, figures, result.data if result.changed else None)
+    if result.changed:
+        rc.put_own_output(result.data)
+
+
+def _cached(rc, data, module, chosen, never_grow):
+    """The result of a run over `data` from the cache, or None. A cached output
+    is validated like any other output before it is returned."""
+    if rc.is_own_output(data):
+        result = OptimizeResult(data, module, module.code_size, chosen)
+        result.cache, result.never_grow = "own-output", guard_mod.normalize(never_grow)
+        return result
+    found = rc.get_module(data)
+    if found is None:
+        return None
+    figures, out = found
+    result = OptimizeResult(data, module, module.code_size, chosen)
+    try:
+        _restore(result, figures)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # a damaged entry is a miss
+    result.cache, result.never_grow = "module", guard_mod.normalize(never_grow)
+    if out is None:
+        return result
+    try:
+        new_module = validate_output(out)
+    except OutputInvalid:
+        return None  # never written: the run recomputes it
+    measured = result.guard_after(out)
+    after = {"code": new_module.code_size, "file": len(out), **measured}
+    before = {"code": result.code_bytes_before, "file": len(data)}
+    before.update((m, result.sizes_before.known(m)) for m in ("gzip", "brotli"))
+    if any(after.get(m) is None or before[m] is None or after[m] > before[m]
+           for m in result.never_grow):
+        return None  # the guard's figures for these bytes are not all recorded: recompute
+    result.data, result.module, result.changed = out, new_module, True
+    result.code_bytes_after = new_module.code_size
+    result.sizes_after = Sizes(out, new_module.code_size)
+    for measure in ("gzip", "brotli"):
+        if measure in measured:
+            result.sizes_after.put(measure, measured[measure])
+    return result
+
+
+def _restore(result, figures):
+    for k in _FIGURES:
+        value = figures[k]
+        if not isinstance(value, type(getattr(result, k))):
+            raise TypeError(k)
+        setattr(result, k, value)
+    for name, (changed, saved, counters) in figures["passes"].items():
+        stats = result.passes[name]
+        stats.functions_changed, stats.bytes_saved = int(changed), int(saved)
+        stats.counters = {str(k): int(v) for k, v in counters.items()}
+    measured = {str(k): int(v) for k, v in figures["guard_after"].items()}
+    # recorded with (and only for) the cached output, whose checksum get_module verified
+    result.guard_after = lambda out: measured
+    for measure, size in figures["sizes_before"].items():
+        result.sizes_before.put(measure, int(size))

@@ -338,13 +338,26 @@ def encode_locals(groups):
     return encode_u(len(groups)) + b"".join(encode_u(c) + encode_valtype(t) for c, t in groups)
 
 
+_ONE_BYTE = [bytes((b,)) for b in range(256)]
+
+
 def encode_body(groups, instrs):
     """Minimal encoding of a body (without its size prefix)."""
     parts = [encode_locals(groups)]
     append = parts.append
+    one = _ONE_BYTE
+    # Indices (kind 1) and small i32 constants (kind 2) are most immediates and
+    # nearly always fit one byte: written here without a call.
     for info, imm, _s, _e in instrs:
         append(info.opcode_bytes)
-        if info.imm:
+        kind = info.imm
+        if kind == 0:
+            continue
+        if kind == 1 and imm < 0x80:
+            append(one[imm])
+        elif kind == 2 and -0x40 <= imm < 0x40:
+            append(one[imm & 0x7F])
+        else:
             append(encode_imm(info, imm))
     return b"".join(parts)
 

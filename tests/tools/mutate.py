@@ -2,6 +2,11 @@
 
 Score: 68/68 mutations caught, plus 16/16 for merge-similar-functions
 (`-k msf.`, run on its own; 2026-12-02: the full run caught 67/68; the one
+Score: 68/68 mutations caught, plus 8/8 for the result cache (-k cache.) and 4/4 for
+start-up and -j (-k speed.; speed.lazy-pass-registry was first written so that it
+survived, and was replaced by one that moves the import back to the top);
+2026-12-02: cache.checksum first survived, caught since a test flips a payload bit).
+Earlier: the full run caught 67/68; the one
 survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
 The 10 routes.* mutations (module identity, profiles, first run, entry points):
 10/10 caught with `-k routes.` (9/10 on the first run: routes.identity-used
@@ -79,6 +84,9 @@ LINT = "loom_post/budget/lint.py"
 GLOBS = "loom_post/budget/globs.py"
 GUARD = "loom_post/passes/guard.py"
 MSF = "loom_post/passes/merge_similar.py"
+RC = "loom_post/passes/results_cache.py"
+STORE = "loom_post/cache.py"
+T_CACHE = "tests/test_cache.py"
 
 T_GATE = "tests/test_cse_gate.py"
 T_RED = "tests/test_cse_redteam.py"
@@ -511,6 +519,39 @@ MUTATIONS = [
      "        if False:\n            continue\n        t = ", k([T_MSF], "not raw")),
     ("msf.type-reused", MSF, "        if _signature(*t) == sig:\n            return i, 0",
      "        if False:\n            return i, 0", k([T_MSF], "reused")),
+    # -- the result cache: key components, damaged entries, validation, LRU ----
+    ("cache.key-sources", RC, "parts += [os.path.join(sub, name), f.read()]",
+     "parts += [os.path.join(sub, name)]", [T_CACHE]),
+    ("cache.key-never-grow", RC,
+     "json.dumps([list(pass_names), sorted(never_grow), bool(keep_dwarf)])",
+     "json.dumps([list(pass_names), bool(keep_dwarf)])", [T_CACHE]),
+    ("cache.key-context-memories", RC,
+     "module.globals, module.memories, module.tables, module.tags",
+     "module.globals, module.tables, module.tags", [T_CACHE]),
+    ("cache.key-function-type", RC,
+     "h = hashlib.sha256(repr(module.func_type(module.func_index(pos))).encode())",
+     "h = hashlib.sha256()", [T_CACHE]),
+    ("cache.key-context-in-pack", RC,
+     '"functions", ",".join(pass_names), module_context(module))',
+     '"functions", ",".join(pass_names))', [T_CACHE]),
+    ("cache.checksum", STORE,
+     "if not raw.startswith(MAGIC) or hashlib.sha256(payload).digest() != raw[len(MAGIC):_HEAD]:",
+     "if not raw.startswith(MAGIC):", [T_CACHE]),
+    ("cache.lru-touch", STORE, "os.utime(path)  # a hit is a use", "pass  # a hit is a use",
+     [T_CACHE]),
+    ("cache.validates-output", PIPE,
+     "        new_module = validate_output(out)\n    except OutputInvalid:",
+     "        new_module = read_module(out)\n    except OutputInvalid:", [T_CACHE]),
+    # -- start-up and -j --------------------------------------------------------
+    ("speed.lazy-commands", "loom_post/cli.py", "parser = build_parser(argv[0] if argv else None)",
+     "parser = build_parser()", ["tests/test_speed.py"]),
+    ("speed.lazy-pass-registry", CFG, "from loom_post.errors import ConfigError\n",
+     "from loom_post.errors import ConfigError\nfrom loom_post.passes import resolve  # noqa\n",
+     ["tests/test_speed.py"]),
+    ("speed.lazy-toml", CFG, "def _tomllib():", "import tomllib\n\n\ndef _tomllib():",
+     ["tests/test_speed.py"]),
+    ("speed.jobs-load", "loom_post/postlink.py", "return max(1, min(cpus, round(cpus - load)))",
+     "return max(1, cpus)", ["tests/test_speed.py"]),
 ]
 
 

@@ -1,0 +1,222 @@
+"""loom-post's speed next to `wasm-opt --local-cse`, in the same run: cold runs,
+warm runs (the same input again, and an already optimized module) and the
+adversarial shapes against a flat module of the same size.
+
+    python3 bench/bench_speed.py [--runs N] [-j N] [--raw] [MODULE.wasm ...]
+    python3 bench/bench_speed.py --adversarial [--runs N]
+    python3 bench/bench_speed.py --functions MODULE.wasm ...
+
+With no modules: the shared corpus (bench/corpus.py), plus with --raw the raw
+cargo corpus in ~/.cache/loom-post-rawcorpus. For each module the commands run
+in turn, A B C D A B C D ..., each a fresh process, `--runs` times:
+
+  wasm-opt   `wasm-opt --local-cse IN -o OUT` (binaryen; --all-features when
+             it refuses the module without)
+  cold       `loom-post optimize --no-cache --never-grow code -j N IN -o OUT`
+  warm-same  the same with a result cache primed by one untimed run over IN
+  warm-opt   the same cache, over the module the primed run wrote
+
+CPU is the child's user+sys (os.wait4), wall is perf_counter; the machines are
+shared, so the ratios (loom-post / wasm-opt, per module, of medians) are what
+to quote, CPU first. `--never-grow code` leaves out the compressed-size guard
+(measured by bench_guard.py). Cold and warm outputs must be byte-identical.
+"""
+
+import argparse
+import glob
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from bench.adversarial import SHAPES, many_funcs  # noqa: E402
+from bench.corpus import corpus_paths, default_fetch  # noqa: E402
+from loom_post.wasm.module import read_module  # noqa: E402
+
+RAW = os.path.expanduser("~/.cache/loom-post-rawcorpus")
+
+
+def timed(cmd, env=None):
+    """(CPU seconds of the child, wall seconds, exit code)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime, wall, proc.returncode
+
+
+def loom(args, cache_dir=None):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    if cache_dir:
+        env["XDG_CACHE_HOME"] = cache_dir
+    return [sys.executable, "-m", "loom_post", "optimize", *args], env
+
+
+def wasm_opt_cmd(wasm_opt, path, out):
+    for flags in ([], ["--all-features"]):
+        cmd = [wasm_opt, *flags, "--local-cse", path, "-o", out]
+        if subprocess.run(cmd, capture_output=True).returncode == 0:
+            return cmd
+    return None
+
+
+def bench_module(path, runs, jobs, wasm_opt, tmp):
+    name = os.path.basename(path)[:-5]
+    cache = os.path.join(tmp, name + ".cache")
+    out = {k: os.path.join(tmp, f"{name}.{k}.wasm") for k in ("wo", "cold", "warm", "opt", "prime")}
+    common = ["--never-grow", "code", "-j", str(jobs)]
+    cmds = {"cold": loom(["--no-cache", *common, path, "-o", out["cold"]]),
+            "warm-same": loom([*common, path, "-o", out["warm"]], cache),
+            "warm-opt": loom([*common, out["prime"], "-o", out["opt"]], cache)}
+    prime = loom([*common, path, "-o", out["prime"]], cache)
+    if subprocess.run(prime[0], env=prime[1], capture_output=True).returncode not in (0, 1):
+        return {"module": name, "error": "loom-post failed"}
+    wo = wasm_opt_cmd(wasm_opt, path, out["wo"]) if wasm_opt else None
+    if wo:
+        cmds["wasm-opt"] = (wo, None)
+    times = {k: [] for k in cmds}
+    for _ in range(runs):
+        for key, (cmd, env) in cmds.items():
+            cpu, wall, _rc = timed(cmd, env)
+            times[key].append((cpu, wall))
+    with open(out["cold"], "rb") as f:
+        cold = f.read()
+    for k in ("warm", "prime"):
+        with open(out[k], "rb") as f:
+            assert f.read() == cold, f"{name}: {k} output differs from the cold run's"
+    with open(path, "rb") as f:
+        code = read_module(f.read()).code_size
+    row = {"module": name, "code": code}
+    for key, pairs in times.items():
+        row[key] = (statistics.median(c for c, _w in pairs), statistics.median(w for _c, w in pairs))
+    return row
+
+
+def ratio(row, key, i):
+    return row[key][i] / row["wasm-opt"][i] if row.get("wasm-opt") and row["wasm-opt"][i] else None
+
+
+def fmt(x):
+    return "n/a" if x is None else f"{x:.2f}x"
+
+
+def print_modules(rows):
+    keys = ("cold", "warm-same", "warm-opt")
+    print("| module | code KB | wasm-opt CPU s | cold CPU s | " + " | ".join(
+        f"{k} / wasm-opt (CPU, wall)" for k in keys) + " |")
+    print("|---|---:|---:|---:|" + "---:|" * len(keys))
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['module']} | {r['error']} |")
+            continue
+        wo = r.get("wasm-opt", (None, None))[0]
+        cells = [f"{fmt(ratio(r, k, 0))}, {fmt(ratio(r, k, 1))}" for k in keys]
+        print(f"| {r['module']} | {r['code'] // 1024} | "
+              f"{'n/a' if wo is None else f'{wo:.3f}'} | {r['cold'][0]:.3f} | "
+              + " | ".join(cells) + " |")
+    ok = [r for r in rows if "error" not in r and r.get("wasm-opt")]
+    for label, sel in (("all modules", ok), ("over 500 KB of code", [r for r in ok if r["code"] > 500 * 1024])):
+        if not sel:
+            continue
+        parts = []
+        for k in keys:
+            med = statistics.median(ratio(r, k, 0) for r in sel)
+            total = sum(r[k][0] for r in sel) / sum(r["wasm-opt"][0] for r in sel)
+            parts.append(f"{k} median {med:.2f}x, total {total:.2f}x")
+        print(f"\n{label} ({len(sel)}), CPU: " + "; ".join(parts))
+
+
+def bench_adversarial(runs, tmp):
+    """Each shape at a size near 200 KB against a flat module (many small
+    functions) of the same byte size: cold loom-post CPU, median of `runs`."""
+    print("| shape | n | module KB | CPU s | flat CPU s | shape / flat |")
+    print("|---|---:|---:|---:|---:|---:|")
+    unit = len(many_funcs(2)) - len(many_funcs(1))
+    for name, (make, sizes) in SHAPES.items():
+        n = sizes[1]
+        data = make(n)
+        flat = many_funcs(max(1, len(data) // unit))
+        result = []
+        for label, mod in (("shape", data), ("flat", flat)):
+            path = os.path.join(tmp, f"{name}.{label}.wasm")
+            with open(path, "wb") as f:
+                f.write(mod)
+            cmd, env = loom(["--no-cache", "--never-grow", "code", "-j", "1", path,
+                             "-o", path + ".out"])
+            result.append(statistics.median(timed(cmd, env)[0] for _ in range(runs)))
+        print(f"| {name} | {n} | {len(data) // 1024} | {result[0]:.2f} | {result[1]:.2f} | "
+              f"{result[0] / result[1]:.2f}x |", flush=True)
+
+
+def bench_functions(paths, runs):
+    """In-process: the per-function cache alone. A module primes the cache;
+    then the same module with a custom section appended (the whole-module
+    key misses, every function's key hits) is optimized cold and from the
+    cache; process CPU, median of `runs`, outputs must be identical."""
+    from loom_post.cache import Store
+    from loom_post.passes.pipeline import optimize
+    from loom_post.wasm.leb128 import encode_u
+    print("| module | cold CPU s | per-function hits CPU s | ratio | functions from the cache |")
+    print("|---|---:|---:|---:|---:|")
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read()
+        with tempfile.TemporaryDirectory() as d:
+            store = Store(d)
+            optimize(data, never_grow=("code",), cache=store)
+            cold, warm = [], []
+            for i in range(runs):
+                payload = encode_u(5) + b"bench" + bytes([i])
+                m = data + b"\x00" + encode_u(len(payload)) + payload
+                t = time.process_time()
+                r0 = optimize(m, never_grow=("code",))
+                cold.append(time.process_time() - t)
+                t = time.process_time()
+                r1 = optimize(m, never_grow=("code",), cache=store)
+                warm.append(time.process_time() - t)
+                assert r0.data == r1.data, f"{path}: a per-function hit changed the output"
+        c, w = statistics.median(cold), statistics.median(warm)
+        print(f"| {os.path.basename(path)[:-5]} | {c:.3f} | {w:.3f} | {w / c:.2f}x | "
+              f"{r1.functions_cached} |", flush=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("modules", nargs="*")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("-j", "--jobs", type=int, default=1)
+    ap.add_argument("--raw", action="store_true", help="add the raw cargo corpus")
+    ap.add_argument("--adversarial", action="store_true")
+    ap.add_argument("--functions", action="store_true",
+                    help="the per-function cache alone, in-process (needs modules)")
+    args = ap.parse_args(argv)
+    if args.functions:
+        bench_functions(args.modules, args.runs)
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.adversarial:
+            bench_adversarial(args.runs, tmp)
+            return 0
+        paths = args.modules
+        if not paths:
+            fetch = default_fetch()
+            paths = corpus_paths(fetch) if fetch else []
+            if args.raw:
+                paths += sorted(glob.glob(os.path.join(RAW, "*.wasm")))
+        wasm_opt = shutil.which("wasm-opt")
+        rows = []
+        for p in paths:
+            rows.append(bench_module(p, args.runs, args.jobs, wasm_opt, tmp))
+            print(f"  {rows[-1]['module']} done", file=sys.stderr, flush=True)
+        print_modules(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""A store of byte strings under the user's cache directory, for results that
+are expensive to compute and cheap to check (see passes/results_cache.py).
+
+Where: `$XDG_CACHE_HOME/loom-post`, else `~/.cache/loom-post` (config key
+`cache-dir` relocates it). Each entry is one file, `<kind>/<key[:2]>/<key>`,
+holding a magic line, the SHA-256 of the payload and the payload. Entries are
+written to a temporary file and renamed into place, so a reader sees a whole
+entry or none; a reader that finds a short, foreign or corrupt file treats it
+as a miss. Concurrent runs may write the same entry: the last rename wins and
+both wrote the same bytes. The store is bounded: after a run that wrote, the
+least recently used entries (by mtime; a hit touches its file) are removed
+until the total is under the bound.
+
+The cache is an accelerator, never a source of failure: any OSError here is a
+miss or a write that did not happen.
+"""
+
+import hashlib
+import os
+import time
+
+MAGIC = b"loom-post cache 1\n"
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+_HEAD = len(MAGIC) + 32
+_STALE_TEMP = 3600  # seconds: a temporary file this old belongs to a dead run
+
+
+def default_dir(environ=None):
+    """The XDG cache directory for loom-post (a relative XDG_CACHE_HOME is
+    ignored, as the XDG specification requires)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "loom-post")
+
+
+def digest(*parts):
+    """Hex SHA-256 over `parts` (bytes or str), each length-prefixed so that
+    no two different part lists hash the same bytes."""
+    h = hashlib.sha256()
+    for p in parts:
+        b = p.encode() if isinstance(p, str) else bytes(p)
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()
+
+
+class Store:
+    def __init__(self, directory, max_bytes=DEFAULT_MAX_BYTES):
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self.written = 0    # bytes written by this process (eviction runs only then)
+
+    def path(self, kind, key):
+        return os.path.join(self.directory, kind, key[:2], key)
+
+    def get(self, kind, key):
+        """The payload stored under (kind, key), or None (absent or damaged)."""
+        path = self.path(kind, key)
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except OSError:
+            return None
+        payload = raw[_HEAD:]
+        if not raw.startswith(MAGIC) or hashlib.sha256(payload).digest() != raw[len(MAGIC):_HEAD]:
+            return None
+        try:
+            os.utime(path)  # a hit is a use: eviction removes the least recently used
+        except OSError:
+            pass
+        return payload
+
+    def put(self, kind, key, payload):
+        """Store `payload`; False when it could not be written."""
+        path = self.path(kind, key)
+        tmp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(tmp, "xb") as f:
+                f.write(MAGIC + hashlib.sha256(payload).digest() + payload)
+            os.replace(tmp, path)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            return False
+        self.written += _HEAD + len(payload)
+        return True
+
+    def evict(self):
+        """Remove the least recently used entries until the store is within
+        its bound (and temporary files left by killed runs)."""
+        if not self.written:
+            return
+        entries, total, now = [], 0, time.time()
+        for path, st in self._files():
+            if path.endswith(".tmp"):
+                if now - st.st_mtime > _STALE_TEMP:
+                    _unlink(path)
+                continue
+            entries.append((st.st_mtime, st.st_size, path))
+            total += st.st_size
+        entries.sort()
+        for _mtime, size, path in entries:
+            if total <= self.max_bytes:
+                break
+            if _unlink(path):
+                total -= size
+
+    def _files(self):
+        for root, _dirs, files in os.walk(self.directory):
+            for name in files:
+                path = os.path.join(root, name)
+                try:
+                    yield path, os.stat(path)
+                except OSError:
+                    continue
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+        return True
+    except OSError:
+        return False

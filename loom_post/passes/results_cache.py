@@ -1,0 +1,152 @@
+"""What the pipeline caches, and the keys that make a cached result the result.
+
+Two levels, both in the store of loom_post/cache.py:
+- per module (`module`): the SHA-256 of the whole input, with the
+  configuration, gives the output bytes and the result's figures; and every
+  output written is recorded (`own`), so a module that is loom-post's own
+  output under the same configuration is recognised without any pass running.
+- per function (`functions`): one pack per module context, mapping each code
+  entry (its bytes, size prefix included, and its own type) to what the
+  function passes made of it.
+
+Every key holds the configuration key: the digest of loom-post's version and
+sources of wasm/ and passes/ (a changed optimizer misses), the pass names in
+order, the never-grow measures and keep-dwarf. The module context holds
+everything the function passes and stack typing read from outside the body:
+the type section, every function's type index, the number of imports, global
+types and mutability, memories (shared and 64-bit flags, limits), tables and
+tags. Nothing cached is trusted to be valid: the pipeline validates every
+module it writes, cached or not.
+"""
+
+import hashlib
+import json
+import marshal
+import os
+
+from loom_post.cache import digest
+from loom_post.passes import base
+
+
+def code_version(pkg=None):
+    """The digest of loom-post's version and of the sources results depend on
+    (`pkg`: the loom_post package directory, by default this one)."""
+    pkg = pkg or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parts = []
+    for sub in ("", "wasm", "passes"):
+        folder = os.path.join(pkg, sub)
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py") and (sub or name == "__init__.py"):
+                with open(os.path.join(folder, name), "rb") as f:
+                    parts += [os.path.join(sub, name), f.read()]
+    return digest(*parts)
+
+
+def config_key(pass_names, never_grow, keep_dwarf, version=None, optimize_for="code"):
+    return digest(version or code_version(),
+                  json.dumps([list(pass_names), sorted(never_grow), bool(keep_dwarf),
+                              optimize_for]))
+
+
+def module_context(module):
+    """What passes and stack typing read from outside a function body."""
+    return repr((module.types, module.func_types, module.num_imported_funcs,
+                 module.globals, module.memories, module.tables, module.tags))
+
+
+class ResultsCache:
+    def __init__(self, store, pass_names, never_grow, keep_dwarf, version=None,
+                 optimize_for="code"):
+        self.store = store
+        self.config = config_key(pass_names, never_grow, keep_dwarf, version, optimize_for)
+
+    # -- per module ------------------------------------------------------------
+
+    def _module_key(self, data):
+        return digest(self.config, hashlib.sha256(data).digest())
+
+    def get_module(self, data):
+        """(figures dict, output bytes or None) recorded for this input, or None."""
+        payload = self.store.get("module", self._module_key(data))
+        if payload is None or len(payload) < 4:
+            return None
+        n = int.from_bytes(payload[:4], "little")
+        try:
+            figures = json.loads(payload[4:4 + n])
+        except ValueError:
+            return None
+        if not isinstance(figures, dict):
+            return None
+        out = payload[4 + n:] if figures.get("changed") else None
+        if out is not None and hashlib.sha256(out).hexdigest() != figures.get("out_sha256"):
+            return None
+        return figures, out
+
+    def put_module(self, data, figures, out):
+        if out is not None:
+            figures["out_sha256"] = hashlib.sha256(out).hexdigest()
+        head = json.dumps(figures, sort_keys=True).encode()
+        self.store.put("module", self._module_key(data),
+                       len(head).to_bytes(4, "little") + head + (out or b""))
+
+    def is_own_output(self, data):
+        return self.store.get("own", self._module_key(data)) == b"1"
+
+    def put_own_output(self, out):
+        self.store.put("own", self._module_key(out), b"1")
+
+    # -- per function ----------------------------------------------------------
+
+    def function_keys(self, module, positions):
+        """{position: key} for the code entries at `positions`."""
+        data, keys = module.data, {}
+        for pos in positions:
+            entry = module.code[pos]
+            h = hashlib.sha256(repr(module.func_type(module.func_index(pos))).encode())
+            h.update(data[entry.start:entry.end])
+            keys[pos] = h.digest()
+        return keys
+
+    def _pack_key(self, module, pass_names):
+        return digest(self.config, "functions", ",".join(pass_names), module_context(module))
+
+    def get_functions(self, module, pass_names):
+        """{function key: outcome} of the last run in this module context."""
+        payload = self.store.get("functions", self._pack_key(module, pass_names))
+        if payload is None:
+            return {}
+        try:
+            pack = marshal.loads(payload)
+        except (ValueError, EOFError, TypeError):
+            return {}
+        return pack if isinstance(pack, dict) else {}
+
+    def put_functions(self, module, pass_names, pack):
+        self.store.put("functions", self._pack_key(module, pass_names),
+                       marshal.dumps(pack))
+
+
+def encode_outcome(new_body, stats, understood):
+    return (None if new_body is None else (bytes(new_body[0]), new_body[1]),
+            [(s.name, s.functions_changed, s.bytes_saved, s.counters) for s in stats],
+            understood)
+
+
+def decode_outcome(value):
+    """(new body or None, [PassStats], understood) from encode_outcome's value;
+    ValueError when it is not one."""
+    try:
+        new_body, stats, understood = value
+        if new_body is not None:
+            body, saved = new_body
+            if not isinstance(body, bytes) or not isinstance(saved, int):
+                raise ValueError("bad body")
+        out = []
+        for name, changed, saved, counters in stats:
+            s = base.PassStats(name)
+            s.functions_changed, s.bytes_saved = int(changed), int(saved)
+            s.counters = {str(k): int(v) for k, v in counters.items()}
+            out.append(s)
+    except (TypeError, ValueError, AttributeError) as e:
+        raise ValueError(f"not a cached outcome: {e}")
+    return new_body, out, bool(understood)
