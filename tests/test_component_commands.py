@@ -16,7 +16,7 @@ import wasmtime.component as wc
 from components import calc, calc_core, component, nested, wasi  # noqa: F401  (fixtures)
 from components import cargo_build, run, wasm_tools
 from differential import FUEL, compare, numeric_exports, random_calls
-from loom_post import postlink_component
+from loom_post import component_rewrite
 from loom_post.cli import main
 from loom_post.passes.validate_component import ComponentInvalid, component_validator
 from loom_post.wasm.component import read_component
@@ -252,7 +252,7 @@ def test_invalid_component_is_not_optimized(calc, tmp_path, capsys):
 
 def test_no_component_validator_no_rewrite(calc, tmp_path, capsys, monkeypatch):
     # stands in for a machine with neither wasmtime.component nor wasm-tools
-    monkeypatch.setattr(postlink_component, "component_validator", lambda: None)
+    monkeypatch.setattr(component_rewrite, "component_validator", lambda: None)
     path = _write(tmp_path, calc, config='never-grow = ["code"]\n')
     rc, out, _ = _cli(["optimize", "app.wasm"], capsys, tmp_path)
     assert rc == 0
@@ -271,7 +271,7 @@ def test_output_failing_validation_keeps_input(calc, tmp_path, capsys, monkeypat
             if data != calc:
                 raise ComponentInvalid("not the input")
         return name, check
-    monkeypatch.setattr(postlink_component, "component_validator", strict)
+    monkeypatch.setattr(component_rewrite, "component_validator", strict)
     path = _write(tmp_path, calc, config='never-grow = ["code"]\n')
     rc, out, _ = _cli(["optimize", "app.wasm"], capsys, tmp_path)
     assert rc == 0
@@ -298,10 +298,10 @@ def test_whole_file_guard_refuses_growth(calc):
     name = b"padding"
     bigger = calc + b"\x00" + encode_u(1 + len(name) + len(noise)) + bytes([len(name)]) \
         + name + noise
-    assert postlink_component._reject(calc, bigger, validator, ("code",)) is None
-    why = postlink_component._reject(calc, bigger, validator, ("code", "file", "gzip"))
+    assert component_rewrite._reject(calc, bigger, validator, ("code",)) is None
+    why = component_rewrite._reject(calc, bigger, validator, ("code", "file", "gzip"))
     assert why and "file size would grow" in why
-    assert postlink_component._reject(bigger, calc, validator, ("code", "file", "gzip")) is None
+    assert component_rewrite._reject(bigger, calc, validator, ("code", "file", "gzip")) is None
 
 
 def test_wasip2_target(tmp_path, capsys):

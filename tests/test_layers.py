@@ -17,7 +17,7 @@ LAYERS = [
     ("passes",),
     ("budget",),
     ("report",),
-    ("postlink", "postlink_component"),
+    ("postlink", "postlink_component", "component_rewrite"),
     ("integrations",),
     ("commands", "cli", "cargo_subcommand", "__main__", "__init__"),
 ]

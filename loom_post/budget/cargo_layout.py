@@ -21,12 +21,16 @@ import os
 import re
 import sys
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
-
 DEFAULT_PROFILES = ("release",)
+
+
+def _tomllib():
+    """Imported on first use (a .cargo/config.toml to read): start-up stays cheap."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python < 3.11 only
+        import tomli as tomllib
+    return tomllib
 # cargo's profile name -> the directory its builds land in.
 PROFILE_DIRS = {"dev": "debug", "test": "debug", "bench": "release"}
 # rustc's `-C extra-filename=-<16 hex digits>` on deps/ files of binaries and examples.
@@ -105,7 +109,7 @@ def _config_target_dir(start):
             if os.path.isfile(path):
                 try:
                     with open(path, "rb") as f:
-                        build = tomllib.load(f).get("build") or {}
+                        build = _tomllib().load(f).get("build") or {}
                 except (OSError, ValueError, UnicodeDecodeError):
                     build = {}
                 value = build.get("target-dir") if isinstance(build, dict) else None

@@ -102,6 +102,7 @@ T_GH = "tests/test_github_comment.py"
 T_HIST = "tests/test_history.py"
 COMP = "loom_post/wasm/component.py"
 PCOMP = "loom_post/postlink_component.py"
+CREW = "loom_post/component_rewrite.py"
 T_CFMT = "tests/test_component_format.py"
 T_CCMD = "tests/test_component_commands.py"
 SYM = "loom_post/symbols.py"
@@ -416,13 +417,13 @@ MUTATIONS = [
     ("comp.core-header", COMP, "        raise DecodeError(\"core module section does not hold",
      "        return  # DecodeError(\"core module section does not hold",
      k([T_CFMT], "malformed")),
-    ("pcomp.input-validated", PCOMP, "        _check_input(path, data, validator)",
+    ("pcomp.input-validated", CREW, "        _check_input(path, data, validator)",
      "        pass", k([T_CCMD], "invalid_component")),
-    ("pcomp.output-validated", PCOMP, "        validate(new)\n    except ComponentInvalid",
+    ("pcomp.output-validated", CREW, "        validate(new)\n    except ComponentInvalid",
      "        len(new)\n    except ComponentInvalid", k([T_CCMD], "failing_validation")),
-    ("pcomp.no-validator-no-rewrite", PCOMP, "    if not settings.optimize or not can_rewrite:",
+    ("pcomp.no-validator-no-rewrite", CREW, "    if not settings.optimize or not can_rewrite:",
      "    if not settings.optimize:", k([T_CCMD], "no_component_validator")),
-    ("pcomp.whole-guard", PCOMP,
+    ("pcomp.whole-guard", CREW,
      "if measure != \"code\" and after.get(measure) > before.get(measure):",
      "if measure != \"code\" and after.get(measure) < before.get(measure):",
      k([T_CCMD], "whole_file_guard")),
