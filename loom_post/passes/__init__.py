@@ -4,10 +4,10 @@ A pass is chosen by name (config key `passes`, or `optimize --passes`); the
 defaults are the passes whose `default` is true, in the order listed here.
 """
 
-from loom_post.passes import compact, cse, dedupe, merge_similar, renumber
+from loom_post.passes import compact, cse, dedupe, merge_similar, renumber, zero_sets
 
-PASSES = {p.name: p for p in (dedupe.PASS, merge_similar.PASS, compact.PASS, cse.PASS,
-                                  renumber.PASS)}
+PASSES = {p.name: p for p in (dedupe.PASS, merge_similar.PASS, compact.PASS, zero_sets.PASS,
+                                  cse.PASS, renumber.PASS)}
 
 
 class UnknownPass(ValueError):

@@ -553,6 +553,15 @@ MUTATIONS = [
      ["tests/test_speed.py"]),
     ("speed.jobs-load", "loom_post/postlink.py", "return max(1, min(cpus, round(cpus - load)))",
      "return max(1, cpus)", ["tests/test_speed.py"]),
+    # -- redundant-zero-sets ---------------------------------------------------------
+    ("zsets.params-kept", "loom_post/passes/zero_sets.py", "x >= num_params and", "x >= 0 and",
+     ["tests/test_zero_sets.py"]),
+    ("zsets.earlier-write", "loom_post/passes/zero_sets.py", "and x not in written", "",
+     ["tests/test_zero_sets.py"]),
+    ("zsets.loops", "loom_post/passes/zero_sets.py", "and not in_loops and", "and",
+     ["tests/test_zero_sets.py"]),
+    ("zsets.zero-only", "loom_post/passes/zero_sets.py", "and instrs[i - 1][1] == 0 and", "and",
+     ["tests/test_zero_sets.py"]),
 ]
 
 
