@@ -5,7 +5,6 @@ REF HEAD`, read with `git show` from real repositories in temporary directories
 import json
 import os
 import shutil
-import subprocess
 
 import pytest
 
@@ -15,24 +14,10 @@ wasmtime = pytest.importorskip("wasmtime")
 if shutil.which("git") is None:
     pytest.skip("git is not installed", allow_module_level=True)
 
+from git_util import git, run  # noqa: E402
 from wat_util import write_nop_module as write  # noqa: E402
 
 CONFIG = 'baseline = "sizes.json"\nmax-growth-vs-baseline = "0 B"\n'
-
-
-def git(repo, *args):
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com")
-    p = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    return p.stdout.strip()
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def record(capsys, nops):

@@ -2,9 +2,7 @@
 log, in a real repository with several commits: text, JSON and the SVG chart."""
 
 import json
-import os
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -15,24 +13,10 @@ wasmtime = pytest.importorskip("wasmtime")
 if shutil.which("git") is None:
     pytest.skip("git is not installed", allow_module_level=True)
 
+from git_util import git, run  # noqa: E402
 from wat_util import write_nop_module as write  # noqa: E402
 
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-def git(repo, *args):
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com")
-    p = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    return p.stdout.strip()
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def commit(repo, capsys, message, **modules):

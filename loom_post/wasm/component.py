@@ -17,6 +17,7 @@ depth-first ordinal; sections and size prefixes not on the way to a replaced
 module are copied byte for byte, so no replacement gives back the input.
 """
 
+from loom_post.wasm import module as core
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.leb128 import encode_u, read_u32
 
@@ -36,16 +37,10 @@ def is_component(data):
     return len(data) >= 6 and data[:4] == MAGIC and data[4:6] == COMPONENT_VERSION
 
 
-class Section:
-    __slots__ = ("id", "start", "payload_start", "end", "name")
+class Section(core.Section):
+    """A component section: the core module's framing, the component's ids."""
 
-    def __init__(self, id_, start, payload_start, end, name=None):
-        self.id, self.start, self.payload_start, self.end = id_, start, payload_start, end
-        self.name = name                    # custom sections only
-
-    @property
-    def payload_size(self):
-        return self.end - self.payload_start
+    __slots__ = ()
 
     @property
     def kind(self):
