@@ -16,6 +16,8 @@ import wasmtime.component as wc
 from components import calc, calc_core, component, nested, wasi  # noqa: F401  (fixtures)
 from components import cargo_build, run, wasm_tools
 from differential import FUEL, compare, numeric_exports, random_calls
+import test_watch
+from test_watch import watching  # noqa: F401  (fixture)
 from loom_post import component_rewrite
 from loom_post.cli import main
 from loom_post.passes.validate_component import ComponentInvalid, component_validator
@@ -314,3 +316,19 @@ def test_wasip2_target(tmp_path, capsys):
     assert rc == 0, err
     run([wasm_tools(), "validate", str(path)])
     assert _cli(["check", "--no-brotli", "app.wasm"], capsys, tmp_path)[0] == 0
+
+
+def test_watch_names_an_embedded_module_over_budget(calc, tmp_path, watching):
+    """watch gates a component's core modules like check does: a FAIL line for
+    `PATH#main`, not only for the component's whole-file budgets."""
+    project = test_watch.make_project(tmp_path, toml=(
+        'paths = ["target/wasm32-*/release/*.wasm"]\nnever-grow = ["code"]\n'
+        '[[module]]\npath = "target/wasm32-*/release/app.wasm#*"\nmax-code-size = "10 B"\n'))
+    release = project / test_watch.RELEASE
+    release.mkdir(parents=True)
+    w = watching(project)
+    test_watch._write(release / "app.wasm", calc)
+    line = w.out.wait_for(lambda l: l.startswith("FAIL") and "app.wasm#" in l,
+                          what="FAIL line for the embedded module")
+    assert "max-code-size" in line
+    w.stop()

@@ -184,14 +184,17 @@ def run_watch(dirs, config, polling=False, debounce=DEFAULT_DEBOUNCE, stop_event
             print_error(f"{shown}: internal error: {type(e).__name__}: {e}", err)
             err.flush()
             return None
-        render_text(outcome, out)
+        for one in [outcome] + outcome.parts:   # a component's core modules follow it
+            render_text(one, out)
         if outcome.error:
             print_error(outcome.error, err)
             err.flush()
             return None
-        if outcome.verdict is not None and outcome.verdict.status == "fail":
-            failed = [b.kind for b in outcome.verdict.budgets if b.status == "fail"]
-            say(out, f"FAIL {shown}: over budget ({', '.join(failed)})")
+        for one in [outcome] + outcome.parts:
+            if one.verdict is not None and one.verdict.status == "fail":
+                failed = [b.kind for b in one.verdict.budgets if b.status == "fail"]
+                name = shown if one is outcome else one.path
+                say(out, f"FAIL {name}: over budget ({', '.join(failed)})")
         out.flush()
         return outcome.result.data
 

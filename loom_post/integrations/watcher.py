@@ -57,6 +57,7 @@ from loom_post.budget.config import glob_regex
 from loom_post.budget.globs import Matcher, split
 from loom_post.errors import InputError
 from loom_post.fileio import load_module, read_bytes
+from loom_post.postlink_component import is_component, load_component
 
 TICK = 0.1              # seconds between looks at the pending modules
 RESCAN_EVERY = 3.0      # seconds between safety-net scans of the watched globs
@@ -397,7 +398,7 @@ class ModuleWatcher:
             if now - entry.look_at < self.debounce:
                 continue
             try:
-                data, _ = load_module(path)
+                data = _read_complete(path)
             except InputError as e:
                 if signature(path) != sig:
                     entry.look = None
@@ -466,3 +467,14 @@ class ModuleWatcher:
                 stop_event.wait(TICK)
         finally:
             self._stop_observer()
+
+
+def _read_complete(path):
+    """The bytes of `path` once they parse as a whole module or component (a
+    file still being written does not); InputError otherwise."""
+    data = read_bytes(path)
+    if is_component(data):
+        load_component(path, data)
+    else:
+        load_module(path, data)
+    return data
