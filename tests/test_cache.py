@@ -13,7 +13,7 @@ import wasmtime
 
 from loom_post.cache import MAGIC, Store, default_dir
 from loom_post.cli import main
-from loom_post.passes import results_cache
+from loom_post.passes import default_names, results_cache
 from loom_post.passes.pipeline import optimize
 from loom_post.wasm.module import read_module
 
@@ -167,8 +167,7 @@ def test_a_cached_output_is_validated(store):
     is never returned: the run recomputes."""
     data = module()
     cold = run(data, store)
-    rc = results_cache.ResultsCache(store, ["compact", "cse", "dedupe-functions",
-                                            "renumber-functions"], ("code",), False)
+    rc = results_cache.ResultsCache(store, default_names(), ("code",), False)
     figs, out = rc.get_module(data)
     bad = bytearray(out)
     bad[read_module(out).code[-1].end - 1] = 0xFF  # the last body's `end`: invalid now
