@@ -1,26 +1,16 @@
 """Mutation check: break one guard at a time and see whether a test notices.
 
-Score: 68/68 mutations caught, plus 16/16 for merge-similar-functions
-(`-k msf.`, run on its own; 2026-12-02: the full run caught 67/68; the one
-Score: 68/68 mutations caught, plus 8/8 for the result cache (-k cache.) and 4/4 for
-start-up and -j (-k speed.; speed.lazy-pass-registry was first written so that it
-survived, and was replaced by one that moves the import back to the top);
-2026-12-02: cache.checksum first survived, caught since a test flips a payload bit).
-Earlier: the full run caught 67/68; the one
-survivor, pipe.reencoding-reference, led to a pipeline fix and is caught since).
-The 10 routes.* mutations (module identity, profiles, first run, entry points):
-10/10 caught with `-k routes.` (9/10 on the first run: routes.identity-used
-survived until a test for per-module switches on the hook's deps/ file was added).
-Earlier list: 66/66. Branch cigate added 15 (soft., approve., ref., gh., history.)
-and moved gate.limit-inclusive to the new status property: 16/16 caught in a
-`-k` run of those.
-The component mutations (comp.*, pcomp.*; `-k comp.`): 10/10 caught (2026-12-02).
-The 22 configuration-mistake, glob, portability, help and wording entries added
-after it: 22/22 caught (`-k cfg. -k lint. -k globs. -k locks. -k cli. -k words.
--k plural`, 2026-12-02).
-Earlier list: 66/66.
-The guard.* entries (8, issue 11: deferred brotli, optimize-for): 8/8 caught
-(`-k guard.`, 2026-12-02).
+Score: see the last full run below. History: the first list scored 46/66 before
+the tests written for it, then 66/66 and 68/68 (pipe.reencoding-reference
+survived once and led to a pipeline fix). Each feature of the 2026-12-02 round
+added entries and ran them on its own, all caught: merge-similar-functions
+(msf., 16/16), result cache and start-up (cache., speed., 12/12; cache.checksum
+and speed.lazy-pass-registry were first survivors, fixed by a new test and a
+rewritten mutation), routes (routes., 10/10; routes.identity-used first
+survived), CI gate (soft., approve., ref., gh., history., 15/15), components
+(comp., pcomp., 10/10), configuration mistakes, globs, portability, help and
+wording (22/22), names, schema, terminal and HTML (20/20), the guard (guard.,
+8/8) and redundant-zero-sets (zsets., 4/4).
 Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
 5 were equivalent mutations and were replaced (see the comment above
 MUTATIONS); 14 are caught by tests added for them and 1 (cse.decl-join-leb) by
