@@ -72,7 +72,8 @@ def test_own_output_is_recognised_and_left_alone(store):
 
 
 @pytest.mark.parametrize("change", [
-    dict(passes=["compact"]), dict(never_grow=("code", "file")), dict(keep_dwarf=True)])
+    dict(passes=["compact"]), dict(never_grow=("code", "file")), dict(keep_dwarf=True),
+    dict(optimize_for="gzip")])
 def test_a_configuration_change_misses(store, change):
     data = module()
     run(data, store)
