@@ -140,6 +140,56 @@ class LiveConfig:
         return config
 
 
+def _say(stream, line):
+    stream.write(line + "\n")
+    stream.flush()
+
+
+class _Processor:
+    """What watch does with a module (or component) once it is complete: the
+    one pipeline (optimize_one), then its lines and any FAIL lines. Returns the
+    bytes it left in the file (None when it left nothing of its own)."""
+
+    def __init__(self, live, keep_dwarf, out, err):
+        self.live, self.keep_dwarf, self.out, self.err = live, keep_dwarf, out, err
+        self.left_alone = set()
+
+    def __call__(self, path, data):
+        shown = _display(path)
+        identity = _display(uplifted(path))
+        profiles = self.live.config.profiles
+        if not profile_selected(identity, profiles):
+            if identity not in self.left_alone:
+                self.left_alone.add(identity)
+                _say(self.err, f"loom-post: watch: {identity}: left as built "
+                               f"({profile_of(identity)} build; profiles = {list(profiles)})")
+            return None
+        try:
+            outcome = optimize_one(shown, self.live.config, identity=identity,
+                                   keep_dwarf=self.keep_dwarf, first_run=True,
+                                   dwarf_hint="--keep-dwarf")
+        except LoomPostError as e:  # e.g. a baseline file that became unreadable
+            return self._error(e)
+        except Exception as e:      # a bug must not end a long-running watch
+            return self._error(f"{shown}: internal error: {type(e).__name__}: {e}")
+        for one in [outcome] + outcome.parts:   # a component's core modules follow it
+            render_text(one, self.out)
+        if outcome.error:
+            return self._error(outcome.error)
+        for one in [outcome] + outcome.parts:
+            if one.verdict is not None and one.verdict.status == "fail":
+                failed = [b.kind for b in one.verdict.budgets if b.status == "fail"]
+                name = shown if one is outcome else one.path
+                _say(self.out, f"FAIL {name}: over budget ({', '.join(failed)})")
+        self.out.flush()
+        return outcome.result.data
+
+    def _error(self, error):
+        print_error(error, self.err)
+        self.err.flush()
+        return None
+
+
 def run_watch(dirs, config, polling=False, debounce=DEFAULT_DEBOUNCE, stop_event=None,
               out=None, err=None, started=None, rescan=RESCAN_EVERY, keep_dwarf=False,
               config_file=None):
@@ -157,46 +207,9 @@ def run_watch(dirs, config, polling=False, debounce=DEFAULT_DEBOUNCE, stop_event
     err = err or sys.stderr
     stop_event = stop_event or threading.Event()
 
-    def say(stream, line):
-        stream.write(line + "\n")
-        stream.flush()
-
+    say = _say
     live = LiveConfig(config, config_file)
-    left_alone = set()
-
-    def process(path, data):
-        shown = _display(path)
-        identity = _display(uplifted(path))
-        if not profile_selected(identity, live.config.profiles):
-            if identity not in left_alone:
-                left_alone.add(identity)
-                say(err, f"loom-post: watch: {identity}: left as built ({profile_of(identity)} "
-                         f"build; profiles = {list(live.config.profiles)})")
-            return None
-        try:
-            outcome = optimize_one(shown, live.config, identity=identity, keep_dwarf=keep_dwarf,
-                                   first_run=True, dwarf_hint="--keep-dwarf")
-        except LoomPostError as e:  # e.g. a baseline file that became unreadable
-            print_error(e, err)
-            err.flush()
-            return None
-        except Exception as e:      # a bug must not end a long-running watch
-            print_error(f"{shown}: internal error: {type(e).__name__}: {e}", err)
-            err.flush()
-            return None
-        for one in [outcome] + outcome.parts:   # a component's core modules follow it
-            render_text(one, out)
-        if outcome.error:
-            print_error(outcome.error, err)
-            err.flush()
-            return None
-        for one in [outcome] + outcome.parts:
-            if one.verdict is not None and one.verdict.status == "fail":
-                failed = [b.kind for b in one.verdict.budgets if b.status == "fail"]
-                name = shown if one is outcome else one.path
-                say(out, f"FAIL {name}: over budget ({', '.join(failed)})")
-        out.flush()
-        return outcome.result.data
+    process = _Processor(live, keep_dwarf, out, err)
 
     def report_error(path, message):
         print_error(f"{_display(path)}: {message}", err)
