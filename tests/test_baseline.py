@@ -5,12 +5,12 @@ import json
 
 import pytest
 
-from loom_post.cli import main
 from loom_post.sizes import brotli_size, gzip_size
 
 wasmtime = pytest.importorskip("wasmtime")
 
 from wat_util import write_nop_module as write  # noqa: E402
+from cli_util import run  # noqa: E402
 
 
 @pytest.fixture
@@ -22,13 +22,6 @@ def project(tmp_path, monkeypatch):
         'paths = ["target/*/release/*.wasm"]\n')
     (tmp_path / "ci").mkdir()
     return tmp_path
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def test_baseline_file_layout(project, capsys, monkeypatch):

@@ -14,7 +14,7 @@ wasmtime = pytest.importorskip("wasmtime")
 if shutil.which("git") is None:
     pytest.skip("git is not installed", allow_module_level=True)
 
-from git_util import git, run  # noqa: E402
+from cli_util import git, run  # noqa: E402
 from wat_util import write_nop_module as write  # noqa: E402
 
 CONFIG = 'baseline = "sizes.json"\nmax-growth-vs-baseline = "0 B"\n'

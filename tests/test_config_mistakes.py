@@ -9,6 +9,7 @@ import pytest
 
 from loom_post.budget.config import glob_regex, load_config, resolve_paths, strip_hash
 from loom_post.cli import main
+from cli_util import run  # noqa: E402
 
 wasmtime = pytest.importorskip("wasmtime")
 
@@ -28,13 +29,6 @@ def project(tmp_path, monkeypatch):
     write_module(tmp_path / REL / "my_crate.wasm")
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def warnings(err):

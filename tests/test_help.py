@@ -5,17 +5,10 @@ import os
 
 import pytest
 
-from loom_post.cli import main
 from loom_post.words import counted, plural
+from cli_util import run  # noqa: E402
 
 wasmtime = pytest.importorskip("wasmtime")
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def test_top_level_help_is_for_users(capsys):

@@ -13,7 +13,7 @@ wasmtime = pytest.importorskip("wasmtime")
 if shutil.which("git") is None:
     pytest.skip("git is not installed", allow_module_level=True)
 
-from git_util import git, run  # noqa: E402
+from cli_util import git, run  # noqa: E402
 from wat_util import write_nop_module as write  # noqa: E402
 
 SVG = "{http://www.w3.org/2000/svg}"

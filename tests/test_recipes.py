@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from loom_post.cli import main
+from cli_util import run  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUST_SMALL = os.path.join(HERE, "data", "rust_small")
@@ -50,13 +50,6 @@ def crate(tmp_path, cargo_wasm32):
         assert r.returncode == 0, r.stderr
         return (proj / "target/wasm32-unknown-unknown/release/my_app.wasm").read_bytes()
     return build, proj
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def wasm_pack_layout(proj, wasm, wasm_opt):

@@ -14,6 +14,7 @@ from loom_post.cli import main
 wasmtime = pytest.importorskip("wasmtime")
 
 from wat_util import write_nop_module as write  # noqa: E402
+from cli_util import run  # noqa: E402
 
 
 @pytest.fixture
@@ -26,13 +27,6 @@ def project(tmp_path, monkeypatch):
 
 def config(project, text):
     (project / "loom-post.toml").write_text(text)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def grown(project, capsys, before=40, after=60, extra=""):

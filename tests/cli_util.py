@@ -1,4 +1,5 @@
-"""Running git in the tests' throw-away repositories, and the CLI with its output."""
+"""The CLI run in-process with its output (no traceback allowed), and git in the
+tests' throw-away repositories."""
 
 import os
 import subprocess
