@@ -267,9 +267,7 @@ class _Reader:
         """(attribute, parsed value) for one budget key."""
         attr = BUDGET_KEYS[key]
         if key == "optimize":
-            if not isinstance(value, bool):
-                self.fail(label, value, "expected true or false")
-            return attr, value
+            return attr, self.boolean(label, value)
         if key == "baseline":
             if value is False:
                 return attr, None
@@ -318,9 +316,7 @@ class _Reader:
             elif key in FILE_KEYS:
                 self.file_key(config, label, key, value)
             elif key in SWITCH_KEYS:
-                if not isinstance(value, bool):
-                    self.fail(label, value, "expected true or false")
-                setattr(config, key.replace("-", "_"), value)
+                setattr(config, key.replace("-", "_"), self.boolean(label, value))
             elif key in ROUTE_KEYS:
                 self.route_key(config, label, key, value)
             else:
@@ -339,19 +335,21 @@ class _Reader:
                          rule.overrides.get("baseline"))
         return config
 
+    def boolean(self, label, value):
+        """`value` when it is true or false, else a ConfigError naming the key."""
+        if not isinstance(value, bool):
+            self.fail(label, value, "expected true or false")
+        return value
+
     def file_key(self, config, label, key, value):
         if key == "cache":
-            if not isinstance(value, bool):
-                self.fail(label, value, "expected true or false")
-            config.cache = value
+            config.cache = self.boolean(label, value)
         elif key == "cache-dir":
             if not isinstance(value, str) or not value.strip():
                 self.fail(label, value, "expected a directory path")
             config.cache_dir = os.path.join(config.root, os.path.expanduser(value))
         elif key == "allow-outside":
-            if not isinstance(value, bool):
-                self.fail(label, value, "expected true or false")
-            config.allow_outside = value
+            config.allow_outside = self.boolean(label, value)
         elif key == "max-input-size":
             try:
                 config.max_input_size = parse_size(value)
@@ -364,9 +362,7 @@ class _Reader:
 
     def route_key(self, config, label, key, value):
         if key == "keep-dwarf":
-            if not isinstance(value, bool):
-                self.fail(label, value, "expected true or false")
-            config.keep_dwarf = value
+            config.keep_dwarf = self.boolean(label, value)
         elif key == "missing":
             if value not in MISSING_CHOICES:
                 self.fail(label, value, "expected \"warn\", \"error\" or \"ignore\"")
