@@ -525,9 +525,10 @@ def resolve_paths(config, given):
     return out
 
 
-def require_paths(config, given):
-    """resolve_paths, but a ConfigError (exit 2) when there is nothing to act on."""
-    paths = resolve_paths(config, given)
+def require_paths(config, given, paths=None):
+    """resolve_paths (unless `paths` holds its result already), but a ConfigError
+    (exit 2) when there is nothing to act on."""
+    paths = resolve_paths(config, given) if paths is None else paths
     if not paths:
         raise ConfigError("no modules given and none match the configured paths ("
                           + ", ".join(config.paths) + f" in {config.root})")

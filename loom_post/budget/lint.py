@@ -5,7 +5,8 @@ module (`my-crate` where cargo writes `my_crate.wasm`), a run from outside the
 project. Each is one warning line on stderr; with `--strict` (or `strict = true`)
 they are a configuration error (exit 2) before any module is touched.
 
-API: review(config, given, strict=False, cwd=None) -> list of warning messages.
+API: review(config, given, strict=False, cwd=None, globs=True, paths=None) -> list
+of warning messages; fresh_clone(config, given, paths) -> bool.
 """
 
 from __future__ import annotations
@@ -26,17 +27,18 @@ _NEAR_EXTS = (".toml", ".tml", ".yaml", ".yml", ".ini", ".cfg", "")
 _SKIP_DIRS = {".git", "incremental", "node_modules", ".fingerprint", "build"}
 
 
-def review(config, given, strict=False, cwd=None, globs=True):
+def review(config, given, strict=False, cwd=None, globs=True, paths=None):
     """Print a warning per mistake found; ConfigError under strict (or the
     config's `strict`). `given`: the module paths typed on the command line (the
     glob checks only apply when the configured globs choose the modules);
-    `globs=False`: the caller reports an empty match itself (nothing built yet)."""
+    `globs=False`: the caller reports an empty match itself (nothing built yet);
+    `paths`: resolve_paths' result when the caller has it (the globs walk once)."""
     cwd = os.path.abspath(cwd or os.getcwd())
     found = discovery_mistakes(config, cwd)
     if not given and config.path is None:
         found.append(_no_config(cwd, _searched_dirs(config, cwd)[-1]))
     if not given and globs:
-        found += glob_mistakes(config, _quiet_resolve(config))
+        found += glob_mistakes(config, _quiet_resolve(config) if paths is None else paths)
     for message in found:
         print_warning(message)
     if found and (strict or config.strict):
@@ -168,11 +170,12 @@ def glob_mistakes(config, paths):
     return out
 
 
-def fresh_clone(config, given):
-    """True when the configured globs choose the modules, match none, and no
-    .wasm file exists under the configuration's directory at all: a fresh
-    clone, not a misspelt glob (that one has a near miss to name)."""
-    return not given and not resolve_paths(config, given) and not _wasm_files(config.root)
+def fresh_clone(config, given, paths):
+    """True when the configured globs choose the modules, match none (`paths`:
+    what resolve_paths found), and no .wasm file exists under the
+    configuration's directory at all: a fresh clone, not a misspelt glob (that
+    one has a near miss to name)."""
+    return not given and not paths and not _wasm_files(config.root)
 
 
 def _where(config):

@@ -18,7 +18,7 @@ import os
 
 from loom_post import exitcodes
 from loom_post.budget.baseline import load_baseline
-from loom_post.budget.config import load_config, require_paths
+from loom_post.budget.config import load_config, require_paths, resolve_paths
 from loom_post.budget.lint import fresh_clone, review
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.commands.check import add_no_brotli, add_strict, nothing_built_text
@@ -40,12 +40,13 @@ def add_parser(sub):
 
 def run(args):
     config = load_config(args.config)
-    nothing = fresh_clone(config, args.paths)
-    review(config, args.paths, strict=args.strict, globs=not nothing)
+    paths = resolve_paths(config, args.paths)
+    nothing = fresh_clone(config, args.paths, paths)
+    review(config, args.paths, strict=args.strict, globs=not nothing, paths=paths)
     if nothing:
         raise ConfigError(f"nothing to record: {nothing_built_text(config)}, then run "
                           f"`loom-post baseline` again")
-    paths = require_paths(config, args.paths)
+    paths = require_paths(config, args.paths, paths)
     groups, unconfigured = {}, []
     for path in paths:
         target = config.settings_for(path).baseline

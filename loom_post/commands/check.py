@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 
 from loom_post import exitcodes
-from loom_post.budget.config import load_config, require_paths
+from loom_post.budget.config import load_config, require_paths, resolve_paths
 from loom_post.budget.lint import fresh_clone, review
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module, read_bytes
@@ -132,11 +132,12 @@ def run(args, out=None):
     config = load_config(args.config)
     config.baseline_ref = args.baseline_ref
     ci_reports.require_baseline_for_ref(config, args.baseline_ref)
-    nothing = fresh_clone(config, args.paths)
-    review(config, args.paths, strict=args.strict, globs=not nothing)
+    paths = resolve_paths(config, args.paths)
+    nothing = fresh_clone(config, args.paths, paths)
+    review(config, args.paths, strict=args.strict, globs=not nothing, paths=paths)
     if nothing:
         return nothing_built(config)
-    paths = require_paths(config, args.paths)
+    paths = require_paths(config, args.paths, paths)
     require_baselines(config, paths)
     note(args, f"configuration: {config.describe()}; {len(paths)} module(s)")
     verdicts, errors = measure(paths, config, brotli=not args.no_brotli,
