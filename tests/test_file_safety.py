@@ -23,16 +23,7 @@ try:
 except ImportError:  # lets this file run against an older loom-post
     STALE_AFTER = 600
 
-REPEATS = """
-  (func (export "f{i}") (param $p i32) (result i32)
-    (i32.add (i32.add (i32.mul (local.get $p) (i32.const 0x1234567{d}))
-                      (i32.mul (local.get $p) (i32.const 0x1234567{d})))
-             (i32.mul (local.get $p) (i32.const 0x1234567{d}))))"""
-
-
-def module_with(n_funcs=3, extra=""):
-    funcs = "".join(REPEATS.format(i=i, d=i % 10) for i in range(n_funcs))
-    return wasmtime.wat2wasm(f"(module {funcs} {extra})")
+from test_optimize_cli import module_with  # noqa: E402  (modules CSE shrinks)
 
 
 def loom(*args, cwd=None, timeout=60, **kw):
@@ -164,6 +155,16 @@ def _holds_open(pid, path):
     return False
 
 
+def _copy_of_resvg(tmp_path):
+    """The corpus's largest module (seconds to optimize) copied to tmp_path/m.wasm."""
+    big = os.path.join(CORPUS_DIR, "resvg.wasm")
+    if not os.path.exists(big):
+        pytest.skip("resvg.wasm not in the corpus")
+    path = tmp_path / "m.wasm"
+    shutil.copyfile(big, path)
+    return path
+
+
 def _wait_until(cond, limit=60.0):
     end = time.monotonic() + limit
     while time.monotonic() < end:
@@ -175,11 +176,7 @@ def _wait_until(cond, limit=60.0):
 
 @pytest.mark.corpus
 def test_a_module_rewritten_by_another_program_meanwhile_is_left_alone(tmp_path, corpus):
-    big = os.path.join(CORPUS_DIR, "resvg.wasm")
-    if not os.path.exists(big):
-        pytest.skip("resvg.wasm not in the corpus")
-    path = tmp_path / "m.wasm"
-    shutil.copyfile(big, path)
+    path = _copy_of_resvg(tmp_path)
     proc = spawn("optimize", "-j", "1", path, cwd=tmp_path)
     # Its lock fd on the file shows it has started; reading 2.5 MB then takes ms,
     # optimizing it seconds.
@@ -261,11 +258,8 @@ def _alive(pid):
 
 @pytest.mark.corpus
 def test_killing_the_parent_of_a_parallel_run_leaves_no_worker_and_no_lock(tmp_path, corpus):
-    big = os.path.join(CORPUS_DIR, "resvg.wasm")
-    if not os.path.exists(big):
-        pytest.skip("resvg.wasm not in the corpus")
-    path = tmp_path / "m.wasm"
-    shutil.copyfile(big, path)
+    path = _copy_of_resvg(tmp_path)
+    original = path.read_bytes()
     proc = spawn("optimize", "-j", "2", path, cwd=tmp_path)
     workers = []
     assert _wait_until(lambda: len(workers.extend(_children(proc.pid)) or set(workers)) >= 2,
@@ -280,11 +274,11 @@ def test_killing_the_parent_of_a_parallel_run_leaves_no_worker_and_no_lock(tmp_p
     proc.wait(timeout=10)
     assert _wait_until(lambda: not any(_alive(w) for w in set(workers)), limit=10), \
         f"workers outlived their parent: {[w for w in set(workers) if _alive(w)]}"
-    assert path.read_bytes() == open(big, "rb").read()
+    assert path.read_bytes() == original
     (tmp_path / "loom-post.toml").write_text("lock-timeout = 5\n")
     run = loom("optimize", "-j", "2", path, cwd=tmp_path, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert len(path.read_bytes()) < os.path.getsize(big)
+    assert len(path.read_bytes()) < len(original)
 
 
 def test_a_held_lock_is_waited_for_a_bounded_time(tmp_path):
@@ -416,11 +410,7 @@ def test_sigterm_during_a_run_removes_its_temporary_file(tmp_path):
     # SIGTERM arrives while the output is being written: -o to a FIFO's reader
     # is refused, so hold the write in place with a slow file system instead:
     # a big -o output written while we signal repeatedly until the run ends.
-    big = os.path.join(CORPUS_DIR, "resvg.wasm")
-    if not os.path.exists(big):
-        pytest.skip("resvg.wasm not in the corpus")
-    path = tmp_path / "m.wasm"
-    shutil.copyfile(big, path)
+    path = _copy_of_resvg(tmp_path)
     proc = spawn("optimize", "-j", "1", path, cwd=tmp_path)
 
     def temp_seen():
