@@ -119,9 +119,9 @@ def missing_baseline_note(baseline):
 
 def open_store(config):
     """The result cache the configuration asks for (`cache`, `cache-dir`), or None."""
-    if not getattr(config, "cache", True):
+    if not config.cache:
         return None
-    return Store(getattr(config, "cache_dir", None) or default_dir())
+    return Store(config.cache_dir or default_dir())
 
 
 def _gate(path, outcome, config, settings, measures, first_run=False, store=None):

@@ -106,6 +106,7 @@ def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1, never_gro
         if result is None:
             result = _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, optimize_for,
                                rc)
+            result.cache = "miss"
             _record(rc, result)
         return result
 
@@ -128,7 +129,6 @@ def _no_cyclic_gc():
 
 def _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, optimize_for, rc):
     result = OptimizeResult(data, module, module.code_size, chosen)
-    result.cache = "off" if rc is None else "miss"
     note = check_input(data)  # InputInvalid when the validator rejects it
     if note:
         result.notes.append(note)
@@ -152,7 +152,6 @@ def _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, optimize_for, 
 
 def _run_phases(data, module, chosen, keep_dwarf, jobs, guard, rc):
     result = OptimizeResult(data, module, module.code_size, chosen)
-    result.cache = "off" if rc is None else "miss"
     protected = wbindgen_protected(module)
     result.skipped = sum(1 for pos in range(len(module.code))
                          if module.func_index(pos) in protected)
