@@ -8,10 +8,16 @@ Shapes: nested-blocks (n nested blocks with k distinct expressions inside),
 nested-loops (n nested loops, each setting a different local), deep-nesting,
 many-instrs (10^6 instructions), br-table (10^5 targets), many-funcs (10^5
 functions), many-locals (5*10^4 locals).
+
+    python3 bench/adversarial.py --vs-flat 3
+
+compares each shape at its largest size with a flat module of ordinary
+functions of the same code size (CPU seconds, median of pair ratios).
 """
 
 import argparse
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -89,6 +95,26 @@ def deep_nesting(n):
     return nested_blocks(n, k=2)
 
 
+_OPS = b"\x6a\x6b\x6c\x71\x72\x73"  # i32 add sub mul and or xor
+
+
+def flat(code_bytes):
+    """The reference for the shapes: ordinary functions of ~200 bytes, about as
+    many bytes of code as the shape. Bodies differ in their operators (so neither
+    dedupe nor merge-similar folds them) and each repeats one expression (so CSE
+    has its usual work)."""
+    bodies, size, f = [], 0, 0
+    while size < code_bytes:
+        pick = random.Random(f)
+        ops = [_OPS[k:k + 1] for k in (pick.randrange(6) for _ in range(14))]
+        body = b"".join(b"\x20\x00" + const(f * 16 + j) + op + b"\x1a" for j, op in enumerate(ops))
+        body = b"\x00" + body + expr(f) + b"\x1a" + expr(f) + b"\x1a\x20\x00\x0b"
+        bodies.append(body)
+        size += len(body) + 2
+        f += 1
+    return module(bodies)
+
+
 SHAPES = {
     "nested-blocks": (nested_blocks, [500, 1000, 2000, 4000]),
     "nested-loops": (nested_loops, [1000, 2000, 4000, 8000]),
@@ -108,29 +134,65 @@ _CHILD = ("import resource, sys\n"
 
 
 def measure(data, tmp):
-    """(wall seconds, the child's own peak RSS in MB, exit code, stderr head)."""
+    """(wall seconds, the child's own peak RSS in MB, exit code, stderr head,
+    the child's CPU seconds)."""
     path = os.path.join(tmp, "in.wasm")
     rss_file = os.path.join(tmp, "rss")
     with open(path, "wb") as f:
         f.write(data)
     start = time.perf_counter()
+    before = os.times()
     proc = subprocess.run([sys.executable, "-c", _CHILD, rss_file, "optimize", path, "-o",
                            os.path.join(tmp, "out.wasm"), "-j", "1", "--no-cache"],
                           capture_output=True, text=True)
     wall = time.perf_counter() - start
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     rss_kb = 0
     if os.path.exists(rss_file):
         with open(rss_file) as f:
             rss_kb = int(f.read() or 0)
         os.unlink(rss_file)
-    return wall, rss_kb / 1024, proc.returncode, proc.stderr.strip()[:120]
+    return wall, rss_kb / 1024, proc.returncode, proc.stderr.strip()[:120], cpu
+
+
+def _code_size(data):
+    from loom_post.wasm.module import read_module
+    return read_module(data).code_size
+
+
+def vs_flat(names, runs, tmp):
+    """Each shape at its largest size against a flat module of as many code
+    bytes, interleaved, CPU seconds; the issue's bound is 2x."""
+    print("| shape | n | code KB | shape CPU s | flat CPU s | shape / flat |")
+    print("|---|---:|---:|---:|---:|---:|")
+    ratios = []
+    for name in names:
+        make, sizes = SHAPES[name]
+        data = make(sizes[-1])
+        ref = flat(_code_size(data))
+        pairs = [(measure(data, tmp)[4], measure(ref, tmp)[4]) for _ in range(runs)]
+        pairs.sort(key=lambda p: p[0] / p[1])
+        a = sorted(p[0] for p in pairs)[runs // 2]
+        b = sorted(p[1] for p in pairs)[runs // 2]
+        ratio = pairs[runs // 2][0] / pairs[runs // 2][1]
+        ratios.append(ratio)
+        print(f"| {name} | {sizes[-1]} | {_code_size(data) // 1024} | {a:.2f} | {b:.2f} | {ratio:.2f}x |",
+              flush=True)
+    print(f"\nworst shape / flat (median of {runs} pair ratios): {max(ratios):.2f}x")
+    return 0
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shape", action="append", choices=sorted(SHAPES))
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every size")
+    ap.add_argument("--vs-flat", type=int, metavar="RUNS", default=0,
+                    help="instead: each shape at its largest size against a flat module of the same code size")
     args = ap.parse_args(argv)
+    if args.vs_flat:
+        with tempfile.TemporaryDirectory() as tmp:
+            return vs_flat(args.shape or list(SHAPES), args.vs_flat, tmp)
     print("| shape | n | module KB | s | s per n (us) | peak MB | exit |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,7 +201,7 @@ def main(argv=None):
             for n in sizes:
                 n = max(1, int(n * args.scale))
                 data = make(n)
-                wall, mb, rc, err = measure(data, tmp)
+                wall, mb, rc, err, _ = measure(data, tmp)
                 print(f"| {name} | {n} | {len(data) // 1024} | {wall:.2f} | "
                       f"{wall / n * 1e6:.1f} | {mb:.0f} | {rc}{' ' + err if rc else ''} |",
                       flush=True)
