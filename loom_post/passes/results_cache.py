@@ -26,7 +26,7 @@ import json
 import marshal
 import os
 
-from loom_post.cache import digest
+from loom_post.cache import digest, installed
 from loom_post.passes import base
 
 
@@ -45,25 +45,9 @@ def code_version(pkg=None):
 
 
 def validator_version():
-    """The installed wasmtime's metadata directory name ("wasmtime-50.0.1.dist-info"),
-    found without importing wasmtime (its import alone costs more than the rest
-    of a warm run); "" when it is not installed. Cached verdicts of the
-    validator are only reused under the same validator."""
-    import importlib.util
-    try:
-        spec = importlib.util.find_spec("wasmtime")
-        if spec is None or not spec.submodule_search_locations:
-            return ""
-        package = list(spec.submodule_search_locations)[0]
-        site = os.path.dirname(package)
-        found = sorted(n for n in os.listdir(site) if n.lower().startswith("wasmtime-")
-                       and n.endswith((".dist-info", ".egg-info")))
-        if found:
-            return ",".join(found)
-        st = os.stat(os.path.join(package, "__init__.py"))  # no metadata: its files
-        return f"{package}:{st.st_size}:{st.st_mtime_ns}"
-    except (ImportError, ValueError, OSError):
-        return ""
+    """The installed wasmtime (cache.installed): cached verdicts of the
+    validator are reused only under the same validator."""
+    return installed("wasmtime")
 
 
 def config_key(pass_names, never_grow, keep_dwarf, version=None, optimize_for="code"):

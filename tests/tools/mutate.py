@@ -77,6 +77,7 @@ MSF = "loom_post/passes/merge_similar.py"
 RC = "loom_post/passes/results_cache.py"
 STORE = "loom_post/cache.py"
 T_CACHE = "tests/test_cache.py"
+T_WARM = "tests/test_warm.py"
 
 T_GATE = "tests/test_cse_gate.py"
 T_RED = "tests/test_cse_redteam.py"
@@ -542,6 +543,21 @@ MUTATIONS = [
      'return self.store.get("own", key) is not None', [T_CACHE]),
     ("cache.key-validator", RC, "digest(version or code_version(), validator_version(),",
      "digest(version or code_version(),", [T_CACHE]),
+    # -- warm runs: what a hit skips, and the sizes cache ---------------------------
+    ("warm.figures-restored", PIPE, '"dwarf_dropped", "notes", "functions_reverted",',
+     '"dwarf_dropped", "notes",', [T_WARM]),
+    ("warm.no-validator-on-hit", PIPE, "new_module = read_module(out)  # the report's view",
+     "new_module = validate_output(out)  # the report's view", [T_WARM]),
+    ("warm.lazy-github", "loom_post/commands/check.py",
+     "from loom_post.cache import measure_sizes, open_store\n",
+     "from loom_post.cache import measure_sizes, open_store\n"
+     "from loom_post.integrations.github import publish  # noqa\n", [T_WARM]),
+    ("warm.check-uses-sizes", "loom_post/commands/check.py", "store = open_store(config)  #",
+     "store = None  #", [T_WARM]),
+    ("warm.sizes-key-compressors", STORE, 'zlib.ZLIB_RUNTIME_VERSION, installed("brotli"),',
+     "", [T_WARM]),
+    ("warm.sizes-entry-typed", STORE, "if isinstance(known.get(m), int):", "if m in known:",
+     [T_WARM]),
     # -- start-up and -j --------------------------------------------------------
     ("speed.lazy-commands", "loom_post/cli.py", "parser = build_parser(argv[0] if argv else None)",
      "parser = build_parser()", ["tests/test_speed.py"]),
