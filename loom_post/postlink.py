@@ -16,7 +16,6 @@ from loom_post.errors import InputError
 from loom_post.fileio import (load_module, locked, read_snapshot, replace_module,
                               still_unchanged, write_atomic)
 from loom_post.passes.pipeline import OptimizeResult, optimize
-from loom_post.component_rewrite import optimize_component
 from loom_post.postlink_component import is_component
 from loom_post.sizes import MEASURES
 
@@ -80,6 +79,8 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
         with locked(path, timeout=config.lock_timeout):
             data, st = read_snapshot(path, config.max_input_size)
             if is_component(data):
+                # imported here: it brings subprocess (wasm-tools) to every module's run
+                from loom_post.component_rewrite import optimize_component
                 optimize_component(outcome, data, st, config, (Outcome, _store, _gate), output,
                                    keep_dwarf, jobs, passes, never_grow, measures)
                 return outcome

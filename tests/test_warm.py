@@ -84,7 +84,8 @@ _PROBE = ("import sys\n"
           "from loom_post.cli import main\n"
           "code = main(sys.argv[1:])\n"
           "print(code, ' '.join(sorted(sys.modules)))\n")
-HEAVY = ("wasmtime", "brotli", "_brotli", "urllib.request", "http.client")
+HEAVY = ("wasmtime", "brotli", "_brotli", "urllib.request", "http.client", "wcmatch.glob",
+         "subprocess", "secrets")
 
 
 def imported(*argv):
