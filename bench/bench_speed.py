@@ -6,6 +6,7 @@ adversarial shapes against a flat module of the same size.
     python3 bench/bench_speed.py --adversarial [--runs N]
     python3 bench/bench_speed.py --functions MODULE.wasm ...
     python3 bench/bench_speed.py --check [--runs N] [--before TREE] MODULE.wasm ...
+    python3 bench/bench_speed.py --watch [--runs N] [--before TREE] MODULE.wasm ...
 
 With no modules: the shared corpus (bench/corpus.py), plus with --raw the raw
 cargo corpus in ~/.cache/loom-post-rawcorpus. For each module the commands run
@@ -22,7 +23,9 @@ in turn, A B C D A B C D ..., each a fresh process, `--runs` times:
 
 `--check`: `loom-post check` (every measure, brotli included: the pre-commit
 hook's case) of the module a primed run wrote, with an empty cache (cold) and
-with the cache the optimize run left (warm).
+with the cache the optimize run left (warm). `--watch`: what watch's processor
+pays, in a process whose imports are loaded, when a build writes a module it
+has seen before, and when it sees its own output again.
 
 The children write and reuse bytecode (.pyc) under the temporary directory,
 whatever PYTHONDONTWRITEBYTECODE says, and one untimed run compiles it first:
@@ -155,6 +158,56 @@ def bench_check(paths, runs, tmp, before=None):
         print(f"| {name} | " + " | ".join(f"{c:.3f}" for c in cells) + " |", flush=True)
 
 
+_WATCH_CHILD = """
+import os, shutil, statistics, sys, tempfile, time
+from loom_post.budget.config import load_config
+from loom_post.postlink import optimize_one
+runs = int(sys.argv[1])
+for src in sys.argv[2:]:
+    d = tempfile.mkdtemp()
+    os.environ["XDG_CACHE_HOME"] = os.path.join(d, "cache")
+    with open(os.path.join(d, "loom-post.toml"), "w") as f:
+        f.write('never-grow = ["code"]\\n')
+    config = load_config(os.path.join(d, "loom-post.toml"))
+    path = os.path.join(d, "m.wasm")
+    shutil.copy(src, path)
+    optimize_one(path, config, jobs=1)   # primes the cache, rewrites in place
+    same, own = [], []
+    for _ in range(runs):
+        shutil.copy(src, path)           # a build wrote the same module again
+        t = time.process_time()
+        assert optimize_one(path, config, jobs=1).result.cache == "module"
+        same.append(time.process_time() - t)
+        t = time.process_time()          # its own output, seen again
+        assert optimize_one(path, config, jobs=1).result.cache == "own-output"
+        own.append(time.process_time() - t)
+    print(os.path.basename(src)[:-5], statistics.median(same), statistics.median(own))
+    shutil.rmtree(d)
+"""
+
+
+def bench_watch(paths, runs, before=None):
+    """What watch's processor pays for a module it has seen before: optimize_one
+    in place in a process whose imports are loaded, cache primed; CPU medians.
+    Each tree runs in a child process of its own."""
+    trees = {"": ROOT, "@before": before} if before else {"": ROOT}
+    found = {}
+    for tag, tree in trees.items():
+        env = dict(os.environ, PYTHONPATH=tree)
+        out = subprocess.run([sys.executable, "-c", _WATCH_CHILD, str(runs), *paths], env=env,
+                             capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            name, same, own = line.split()
+            found[(name, tag)] = (float(same), float(own))
+    print("| module | " + " | ".join(f"{what}{tag} ms" for what in ("same input again", "own output")
+                                      for tag in trees) + " |")
+    print("|---|" + "---:|" * (2 * len(trees)))
+    for path in paths:
+        name = os.path.basename(path)[:-5]
+        cells = [found[(name, tag)][i] * 1000 for i in (0, 1) for tag in trees]
+        print(f"| {name} | " + " | ".join(f"{c:.1f}" for c in cells) + " |", flush=True)
+
+
 def ratio(row, key, i):
     return row[key][i] / row["wasm-opt"][i] if row.get("wasm-opt") and row["wasm-opt"][i] else None
 
@@ -261,11 +314,16 @@ def main(argv=None):
                     help="the per-function cache alone, in-process (needs modules)")
     ap.add_argument("--check", action="store_true",
                     help="`loom-post check` of an optimized module, cold and warm (needs modules)")
+    ap.add_argument("--watch", action="store_true",
+                    help="watch's re-run of a module seen before, in-process (needs modules)")
     ap.add_argument("--before", metavar="TREE",
                     help="also time the warm runs of the loom_post in TREE, in the same run")
     args = ap.parse_args(argv)
     if args.functions:
         bench_functions(args.modules, args.runs)
+        return 0
+    if args.watch:
+        bench_watch(args.modules, args.runs, args.before)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         if args.adversarial:
