@@ -199,8 +199,8 @@ def bench_watch(paths, runs, before=None):
         for line in out.splitlines():
             name, same, own = line.split()
             found[(name, tag)] = (float(same), float(own))
-    print("| module | " + " | ".join(f"{what}{tag} ms" for what in ("same input again", "own output")
-                                      for tag in trees) + " |")
+    cases = ("same input again", "own output")
+    print("| module | " + " | ".join(f"{what}{tag} ms" for what in cases for tag in trees) + " |")
     print("|---|" + "---:|" * (2 * len(trees)))
     for path in paths:
         name = os.path.basename(path)[:-5]

@@ -1,6 +1,7 @@
 """The result cache: a hit gives exactly what a cold run gives, every key
-component misses when it changes, damaged and foreign entries are misses, the store stays within its bound, and it can be turned off or
-moved (loom_post/cache.py, passes/results_cache.py)."""
+component misses when it changes, damaged and foreign entries are misses, the
+store stays within its bound, and it can be turned off or moved
+(loom_post/cache.py, passes/results_cache.py)."""
 
 import json
 import os

@@ -17,7 +17,6 @@ import os
 import re
 
 
-
 def _wglob():
     """(wcmatch's glob module, its flags), imported on first use: a run given
     its module paths, with no [[module]] tables, matches no glob, and the

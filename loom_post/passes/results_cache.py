@@ -11,11 +11,11 @@ Two levels, both in the store of loom_post/cache.py:
 
 Every key holds the configuration key: the digest of loom-post's version and
 sources of wasm/ and passes/ (a changed optimizer misses), the validator's
-version, the pass names in order, the never-grow measures and keep-dwarf. The module context holds
-everything the function passes and stack typing read from outside the body:
-the type section, every function's type index, the number of imports, global
-types and mutability, memories (shared and 64-bit flags, limits), tables and
-tags. A module entry names its own key and the SHA-256 of its output, so a
+version, the pass names in order, the never-grow measures and keep-dwarf. The
+module context holds everything the function passes and stack typing read
+from outside the body: the type section, every function's type index, the
+number of imports, global types and mutability, memories (shared and 64-bit
+flags, limits), tables and tags. A module entry names its own key and the SHA-256 of its output, so a
 damaged entry, or one copied under another key, is a miss: the output it gives
 is exactly the bytes the validator accepted in the run that recorded them,
 which is why the pipeline does not validate them again (docs/speed.md).
