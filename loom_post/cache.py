@@ -13,9 +13,15 @@ until the total is under the bound.
 
 The cache is an accelerator, never a source of failure: any OSError here is a
 miss or a write that did not happen.
+
+Besides the store: `open_store` (the store a configuration asks for) and
+`measure_sizes`, the compressed sizes of a module's bytes, kept under the
+SHA-256 of the bytes and the compressors' versions, which every route that
+reports sizes (optimize, check) shares.
 """
 
 import hashlib
+import json
 import os
 import time
 
@@ -126,3 +132,65 @@ def _unlink(path):
         return True
     except OSError:
         return False
+
+
+def open_store(config):
+    """The store the configuration asks for (`cache`, `cache-dir`), or None."""
+    if not config.cache:
+        return None
+    return Store(config.cache_dir or default_dir())
+
+
+def installed(module_name):
+    """The installed distribution of `module_name`, by its metadata directory
+    ("wasmtime-50.0.1.dist-info"), found without importing it (wasmtime's
+    import alone costs more than the rest of a warm run); the stat of its
+    files when there is no metadata; "" when it is not installed."""
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec(module_name)
+        if spec is None:
+            return ""
+        where = (list(spec.submodule_search_locations)[0] if spec.submodule_search_locations
+                 else spec.origin)
+        site = os.path.dirname(where)
+        prefix = module_name.lower() + "-"
+        found = sorted(n for n in os.listdir(site) if n.lower().startswith(prefix)
+                       and n.endswith((".dist-info", ".egg-info")))
+        if found:
+            return ",".join(found)
+        st = os.stat(where)
+        return f"{where}:{st.st_size}:{st.st_mtime_ns}"
+    except (ImportError, ValueError, OSError):
+        return ""
+
+
+def _sizes_key(data):
+    import zlib
+    return digest("sizes", zlib.ZLIB_RUNTIME_VERSION, installed("brotli"),
+                  hashlib.sha256(data).digest())
+
+
+def measure_sizes(sizes, wanted, store):
+    """Measure `wanted` (measure names) of a sizes.Sizes. gzip and brotli sizes
+    are deterministic in the bytes and the compressor: with a store, those
+    measured before for the same bytes are read back instead of compressing
+    again (brotli q11 costs ~5 s per MB), and new ones are recorded."""
+    slow = [m for m in wanted if m in ("gzip", "brotli") and sizes.known(m) is None]
+    if store is None or not slow:
+        sizes.measure(wanted)
+        return sizes
+    key = _sizes_key(sizes.data)
+    try:
+        known = json.loads(store.get("sizes", key) or b"{}")
+    except ValueError:
+        known = {}
+    known = known if isinstance(known, dict) else {}
+    for m in slow:
+        if isinstance(known.get(m), int):
+            sizes.put(m, known[m])
+    sizes.measure(wanted)
+    now = {m: sizes.known(m) for m in ("gzip", "brotli") if sizes.known(m) is not None}
+    if now != known:
+        store.put("sizes", key, json.dumps(now, sort_keys=True).encode())
+    return sizes

@@ -7,18 +7,15 @@ other way. A module that cannot be read or trusted is left untouched and its
 Outcome carries the error; nothing here prints.
 """
 
-import hashlib
-import json
 import os
 
 from loom_post import exitcodes
-from loom_post.cache import Store, default_dir
+from loom_post.cache import measure_sizes, open_store
 from loom_post.budget.gate import evaluate
 from loom_post.errors import InputError
 from loom_post.fileio import (load_module, locked, read_snapshot, replace_module,
                               still_unchanged, write_atomic)
 from loom_post.passes.pipeline import OptimizeResult, optimize
-from loom_post.component_rewrite import optimize_component
 from loom_post.postlink_component import is_component
 from loom_post.sizes import MEASURES
 
@@ -82,6 +79,8 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
         with locked(path, timeout=config.lock_timeout):
             data, st = read_snapshot(path, config.max_input_size)
             if is_component(data):
+                # imported here: it brings subprocess (wasm-tools) to every module's run
+                from loom_post.component_rewrite import optimize_component
                 optimize_component(outcome, data, st, config, (Outcome, _store, _gate), output,
                                    keep_dwarf, jobs, passes, never_grow, measures)
                 return outcome
@@ -117,13 +116,6 @@ def missing_baseline_note(baseline):
             f"not checked; `loom-post baseline` records it")
 
 
-def open_store(config):
-    """The result cache the configuration asks for (`cache`, `cache-dir`), or None."""
-    if not config.cache:
-        return None
-    return Store(config.cache_dir or default_dir())
-
-
 def _gate(path, outcome, config, settings, measures, first_run=False, store=None):
     """The budgets' verdict, with the sizes reports show measured: code, file
     and gzip always (cheap), brotli when a budget needs it or it was asked for."""
@@ -132,30 +124,9 @@ def _gate(path, outcome, config, settings, measures, first_run=False, store=None
     wanted = {"code", "file", "gzip"} | set(measures) | set(
         measures_needed(settings, optimizing=True))
     for sizes in (r.sizes_before, r.sizes_after):
-        _measure(sizes, [m for m in MEASURES if m in wanted], store)
+        measure_sizes(sizes, [m for m in MEASURES if m in wanted], store)
     return evaluate(path, r.module, config, sizes=r.sizes_after,
                     sizes_before=r.sizes_before, missing_baseline_ok=first_run)
-
-
-def _measure(sizes, wanted, store):
-    """Compressed sizes are deterministic in the bytes: a warm run reads those
-    measured before (keyed by the bytes' SHA-256) instead of compressing again."""
-    slow = [m for m in wanted if m in ("gzip", "brotli") and sizes.known(m) is None]
-    if store is None or not slow:
-        sizes.measure(wanted)
-        return
-    key = hashlib.sha256(sizes.data).hexdigest()
-    try:
-        known = json.loads(store.get("sizes", key) or b"{}")
-    except ValueError:
-        known = {}
-    for m in slow:
-        if isinstance(known, dict) and isinstance(known.get(m), int):
-            sizes.put(m, known[m])
-    sizes.measure(wanted)
-    now = {m: sizes.known(m) for m in ("gzip", "brotli") if sizes.known(m) is not None}
-    if now != known:
-        store.put("sizes", key, json.dumps(now, sort_keys=True).encode())
 
 
 def _store(path, output, outcome, st):

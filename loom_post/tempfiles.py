@@ -12,7 +12,6 @@ loom-post; an old file of a recycled pid is still not ours to judge, so it waits
 import contextlib
 import os
 import re
-import secrets
 import time
 
 from loom_post.regular import FD_FLAGS
@@ -26,7 +25,7 @@ def new_temp(directory, create=True):
     """(fd, path) of a new empty file in `directory` (mode 0600), or with
     create=False (None, an unused name) for a caller that makes it itself."""
     while True:
-        path = os.path.join(directory, f"{PREFIX}{os.getpid()}-{secrets.token_hex(6)}.tmp")
+        path = os.path.join(directory, f"{PREFIX}{os.getpid()}-{os.urandom(6).hex()}.tmp")
         if not create:
             if not os.path.lexists(path):
                 return None, path

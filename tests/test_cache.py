@@ -1,7 +1,7 @@
 """The result cache: a hit gives exactly what a cold run gives, every key
-component misses when it changes, damaged entries are misses, cached outputs
-are validated, the store stays within its bound, and it can be turned off or
-moved (loom_post/cache.py, passes/results_cache.py)."""
+component misses when it changes, damaged and foreign entries are misses, the
+store stays within its bound, and it can be turned off or moved
+(loom_post/cache.py, passes/results_cache.py)."""
 
 import json
 import os
@@ -163,18 +163,50 @@ def test_damaged_entries_are_misses(store):
     assert figures(again) == figures(cold)
 
 
-def test_a_cached_output_is_validated(store):
-    """An entry whose checksum is right but whose output is not a valid module
-    is never returned: the run recomputes."""
+def _module_entry(store, data):
+    rc = results_cache.ResultsCache(store, default_names(), ("code",), False)
+    key = rc._module_key(data)
+    return rc, key, store.get("module", key)
+
+
+def test_a_cached_output_is_exactly_the_recorded_bytes(store):
+    """A hit's output is not validated again (docs/speed.md): what stands in
+    for it is the SHA-256 of the output recorded with it. An entry whose
+    output bytes differ from that digest, even one the store's own checksum
+    accepts, is a miss, and the run recomputes."""
     data = module()
     cold = run(data, store)
-    rc = results_cache.ResultsCache(store, default_names(), ("code",), False)
-    figs, out = rc.get_module(data)
-    bad = bytearray(out)
-    bad[read_module(out).code[-1].end - 1] = 0xFF  # the last body's `end`: invalid now
-    rc.put_module(data, figs, bytes(bad))
+    _rc, key, payload = _module_entry(store, data)
+    bad = bytearray(payload)
+    bad[-2] ^= 0x01   # one bit of the output
+    store.put("module", key, bytes(bad))  # with a right store checksum
     again = run(data, store)
     assert again.cache == "miss" and again.data == cold.data
+
+
+def test_an_entry_under_another_key_is_a_miss(store):
+    """An entry copied under another input's key (or one without its key, as
+    an older loom-post wrote) is foreign: a miss, never another module's output."""
+    one, two = module(name="one"), module(name="two")
+    run(one, store)
+    cold_two = run(two, Store(store.directory + "-cold"))
+    rc, _key, payload = _module_entry(store, one)
+    store.put("module", rc._module_key(two), payload)
+    got = run(two, store)
+    assert got.cache == "miss" and got.data == cold_two.data
+    own_key = rc._module_key(run(one, store).data)
+    store.put("own", rc._module_key(two), own_key.encode())  # another output's mark
+    assert run(two, store).cache != "own-output"
+
+
+def test_a_new_validator_misses(store, monkeypatch):
+    """Cached verdicts of the validator (input accepted, output accepted) are
+    reused only under the same wasmtime."""
+    data = module()
+    run(data, store)
+    assert results_cache.validator_version().startswith("wasmtime-")
+    monkeypatch.setattr(results_cache, "validator_version", lambda: "wasmtime-0.0.0.dist-info")
+    assert run(data, store).cache == "miss"
 
 
 def test_store_round_trip_and_foreign_files(tmp_path):

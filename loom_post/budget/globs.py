@@ -16,9 +16,13 @@ from __future__ import annotations
 import os
 import re
 
-from wcmatch import glob as wglob
 
-_FLAGS = wglob.GLOBSTAR | wglob.BRACE
+def _wglob():
+    """(wcmatch's glob module, its flags), imported on first use: a run given
+    its module paths, with no [[module]] tables, matches no glob, and the
+    import costs about a tenth of a warm run (docs/speed.md)."""
+    from wcmatch import glob as wglob
+    return wglob, wglob.GLOBSTAR | wglob.BRACE
 
 
 def clean(pattern):
@@ -55,7 +59,8 @@ def glob_regex(pattern):
     """A compiled regex matching the whole of a '/'-separated path (ValueError or
     re.error for a pattern that cannot be read)."""
     _check_classes(pattern)
-    regexes, _ = wglob.translate(clean(pattern), flags=_FLAGS)
+    wglob, flags = _wglob()
+    regexes, _ = wglob.translate(clean(pattern), flags=flags)
     return re.compile("|".join(f"(?:{r})" for r in regexes))
 
 
@@ -91,8 +96,9 @@ def glob_files(root, pattern):
     full = os.path.join(root, clean(pattern))
     if "**" not in pattern:
         # an absolute pattern (cargo's target directory elsewhere) stands alone
+        wglob, flags = _wglob()
         prefix = "" if os.path.isabs(pattern) else wglob.escape(root) + "/"
-        found = wglob.glob(prefix + clean(pattern), flags=_FLAGS)
+        found = wglob.glob(prefix + clean(pattern), flags=flags)
         return sorted({os.path.normpath(m) for m in found if os.path.isfile(m)})
     parts = full.split(os.sep)
     fixed = []

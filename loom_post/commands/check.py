@@ -24,6 +24,7 @@ from __future__ import annotations
 import sys
 
 from loom_post import exitcodes
+from loom_post.cache import measure_sizes, open_store
 from loom_post.budget.config import load_config, require_paths, resolve_paths
 from loom_post.budget.lint import fresh_clone, review
 from loom_post.errors import ConfigError, InputError, print_error
@@ -31,7 +32,6 @@ from loom_post.fileio import load_module, read_bytes
 from loom_post.postlink_component import is_component, verdicts as component_verdicts
 from loom_post.budget.gate import evaluate, require_baselines
 from loom_post.commands import ci_reports
-from loom_post.integrations.github import publish
 from loom_post.report.formats import FORMATS, render
 from loom_post.report.terminal import Progress, emit_report, note
 from loom_post.sizes import MEASURES, Sizes
@@ -86,6 +86,7 @@ def measure(paths, config, brotli=True, progress=None):
     Every size is measured (brotli only if `brotli` or a budget needs it).
     `progress`: a terminal.Progress told of each module."""
     verdicts, errors = [], []
+    store = open_store(config)  # compressed sizes of bytes measured before
     for path in paths:
         if progress:
             progress.step(path)
@@ -98,12 +99,15 @@ def measure(paths, config, brotli=True, progress=None):
         except InputError as e:
             errors.append((e.path or path, e.message if e.path else str(e)))
             continue
-        sizes = Sizes(data, module.code_size).measure(MEASURES if brotli else MEASURES[:3])
+        sizes = measure_sizes(Sizes(data, module.code_size),
+                              MEASURES if brotli else MEASURES[:3], store)
         verdicts.append(evaluate(path, module, config, sizes=sizes))
         if progress:
             progress.finished(path)
     if progress:
         progress.clear()
+    if store is not None:
+        store.evict()
     return verdicts, errors
 
 
@@ -152,6 +156,7 @@ def run(args, out=None):
         out.flush()
     ci_reports.write_reports(writes, verdicts, errors, args.top)
     if args.github_comment:
+        from loom_post.integrations.github import publish  # urllib: only when posting
         publish(render("markdown", verdicts, errors, top=args.top))
     for path, message in errors:
         print_error(f"{path}: {message}")

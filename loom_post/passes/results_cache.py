@@ -10,13 +10,15 @@ Two levels, both in the store of loom_post/cache.py:
   function passes made of it.
 
 Every key holds the configuration key: the digest of loom-post's version and
-sources of wasm/ and passes/ (a changed optimizer misses), the pass names in
-order, the never-grow measures and keep-dwarf. The module context holds
-everything the function passes and stack typing read from outside the body:
-the type section, every function's type index, the number of imports, global
-types and mutability, memories (shared and 64-bit flags, limits), tables and
-tags. Nothing cached is trusted to be valid: the pipeline validates every
-module it writes, cached or not.
+sources of wasm/ and passes/ (a changed optimizer misses), the validator's
+version, the pass names in order, the never-grow measures and keep-dwarf. The
+module context holds everything the function passes and stack typing read
+from outside the body: the type section, every function's type index, the
+number of imports, global types and mutability, memories (shared and 64-bit
+flags, limits), tables and tags. A module entry names its own key and the SHA-256 of its output, so a
+damaged entry, or one copied under another key, is a miss: the output it gives
+is exactly the bytes the validator accepted in the run that recorded them,
+which is why the pipeline does not validate them again (docs/speed.md).
 """
 
 import hashlib
@@ -24,7 +26,7 @@ import json
 import marshal
 import os
 
-from loom_post.cache import digest
+from loom_post.cache import digest, installed
 from loom_post.passes import base
 
 
@@ -42,8 +44,14 @@ def code_version(pkg=None):
     return digest(*parts)
 
 
+def validator_version():
+    """The installed wasmtime (cache.installed): cached verdicts of the
+    validator are reused only under the same validator."""
+    return installed("wasmtime")
+
+
 def config_key(pass_names, never_grow, keep_dwarf, version=None, optimize_for="code"):
-    return digest(version or code_version(),
+    return digest(version or code_version(), validator_version(),
                   json.dumps([list(pass_names), sorted(never_grow), bool(keep_dwarf),
                               optimize_for]))
 
@@ -59,15 +67,19 @@ class ResultsCache:
                  optimize_for="code"):
         self.store = store
         self.config = config_key(pass_names, never_grow, keep_dwarf, version, optimize_for)
+        self._last = (None, None)   # (bytes, key): a run looks up the same input twice
 
     # -- per module ------------------------------------------------------------
 
     def _module_key(self, data):
-        return digest(self.config, hashlib.sha256(data).digest())
+        if self._last[0] is not data:
+            self._last = (data, digest(self.config, hashlib.sha256(data).digest()))
+        return self._last[1]
 
     def get_module(self, data):
         """(figures dict, output bytes or None) recorded for this input, or None."""
-        payload = self.store.get("module", self._module_key(data))
+        key = self._module_key(data)
+        payload = self.store.get("module", key)
         if payload is None or len(payload) < 4:
             return None
         n = int.from_bytes(payload[:4], "little")
@@ -75,25 +87,30 @@ class ResultsCache:
             figures = json.loads(payload[4:4 + n])
         except ValueError:
             return None
-        if not isinstance(figures, dict):
-            return None
+        if not isinstance(figures, dict) or figures.get("key") != key:
+            return None   # foreign: written under another key, or by an older loom-post
         out = payload[4 + n:] if figures.get("changed") else None
         if out is not None and hashlib.sha256(out).hexdigest() != figures.get("out_sha256"):
             return None
         return figures, out
 
     def put_module(self, data, figures, out):
+        """Record `figures` and `out` (bytes the validator accepted, or None:
+        unchanged) as the result for the input `data`."""
+        key = self._module_key(data)
+        figures = dict(figures, key=key)
         if out is not None:
             figures["out_sha256"] = hashlib.sha256(out).hexdigest()
         head = json.dumps(figures, sort_keys=True).encode()
-        self.store.put("module", self._module_key(data),
-                       len(head).to_bytes(4, "little") + head + (out or b""))
+        self.store.put("module", key, len(head).to_bytes(4, "little") + head + (out or b""))
 
     def is_own_output(self, data):
-        return self.store.get("own", self._module_key(data)) == b"1"
+        key = self._module_key(data)
+        return self.store.get("own", key) == key.encode()
 
     def put_own_output(self, out):
-        self.store.put("own", self._module_key(out), b"1")
+        key = self._module_key(out)
+        self.store.put("own", key, key.encode())
 
     # -- per function ----------------------------------------------------------
 

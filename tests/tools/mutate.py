@@ -10,7 +10,9 @@ rewritten mutation), routes (routes., 10/10; routes.identity-used first
 survived), CI gate (soft., approve., ref., gh., history., 15/15), components
 (comp., pcomp., 10/10), configuration mistakes, globs, portability, help and
 wording (22/22), names, schema, terminal and HTML (20/20), the guard (guard.,
-8/8) and redundant-zero-sets (zsets., 4/4).
+8/8) and redundant-zero-sets (zsets., 4/4). Warm runs (issue 16, second
+round): warm., cache. and globs., 24/24 (cache.validates-output replaced by
+cache.output-digest, cache.entry-key, cache.own-key and cache.key-validator).
 Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
 5 were equivalent mutations and were replaced (see the comment above
 MUTATIONS); 14 are caught by tests added for them and 1 (cse.decl-join-leb) by
@@ -77,6 +79,7 @@ MSF = "loom_post/passes/merge_similar.py"
 RC = "loom_post/passes/results_cache.py"
 STORE = "loom_post/cache.py"
 T_CACHE = "tests/test_cache.py"
+T_WARM = "tests/test_warm.py"
 
 T_GATE = "tests/test_cse_gate.py"
 T_RED = "tests/test_cse_redteam.py"
@@ -316,7 +319,8 @@ MUTATIONS = [
      '    if False:\n        stop', [T_MIS]),
     ("globs.excludes", GLOBS, "        return not self._hit(self.excludes, key)",
      "        return True", [T_MIS]),
-    ("globs.braces", GLOBS, "_FLAGS = wglob.GLOBSTAR | wglob.BRACE", "_FLAGS = wglob.GLOBSTAR",
+    ("globs.braces", GLOBS, "return wglob, wglob.GLOBSTAR | wglob.BRACE",
+     "return wglob, wglob.GLOBSTAR",
      [T_MIS]),
     ("globs.bad-class", GLOBS, "    _check_classes(pattern)\n", "\n",
      k(["tests/test_confinement.py"], "bad_glob")),
@@ -533,9 +537,36 @@ MUTATIONS = [
      "if not raw.startswith(MAGIC):", [T_CACHE]),
     ("cache.lru-touch", STORE, "os.utime(path)  # a hit is a use", "pass  # a hit is a use",
      [T_CACHE]),
-    ("cache.validates-output", PIPE,
-     "        new_module = validate_output(out)\n    except OutputInvalid:",
-     "        new_module = read_module(out)\n    except OutputInvalid:", [T_CACHE]),
+    ("cache.output-digest", RC,
+     'if out is not None and hashlib.sha256(out).hexdigest() != figures.get("out_sha256"):',
+     "if False:", [T_CACHE]),
+    ("cache.entry-key", RC, 'if not isinstance(figures, dict) or figures.get("key") != key:',
+     "if not isinstance(figures, dict):", [T_CACHE]),
+    ("cache.own-key", RC, 'return self.store.get("own", key) == key.encode()',
+     'return self.store.get("own", key) is not None', [T_CACHE]),
+    ("cache.key-validator", RC, "digest(version or code_version(), validator_version(),",
+     "digest(version or code_version(),", [T_CACHE]),
+    # -- warm runs: what a hit skips, and the sizes cache ---------------------------
+    ("warm.figures-restored", PIPE, '"dwarf_dropped", "notes", "functions_reverted",',
+     '"dwarf_dropped", "notes",', [T_WARM]),
+    ("warm.no-validator-on-hit", PIPE, "new_module = read_module(out)  # the report's view",
+     "new_module = validate_output(out)  # the report's view", [T_WARM]),
+    ("warm.lazy-github", "loom_post/commands/check.py",
+     "from loom_post.cache import measure_sizes, open_store\n",
+     "from loom_post.cache import measure_sizes, open_store\n"
+     "from loom_post.integrations.github import publish  # noqa\n", [T_WARM]),
+    ("warm.lazy-wcmatch", GLOBS, "import os\nimport re\n",
+     "import os\nimport re\nimport wcmatch.glob  # noqa\n", [T_WARM]),
+    ("warm.lazy-component-rewrite", "loom_post/postlink.py", "from loom_post import exitcodes\n",
+     "from loom_post import exitcodes\nimport loom_post.component_rewrite  # noqa\n", [T_WARM]),
+    ("warm.no-secrets", "loom_post/tempfiles.py", "import re\nimport time\n",
+     "import re\nimport secrets  # noqa\nimport time\n", [T_WARM]),
+    ("warm.check-uses-sizes", "loom_post/commands/check.py", "store = open_store(config)  #",
+     "store = None  #", [T_WARM]),
+    ("warm.sizes-key-compressors", STORE, 'zlib.ZLIB_RUNTIME_VERSION, installed("brotli"),',
+     "", [T_WARM]),
+    ("warm.sizes-entry-typed", STORE, "if isinstance(known.get(m), int):", "if m in known:",
+     [T_WARM]),
     # -- start-up and -j --------------------------------------------------------
     ("speed.lazy-commands", "loom_post/cli.py", "parser = build_parser(argv[0] if argv else None)",
      "parser = build_parser()", ["tests/test_speed.py"]),

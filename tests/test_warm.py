@@ -1,0 +1,158 @@
+"""Warm runs (docs/speed.md): a run answered by the result cache reports
+exactly what a cold run reports and writes exactly the same bytes, without
+importing the validator or the compressors; `check` reads compressed sizes
+it measured before instead of compressing again."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from cli_util import run
+from loom_post import sizes as sizes_mod
+
+wasmtime = pytest.importorskip("wasmtime")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KERNEL = os.path.join(ROOT, "examples", "kernel-sched", "kernel_sched.wasm")
+
+# f computes the same pure expression three times: cse rewrites it.
+CSE_WAT = """
+(module
+  (func $f (export "f") (param i32) (result i32)
+    (i32.add (i32.add (i32.mul (i32.add (local.get 0) (i32.const 9)) (i32.const 77777))
+                      (i32.mul (i32.add (local.get 0) (i32.const 9)) (i32.const 77777)))
+             (i32.mul (i32.add (local.get 0) (i32.const 9)) (i32.const 77777)))))
+"""
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "loom-post.toml").write_text("")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def modules(project):
+    shutil.copy(KERNEL, project / "kernel.wasm")
+    (project / "cse.wasm").write_bytes(bytes(wasmtime.wat2wasm(CSE_WAT)))
+    return ["kernel.wasm", "cse.wasm"]
+
+
+def optimize(capsys, *argv):
+    code, out, _err = run(capsys, "optimize", "--format", "json", "--brotli", *argv)
+    assert code == 0, out
+    (module,) = json.loads(out)["modules"]
+    return module
+
+
+def assert_same_report(warm, cold):
+    assert sorted(warm) == sorted(cold)
+    for key in cold:
+        assert warm[key] == cold[key], key
+
+
+@pytest.mark.parametrize("never_grow", [["--never-grow", "code"], []])
+def test_a_warm_run_reports_and_writes_what_a_cold_run_does(project, capsys, never_grow):
+    for name in modules(project):
+        cold = optimize(capsys, "--no-cache", *never_grow, name, "-o", "cold.wasm")
+        optimize(capsys, *never_grow, name, "-o", "primed.wasm")           # records
+        same = optimize(capsys, *never_grow, name, "-o", "same.wasm")      # warm-same
+        assert_same_report(same, cold)
+        written = (project / "cold.wasm").read_bytes()
+        assert (project / "same.wasm").read_bytes() == written
+        assert (project / "primed.wasm").read_bytes() == written
+        # warm-opt: loom-post's own output, against a cold run over the same file
+        cold_opt = optimize(capsys, "--no-cache", *never_grow, "cold.wasm", "-o", "c2.wasm")
+        warm_opt = optimize(capsys, *never_grow, "primed.wasm", "-o", "w2.wasm")
+        warm_opt["path"] = cold_opt["path"]
+        assert_same_report(warm_opt, cold_opt)
+        assert (project / "w2.wasm").read_bytes() == (project / "c2.wasm").read_bytes()
+
+
+def test_the_cse_module_changes_so_the_comparison_means_something(project, capsys):
+    modules(project)
+    report = optimize(capsys, "--no-cache", "--never-grow", "code", "cse.wasm", "-o", "o.wasm")
+    assert report["functions_changed"] == 1 and report["bytes_saved"] > 0
+
+
+_PROBE = ("import sys\n"
+          "from loom_post.cli import main\n"
+          "code = main(sys.argv[1:])\n"
+          "print(code, ' '.join(sorted(sys.modules)))\n")
+HEAVY = ("wasmtime", "brotli", "_brotli", "urllib.request", "http.client", "wcmatch.glob",
+         "subprocess", "secrets")
+
+
+def imported(*argv):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, "-c", _PROBE, *argv], env=env, capture_output=True,
+                         text=True, check=True).stdout.split("\n")[-2].split()
+    return int(out[0]), set(out[1:])
+
+
+def test_a_hit_imports_neither_the_validator_nor_the_compressors(project, capsys):
+    modules(project)
+    optimize(capsys, "--never-grow", "code", "cse.wasm", "-o", "primed.wasm")
+    for name in ("cse.wasm", "primed.wasm"):   # warm-same, warm-opt
+        code, loaded = imported("optimize", "--never-grow", "code", name, "-o", "again.wasm")
+        assert code == 0 and "loom_post.postlink" in loaded
+        assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    code, loaded = imported("optimize", "--no-cache", "--never-grow", "code", "cse.wasm",
+                            "-o", "cold.wasm")
+    assert code == 0 and "wasmtime" in loaded   # a cold run validates
+
+
+def count_brotli(monkeypatch):
+    calls = []
+    real = sizes_mod.brotli_size
+
+    def counted(data, *a, **kw):
+        calls.append(len(data))
+        return real(data, *a, **kw)
+    monkeypatch.setattr(sizes_mod, "brotli_size", counted)
+    return calls
+
+
+def check_json(capsys, *argv):
+    code, out, _err = run(capsys, "check", "--format", "json", *argv)
+    assert code == 0, out
+    return json.loads(out)
+
+
+def test_check_reads_compressed_sizes_measured_before(project, capsys, monkeypatch):
+    names = modules(project)
+    calls = count_brotli(monkeypatch)
+    first = check_json(capsys, *names)
+    assert len(calls) == 2
+    again = check_json(capsys, *names)
+    assert len(calls) == 2 and again == first   # nothing compressed again, same report
+    (project / "loom-post.toml").write_text("cache = false\n")
+    assert check_json(capsys, *names) == first and len(calls) == 4
+
+
+def test_check_after_optimize_reuses_the_output_sizes(project, capsys, monkeypatch):
+    modules(project)
+    optimize(capsys, "--never-grow", "code", "cse.wasm")   # in place, brotli measured
+    calls = count_brotli(monkeypatch)
+    report = check_json(capsys, "cse.wasm")
+    assert calls == [] and report["modules"][0]["brotli_bytes"] == sizes_mod.brotli_size(
+        (project / "cse.wasm").read_bytes())
+
+
+def test_damaged_or_foreign_size_entries_are_measured_again(project, capsys, monkeypatch):
+    from loom_post import cache
+    names = modules(project)
+    first = check_json(capsys, *names)
+    store = cache.Store(cache.default_dir())
+    for name in names:
+        key = cache._sizes_key((project / name).read_bytes())
+        store.put("sizes", key, b'{"gzip": "many", "brotli": [1]}')
+    calls = count_brotli(monkeypatch)
+    assert check_json(capsys, *names) == first and len(calls) == 2
+    monkeypatch.setattr(cache, "installed", lambda name: "brotli-0.0.0.dist-info")
+    assert check_json(capsys, *names) == first and len(calls) == 4   # another brotli: miss
