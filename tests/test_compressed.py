@@ -171,8 +171,8 @@ def test_guard_measures_the_same_bytes_once_and_the_input_in_a_second_process():
     from loom_post.passes import guard as g
     data = cse_pays_together()
     guard = g.Guard(data, ALL, early=True)
-    assert guard._input_brotli.child is not None               # started at once
-    assert guard.input_size("brotli") == br(data)
+    assert guard._reference_brotli.child is not None           # started at once
+    assert guard.limit("brotli") == br(data)
     out = data[:-1]
     assert guard.preferred(out) == len(out)
     guard.prefer = "brotli"
@@ -188,11 +188,11 @@ def test_a_failed_deferred_confirmation_starts_over_step_by_step(monkeypatch):
     brotli size is lowered to force the failure; everything else is real."""
     from loom_post.passes import guard as g
     data = cse_pays_together()
-    real = g.Guard.input_size
+    real = g.Guard.limit
 
     def lowered(self, measure):
         return real(self, measure) - 1000 if measure == "brotli" else real(self, measure)
-    monkeypatch.setattr(g.Guard, "input_size", lowered)
+    monkeypatch.setattr(g.Guard, "limit", lowered)
     careful = []
     monkeypatch.setattr(g.Guard, "careful", lambda self, f=g.Guard.careful: (
         careful.append(1), f(self))[1])

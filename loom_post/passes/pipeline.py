@@ -74,6 +74,7 @@ class OptimizeResult:
         self.functions_reverted = 0          # rewrites the guard undid
         self.guard_confirmations = 0         # whole-file measurements the guard made
         self.guard_after = lambda out: {}    # bytes -> the sizes the guard measured of them
+        self.guard_reference = {}            # sizes of the stripped input the guard judged by
         self.sizes_before = Sizes(data, code_bytes_before)
         self.sizes_after = self.sizes_before
         self.code_offsets_changed = False    # a module pass moved or removed code
@@ -460,10 +461,12 @@ def _make_guard(data, module, never_grow, optimize_for, keep_dwarf):
     measures = guard_mod.normalize(never_grow)
     if measures == ("code",) and optimize_for == "code":
         return None
-    # Changed code drops DWARF, which shrinks the file so much that brotli is
-    # all but sure to be confirmed: start measuring the input's at once.
-    early = not keep_dwarf and any(s.name.startswith(".debug_") for s in module.custom_sections())
-    return guard_mod.Guard(data, measures, prefer=optimize_for, early=early)
+    # Changed code drops stale DWARF: the reference is the input without it,
+    # and its brotli (small, all but sure to be needed) starts at once.
+    stripped = _candidate(module, True, keep_dwarf)
+    early = len(stripped) < len(data)
+    return guard_mod.Guard(data, measures, prefer=optimize_for, early=early,
+                           reference=stripped if early else None)
 
 
 def _guard_accepts(guard, module, new, keep_dwarf):
@@ -491,7 +494,7 @@ def _guard_functions(guard, data, module, result, keep_dwarf):
                 module.replace_body(pos, replaced[pos])
             else:
                 module.revert_body(pos)
-        return _candidate(module, bool(keep) or module.data != data, keep_dwarf)
+        return _candidate(module, True, keep_dwarf)   # none kept: the reference
 
     keep = set(guard_mod.choose(guard, data, module, replaced, build))
     for pos in replaced:
@@ -508,6 +511,8 @@ def _guard_done(guard, result, never_grow):
         return
     result.guard_confirmations = guard.confirmations
     result.guard_after = guard.known
+    if guard.stripped:
+        result.guard_reference = dict(guard.reference_sizes)
     for measure in ("gzip", "brotli"):   # measured already: reports reuse them
         if measure in guard.before:
             result.sizes_before.put(measure, guard.before[measure])
@@ -547,7 +552,7 @@ def _revert_stats(result, pos):
 
 _FIGURES = ("functions_changed", "bytes_saved_by_reencoding", "not_understood", "skipped",
             "dwarf_dropped", "notes", "functions_reverted", "guard_confirmations",
-            "code_offsets_changed", "functions_cached")
+            "code_offsets_changed", "functions_cached", "guard_reference")
 
 
 def _record(rc, result):
@@ -593,6 +598,8 @@ def _cached(rc, data, module, chosen, never_grow):
     after = {"code": new_module.code_size, "file": len(out), **measured}
     before = {"code": result.code_bytes_before, "file": len(data)}
     before.update((m, result.sizes_before.known(m)) for m in ("gzip", "brotli"))
+    for m, size in result.guard_reference.items():   # judged against the stripped input
+        before[m] = size if before.get(m) is None else min(before[m], size)
     if any(after.get(m) is None or before[m] is None or after[m] > before[m]
            for m in result.never_grow):
         return None  # the guard's figures for these bytes are not all recorded: recompute
