@@ -191,6 +191,13 @@ def test_keep_dwarf_judges_against_the_input_itself():
     assert r.sizes_before.known("brotli") == br(data) and br(r.data) <= br(data)
 
 
+def test_a_little_dwarf_leaves_the_input_as_the_reference():
+    data = with_dwarf(cse_pays_together(), 1000)
+    r = optimize(data, passes=["cse"], never_grow=ALL)
+    assert r.functions_changed == 2 and not has_dwarf(r.data) and r.guard_reference == {}
+    assert r.sizes_before.known("brotli") == br(data) and br(r.data) <= br(data)
+
+
 def test_guard_limits_file_and_gzip_by_the_input_too_and_brotli_by_the_reference():
     """Byte strings, not modules (the Guard judges bytes): a reference smaller
     in file bytes but larger in gzip than the input."""

@@ -461,12 +461,13 @@ def _make_guard(data, module, never_grow, optimize_for, keep_dwarf):
     measures = guard_mod.normalize(never_grow)
     if measures == ("code",) and optimize_for == "code":
         return None
-    # Changed code drops stale DWARF: the reference is the input without it,
-    # and its brotli (small, all but sure to be needed) starts at once.
+    # Changed code drops stale DWARF: the reference is the input without it
+    # (guard.py says when), and its brotli, all but sure to be needed, starts at once.
     stripped = _candidate(module, True, keep_dwarf)
     early = len(stripped) < len(data)
+    use = len(data) - len(stripped) >= guard_mod.DWARF_MIN
     return guard_mod.Guard(data, measures, prefer=optimize_for, early=early,
-                           reference=stripped if early else None)
+                           reference=stripped if use else None)
 
 
 def _guard_accepts(guard, module, new, keep_dwarf):

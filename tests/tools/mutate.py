@@ -11,7 +11,7 @@ survived), CI gate (soft., approve., ref., gh., history., 15/15), components
 (comp., pcomp., 10/10), configuration mistakes, globs, portability, help and
 wording (22/22), names, schema, terminal and HTML (20/20), the guard (guard.,
 8/8; with the stripped-input reference and optimize-for on module
-passes 17/17) and redundant-zero-sets (zsets., 4/4).
+passes 18/18) and redundant-zero-sets (zsets., 4/4).
 Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
 5 were equivalent mutations and were replaced (see the comment above
 MUTATIONS); 14 are caught by tests added for them and 1 (cse.decl-join-leb) by
@@ -485,10 +485,12 @@ MUTATIONS = [
     ("guard.optimize-for-module-pass", PIPE, 'return guard.prefer == "code" or (guard.preferred(out)',
      "return True or (guard.preferred(out)", k([T_COMP], "module_pass")),
     # -- the guard's reference: the input without its stale DWARF ---------------------
-    ("guard.reference-stripped", PIPE, "reference=stripped if early else None)", "reference=None)",
+    ("guard.reference-stripped", PIPE, "reference=stripped if use else None)", "reference=None)",
      k([T_COMP], "stripped or dwarf")),
     ("guard.reference-keep-dwarf", PIPE, "stripped = _candidate(module, True, keep_dwarf)",
      "stripped = _candidate(module, True, False)", k([T_COMP], "keep_dwarf")),
+    ("guard.reference-dwarf-min", PIPE, "use = len(data) - len(stripped) >= guard_mod.DWARF_MIN",
+     "use = len(data) - len(stripped) >= 0", k([T_COMP], "little_dwarf")),
     ("guard.limit-input-too", GUARD, "return min(self.before[measure], self.reference_sizes[measure])",
      "return self.reference_sizes[measure]", k([T_COMP], "limits")),
     ("guard.brotli-of-reference", GUARD, "_Background(brotli_size, self.reference)",
