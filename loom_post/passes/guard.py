@@ -15,7 +15,7 @@ built by the pipeline). Against the DWARF-laden input every rewrite would pass
 (raw cargo output is mostly DWARF: the dropped megabytes dwarf any rewrite's
 growth), so the guard would guard nothing; against the stripped input it
 judges the rewrites themselves, and cheaply: brotli q11 of serde-json-dev's
-8.6 MB input takes 12.3 s, of its 0.4 MB stripped input about half a second.
+8.6 MB input takes 12.3 s, of its 0.48 MB stripped input 0.8 s.
 Every guarded measure of the output must not exceed the reference's, exactly;
 file and gzip must not exceed the input's own either (cheap: zlib -9 of 8.6 MB
 is ~0.5 s), so those two promises hold against the input itself. The input's
@@ -23,9 +23,9 @@ own brotli is then not measured (reports say which figure they show). Without
 DWARF, with keep-dwarf, or with less than DWARF_MIN bytes of it, the reference
 is the input itself: the output's brotli is then bounded by the input's own
 exactly, at little more cost. Above it the bound holds with a wide margin
-though unproven: brotli compresses DWARF to about a fifth (4.99 MB of cargo's
-to 0.95 MB), so 4 KiB of it is worth ~800 brotli bytes, well above brotli's
-noise at the scale of a few hundred bytes (below).
+though unproven: brotli packs DWARF to about a fifth (cargo's 5.0 MB modules,
+4.99 MB of it DWARF, to ~0.95 MB), so 4 KiB of it is worth ~800 brotli bytes,
+well above brotli's noise at the scale of a few hundred bytes (below).
 
 How, after every pass has run (the guard is the pipeline's, so every pass runs
 under it):
