@@ -130,16 +130,23 @@ def cell(s, base):
 
 
 def report(rows):
+    """The per-module table (columns only for what was run), then the summaries."""
+    wasm_opt = any(r["wasm_opt"] for r in rows)
+    timed = any("before_s" in r for r in rows)
     print("| module | input raw / gzip / brotli (B) | loom-post guarded | loom-post never-grow=code "
-          "| wasm-opt -Oz | kept fns | time guarded / code |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+          + ("| wasm-opt -Oz " if wasm_opt else "")
+          + "| kept fns | code bytes saved, guarded / code | time guarded / code "
+          + ("| time before-tree guarded " if timed else "") + "|")
+    print("| --- | ---: | ---: | ---: | " + ("---: | " if wasm_opt else "") + "---: | ---: | ---: |"
+          + (" ---: |" if timed else ""))
     for r in rows:
         i = r["input"]
-        w = cell(r["wasm_opt"], i) if r["wasm_opt"] else "not run"
-        before = (f"; before {r['before_s']:.2f} s ({r['before_s'] / r['code_s']:.2f}x)"
-                  if "before_s" in r else "")
+        w = (cell(r["wasm_opt"], i) if r["wasm_opt"] else "not run") + " | " if wasm_opt else ""
+        before = (f" | {r['before_s']:.2f} s ({r['before_s'] / r['code_s']:.2f}x)"
+                  if "before_s" in r else " | " if timed else "")
         print(f"| {r['module']} | {i['raw']} / {i['gzip']} / {i['brotli']} | {cell(r['guarded'], i)} "
-              f"| {cell(r['code'], i)} | {w} | {r['functions_kept']} of {r['functions_rewritten']} "
+              f"| {cell(r['code'], i)} | {w}{r['functions_kept']} of {r['functions_rewritten']} "
+              f"| {r['code_saved_guarded']} / {r['code_saved_code']} "
               f"| {r['guarded_s']:.2f} s / {r['code_s']:.2f} s ({r['guarded_s'] / r['code_s']:.2f}x)"
               f"{before} |")
     groups = sorted({r["group"] for r in rows})
