@@ -33,8 +33,9 @@ The pipeline, not a pass, owns:
 - the workers' lives: they die with the parent (PR_SET_PDEATHSIG, else a
   thread watching the parent pid), so a killed run leaves no worker behind;
 - the never-grow guard (guard.py): after every pass, rewrites are reverted
-  while the output would be larger than the input in a guarded measure (code,
-  file, gzip, brotli). `optimize()` guards only `code` unless told otherwise;
+  while the output would be larger than the guard's reference in a guarded
+  measure (code, file, gzip, brotli): the input, or the input without the
+  stale DWARF the output drops. `optimize()` guards only `code` unless told otherwise;
   the configuration's default (`never-grow`) is every measure.
 """
 
