@@ -11,7 +11,11 @@ not grow), and after `wasm-opt -Oz`, all in one run.
                       run fails; it drops the name section too, as without -g)
 
 Both loom-post runs are timed the same way (wall clock of the whole CLI, median
-of --runs), interleaved, so the ratio guarded/code is the guard's cost. Sizes
+of --runs), interleaved, so the ratio guarded/code is the guard's cost.
+`--before-tree DIR` adds a third run, interleaved with them: the guarded run of
+another checkout (e.g. main: PYTHONPATH=DIR), so before and after are timed in
+the same run against the same code-only run (the code-only path is the same
+in both trees: with only `code` guarded no guard runs). Sizes
 are measured here, after the fact: gzip = zlib level 9 with a gzip header
 (loom_post.sizes.gzip_size), brotli = brotli.compress(quality=11).
 
@@ -26,6 +30,7 @@ Usage:  python3 bench/bench_guard.py [--runs N] [--json FILE] [--no-wasm-opt] [M
 """
 
 import argparse
+import fnmatch
 import glob
 import hashlib
 import json
@@ -56,9 +61,9 @@ def sizes(data):
     return _measured[key]
 
 
-def run_loom(src, dst, workdir, extra, runs):
+def run_loom(src, dst, workdir, extra, runs, tree=ROOT):
     times = []
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = dict(os.environ, PYTHONPATH=tree)
     for _ in range(runs):
         t = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "loom_post", "optimize", src, "-o", dst,
@@ -81,22 +86,29 @@ def run_wasm_opt(src, dst):
     return None
 
 
-def bench(path, workdir, runs, wasm_opt=True):
+def bench(path, workdir, runs, wasm_opt=True, before_tree=None):
     name = os.path.basename(path)
     data = open(path, "rb").read()
     t = time.perf_counter()
     row = {"module": name, "group": group(path), "input": sizes(data)}
     row["input_measure_s"] = time.perf_counter() - t   # the floor: gzip + brotli of the input
-    guarded_t, code_t = [], []
-    for _ in range(runs):   # interleaved, so load hits both alike
+    guarded_t, code_t, before_t = [], [], []
+    for _ in range(runs):   # interleaved, so load hits them alike
         t, guarded = run_loom(path, os.path.join(workdir, "g.wasm"), workdir, [], 1)
         guarded_t.append(t)
         t, plain = run_loom(path, os.path.join(workdir, "c.wasm"), workdir,
                             ["--never-grow", "code"], 1)
         code_t.append(t)
+        if before_tree:
+            t, _ = run_loom(path, os.path.join(workdir, "b.wasm"), workdir, [], 1, before_tree)
+            before_t.append(t)
     row["guarded"] = sizes(open(os.path.join(workdir, "g.wasm"), "rb").read())
     row["code"] = sizes(open(os.path.join(workdir, "c.wasm"), "rb").read())
     row["guarded_s"], row["code_s"] = statistics.median(guarded_t), statistics.median(code_t)
+    if before_tree:
+        row["before_s"] = statistics.median(before_t)
+        row["before"] = sizes(open(os.path.join(workdir, "b.wasm"), "rb").read())
+    row["reference"] = guarded.get("guard_reference")   # the stripped input, when judged by it
     row["functions_kept"] = guarded["functions_changed"]
     row["functions_rewritten"] = guarded["functions_changed"] + guarded["functions_reverted"]
     row["code_saved_guarded"] = guarded["code_bytes_before"] - guarded["code_bytes_after"]
@@ -104,6 +116,9 @@ def bench(path, workdir, runs, wasm_opt=True):
     out = run_wasm_opt(path, os.path.join(workdir, "w.wasm")) if wasm_opt else None
     row["wasm_opt"] = sizes(open(out, "rb").read()) if out else None
     return row
+
+
+SIZES = ("raw", "gzip", "brotli")
 
 
 def pct(new, old):
@@ -115,15 +130,25 @@ def cell(s, base):
 
 
 def report(rows):
+    """The per-module table (columns only for what was run), then the summaries."""
+    wasm_opt = any(r["wasm_opt"] for r in rows)
+    timed = any("before_s" in r for r in rows)
     print("| module | input raw / gzip / brotli (B) | loom-post guarded | loom-post never-grow=code "
-          "| wasm-opt -Oz | kept fns | time guarded / code |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+          + ("| wasm-opt -Oz " if wasm_opt else "")
+          + "| kept fns | code bytes saved, guarded / code | time guarded / code "
+          + ("| time before-tree guarded " if timed else "") + "|")
+    print("| --- | ---: | ---: | ---: | " + ("---: | " if wasm_opt else "") + "---: | ---: | ---: |"
+          + (" ---: |" if timed else ""))
     for r in rows:
         i = r["input"]
-        w = cell(r["wasm_opt"], i) if r["wasm_opt"] else "not run"
+        w = (cell(r["wasm_opt"], i) if r["wasm_opt"] else "not run") + " | " if wasm_opt else ""
+        before = (f" | {r['before_s']:.2f} s ({r['before_s'] / r['code_s']:.2f}x)"
+                  if "before_s" in r else " | " if timed else "")
         print(f"| {r['module']} | {i['raw']} / {i['gzip']} / {i['brotli']} | {cell(r['guarded'], i)} "
-              f"| {cell(r['code'], i)} | {w} | {r['functions_kept']} of {r['functions_rewritten']} "
-              f"| {r['guarded_s']:.2f} s / {r['code_s']:.2f} s ({r['guarded_s'] / r['code_s']:.2f}x) |")
+              f"| {cell(r['code'], i)} | {w}{r['functions_kept']} of {r['functions_rewritten']} "
+              f"| {r['code_saved_guarded']} / {r['code_saved_code']} "
+              f"| {r['guarded_s']:.2f} s / {r['code_s']:.2f} s ({r['guarded_s'] / r['code_s']:.2f}x)"
+              f"{before} |")
     groups = sorted({r["group"] for r in rows})
     parts = [(g, [r for r in rows if r["group"] == g]) for g in groups]
     raw = [r for r in rows if r["group"].startswith("raw")]
@@ -147,8 +172,10 @@ def group(path):
 def summary(rows):
     tot = {k: {m: sum(r[k][m] for r in rows) for m in ("raw", "gzip", "brotli")}
            for k in ("input", "guarded", "code")}
-    larger = [r["module"] for r in rows
-              if r["guarded"]["gzip"] > r["input"]["gzip"] or r["guarded"]["brotli"] > r["input"]["brotli"]]
+    larger = [r["module"] for r in rows if any(r["guarded"][m] > r["input"][m] for m in SIZES)]
+    over_ref = [r["module"] for r in rows if r.get("reference") and r["guarded"] != r["input"] and any(
+        r["guarded"][m] > r["reference"][f"{'file' if m == 'raw' else m}_bytes"]
+        for m in SIZES if f"{'file' if m == 'raw' else m}_bytes" in r["reference"])]
     larger_code = [r["module"] for r in rows
                    if r["code"]["gzip"] > r["input"]["gzip"] or r["code"]["brotli"] > r["input"]["brotli"]]
     saved_code = tot["input"]["raw"] - tot["code"]["raw"]
@@ -158,14 +185,29 @@ def summary(rows):
     floor = sum(r["input_measure_s"] for r in rows)
     print(f"- totals, guarded: {cell(tot['guarded'], tot['input'])}; never-grow=code: "
           f"{cell(tot['code'], tot['input'])} (raw / gzip / brotli)")
-    print(f"- modules larger in gzip or brotli than their input: guarded {len(larger)} of "
-          f"{len(rows)} {larger or ''}; never-grow=code {len(larger_code)} of {len(rows)}")
+    print(f"- modules larger in raw, gzip or brotli than their input: guarded {len(larger)} of "
+          f"{len(rows)} {larger or ''}; never-grow=code (gzip or brotli) {len(larger_code)} of "
+          f"{len(rows)}")
+    judged = [r for r in rows if r.get("reference")]
+    if judged:
+        print(f"- judged against the input without its stale DWARF: {len(judged)} of {len(rows)}; "
+              f"larger than that reference in a measure it reports: {len(over_ref)} {over_ref or ''}")
     print(f"- raw saving kept by the guard: {saved_guarded} of {saved_code} bytes "
           f"({100.0 * saved_guarded / saved_code if saved_code else 0:.1f}%); code-section saving "
           f"kept: {code_g} of {code_c} bytes ({100.0 * code_g / code_c if code_c else 0:.1f}%)")
     print(f"- time: guarded {g_s:.1f} s, never-grow=code {c_s:.1f} s, ratio {g_s / c_s:.2f}x "
           f"(median per module {statistics.median(r['guarded_s'] / r['code_s'] for r in rows):.2f}x); "
           f"gzip + brotli of the inputs alone, measured here: {floor:.1f} s")
+    timed = [r for r in rows if "before_s" in r]
+    if timed:
+        b_s, c2 = sum(r["before_s"] for r in timed), sum(r["code_s"] for r in timed)
+        g2 = sum(r["guarded_s"] for r in timed)
+        print(f"- same run, {len(timed)} modules: --before-tree guarded {b_s:.1f} s = {b_s / c2:.2f}x "
+              f"the code-only run (median per module "
+              f"{statistics.median(r['before_s'] / r['code_s'] for r in timed):.2f}x); this tree "
+              f"{g2 / c2:.2f}x (median {statistics.median(r['guarded_s'] / r['code_s'] for r in timed):.2f}x); "
+              f"this tree / before: {g2 / b_s:.2f}x "
+              f"(median {statistics.median(r['guarded_s'] / r['before_s'] for r in timed):.2f}x)")
 
 
 def main():
@@ -174,6 +216,10 @@ def main():
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--no-wasm-opt", action="store_true", help="skip the wasm-opt -Oz column")
+    ap.add_argument("--before-tree", metavar="DIR",
+                    help="also time the guarded run of the loom-post checkout in DIR")
+    ap.add_argument("--skip-times", metavar="GLOB",
+                    help="modules matching GLOB: only their sizes (no --before-tree run)")
     ap.add_argument("--report", nargs="+", metavar="FILE.json",
                     help="print the report of rows saved by --json (several runs side by side)")
     args = ap.parse_args()
@@ -186,7 +232,11 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         os.mkdir(os.path.join(workdir, ".git"))   # no configuration: the defaults
         for path in paths:
-            rows.append(bench(os.path.abspath(path), workdir, args.runs, not args.no_wasm_opt))
+            before = args.before_tree
+            if args.skip_times and fnmatch.fnmatch(os.path.basename(path), args.skip_times):
+                before = None
+            rows.append(bench(os.path.abspath(path), workdir, args.runs, not args.no_wasm_opt,
+                              before))
             print(f"done {rows[-1]['module']}", file=sys.stderr, flush=True)
             if args.json:   # after every module: a long run stopped early keeps its rows
                 with open(args.json + ".tmp", "w") as f:

@@ -140,6 +140,118 @@ def test_guard_never_grows_a_guarded_measure_over_many_shapes():
             assert gz(out) <= gz(data) and br(out) <= br(data), (plain, hot)
 
 
+# -- the reference: the input without its stale DWARF -----------------------------------
+
+STRIPPED = "input without its stale DWARF"
+
+
+def with_dwarf(data, size=40000):
+    """`data` with a `.debug_info` custom section of incompressible bytes after
+    it: like raw cargo output, mostly DWARF, which a changed module drops."""
+    from loom_post.wasm.leb128 import encode_u
+    import random
+    name = b".debug_info"
+    body = encode_u(len(name)) + name + random.Random(7).randbytes(size)
+    return data + b"\x00" + encode_u(len(body)) + body
+
+
+def has_dwarf(data):
+    return any(s.name.startswith(".debug_") for s in read_module(data).custom_sections())
+
+
+def test_a_rewrite_that_grows_the_stripped_input_is_reverted_though_dwarf_would_hide_it():
+    stripped = cse_grows_gzip()
+    data = with_dwarf(stripped)
+    code_only = optimize(data, never_grow=("code",))
+    assert code_only.changed and not has_dwarf(code_only.data)
+    assert gz(code_only.data) > gz(stripped) and gz(code_only.data) < gz(data)   # the premise
+    r = optimize(data, never_grow=ALL)
+    assert r.data == data and r.functions_changed == 0 and r.dwarf_dropped == []
+
+
+def test_rewrites_that_pay_are_judged_by_the_stripped_input_whose_brotli_alone_is_measured():
+    stripped = cse_pays_together()
+    data = with_dwarf(stripped)
+    r = optimize(data, passes=["cse"], never_grow=ALL)
+    assert r.functions_changed == 2 and not has_dwarf(r.data)
+    assert gz(r.data) <= gz(stripped) and br(r.data) <= br(stripped) and len(r.data) < len(stripped)
+    assert r.guard_reference == {"file": len(stripped), "gzip": gz(stripped), "brotli": br(stripped)}
+    assert r.sizes_before.known("gzip") == gz(data)        # the input's own, as reports show it
+    assert r.sizes_before.known("brotli") is None           # never measured: the slow one
+    assert r.sizes_after.known("brotli") == br(r.data)
+
+
+def test_keep_dwarf_judges_against_the_input_itself():
+    # 10 kB of DWARF: with 40 kB, brotli of the output (DWARF kept) happens to
+    # be larger than the input's, and nothing is kept
+    data = with_dwarf(cse_pays_together(), 10000)
+    r = optimize(data, passes=["cse"], never_grow=ALL, keep_dwarf=True)
+    assert r.functions_changed == 2 and has_dwarf(r.data) and r.guard_reference == {}
+    assert len(r.data) < len(data) and gz(r.data) <= gz(data)
+    assert r.sizes_before.known("brotli") == br(data) and br(r.data) <= br(data)
+
+
+def test_a_little_dwarf_leaves_the_input_as_the_reference():
+    data = with_dwarf(cse_pays_together(), 1000)
+    r = optimize(data, passes=["cse"], never_grow=ALL)
+    assert r.functions_changed == 2 and not has_dwarf(r.data) and r.guard_reference == {}
+    assert r.sizes_before.known("brotli") == br(data) and br(r.data) <= br(data)
+
+
+def test_guard_limits_file_and_gzip_by_the_input_too_and_brotli_by_the_reference():
+    """Byte strings, not modules (the Guard judges bytes): a reference smaller
+    in file bytes but larger in gzip than the input."""
+    import random
+    from loom_post.passes import guard as g
+    data, reference = b"a" * 1000, random.Random(3).randbytes(500)
+    guard = g.Guard(data, ALL, reference=reference)
+    assert guard.limit("file") == 500 and guard.limit("gzip") == gz(data)
+    assert not guard.accepts(b"a" * 600)                         # larger than the reference
+    assert not guard.accepts(random.Random(4).randbytes(400))    # gzip larger than the input's
+    assert guard.limit("brotli") == br(reference)
+    assert "brotli" not in guard.known(data)
+    guard.close()
+
+
+def test_optimize_for_gzip_compares_with_the_stripped_input():
+    stripped = cse_grows_gzip()
+    data = with_dwarf(stripped)
+    r = optimize(data, passes=CSE_ONLY, never_grow=("code",), optimize_for="gzip")
+    assert r.data == data     # the rewrite grows gzip over the stripped input: not kept
+    code = optimize(data, passes=CSE_ONLY, never_grow=("code",), optimize_for="code")
+    assert code.functions_changed == 1
+
+
+def test_reports_say_the_brotli_before_is_the_stripped_inputs(project, capsys):
+    stripped = cse_pays_together()
+    data = with_dwarf(stripped)
+    (project / "app.wasm").write_bytes(data)
+    (project / "loom-post.toml").write_text('passes = ["cse"]\n')
+    code, out, _ = cli(capsys, "optimize", "app.wasm", "-o", "a.wasm")
+    new = (project / "a.wasm").read_bytes()
+    assert code == 0 and new != data
+    assert f"brotli {br(stripped)} ({STRIPPED}) -> {br(new)} bytes" in out
+    assert f"gzip {gz(data)} -> {gz(new)} bytes" in out
+    code, out, _ = cli(capsys, "optimize", "app.wasm", "-o", "b.wasm", "--format", "json")
+    [m] = json.loads(out)["modules"]
+    assert "brotli_bytes_before" not in m and m["brotli_bytes_after"] == br(new)
+    assert m["guard_reference"] == {"of": STRIPPED, "file_bytes": len(stripped),
+                                    "gzip_bytes": gz(stripped), "brotli_bytes": br(stripped)}
+    assert m["gzip_bytes_before"] == gz(data) and m["file_bytes_before"] == len(data)
+    code, out, _ = cli(capsys, "optimize", "app.wasm", "-o", "c.wasm", "--brotli")
+    assert f"brotli {br(data)} -> {br(new)} bytes" in out and STRIPPED not in out
+
+
+def test_a_cached_result_judged_by_the_stripped_input_is_reused(tmp_path):
+    from loom_post.cache import Store
+    data = with_dwarf(cse_pays_together())
+    store = Store(str(tmp_path / "cache"))
+    cold = optimize(data, passes=["cse"], never_grow=ALL, cache=store)
+    warm = optimize(data, passes=["cse"], never_grow=ALL, cache=store)
+    assert cold.cache == "miss" and warm.cache == "module"
+    assert warm.data == cold.data and warm.guard_reference == cold.guard_reference
+
+
 # -- the guard's time: brotli deferred to the final output, measured once -------------
 
 # Two byte strings (not modules; the Guard judges bytes) where the second is no
@@ -171,8 +283,8 @@ def test_guard_measures_the_same_bytes_once_and_the_input_in_a_second_process():
     from loom_post.passes import guard as g
     data = cse_pays_together()
     guard = g.Guard(data, ALL, early=True)
-    assert guard._input_brotli.child is not None               # started at once
-    assert guard.input_size("brotli") == br(data)
+    assert guard._reference_brotli.child is not None           # started at once
+    assert guard.limit("brotli") == br(data)
     out = data[:-1]
     assert guard.preferred(out) == len(out)
     guard.prefer = "brotli"
@@ -188,11 +300,11 @@ def test_a_failed_deferred_confirmation_starts_over_step_by_step(monkeypatch):
     brotli size is lowered to force the failure; everything else is real."""
     from loom_post.passes import guard as g
     data = cse_pays_together()
-    real = g.Guard.input_size
+    real = g.Guard.limit
 
     def lowered(self, measure):
         return real(self, measure) - 1000 if measure == "brotli" else real(self, measure)
-    monkeypatch.setattr(g.Guard, "input_size", lowered)
+    monkeypatch.setattr(g.Guard, "limit", lowered)
     careful = []
     monkeypatch.setattr(g.Guard, "careful", lambda self, f=g.Guard.careful: (
         careful.append(1), f(self))[1])
@@ -270,6 +382,21 @@ def test_optimize_for_decides_what_is_kept_when_rewrites_trade_measures():
     for r in (code, for_gzip, for_brotli):                   # code is always guarded
         assert r.code_bytes_after <= r.code_bytes_before
         assert run_hot(r.data, 7) == run_hot(data, 7)
+
+
+def test_optimize_for_decides_whether_a_module_pass_is_kept():
+    """merge-similar-functions (a module pass) folds the ten p* functions of
+    cse_grows_gzip into thunks of one body: fewer raw bytes, more gzip and
+    brotli bytes. Only optimize-for decides (only code is guarded)."""
+    data = cse_grows_gzip()
+    msf = ["merge-similar-functions"]
+    code = optimize(data, passes=msf, never_grow=("code",), optimize_for="code")
+    assert code.passes["merge-similar-functions"].bytes_saved > 0     # the premise
+    assert gz(code.data) > gz(data) and br(code.data) > br(data)
+    assert run_hot(code.data, 5) == run_hot(data, 5)
+    for prefer in ("gzip", "brotli"):
+        r = optimize(data, passes=msf, never_grow=("code",), optimize_for=prefer)
+        assert r.data == data and r.passes["merge-similar-functions"].bytes_saved == 0, prefer
 
 
 def test_optimize_for_never_grows_a_guarded_measure():

@@ -33,8 +33,9 @@ The pipeline, not a pass, owns:
 - the workers' lives: they die with the parent (PR_SET_PDEATHSIG, else a
   thread watching the parent pid), so a killed run leaves no worker behind;
 - the never-grow guard (guard.py): after every pass, rewrites are reverted
-  while the output would be larger than the input in a guarded measure (code,
-  file, gzip, brotli). `optimize()` guards only `code` unless told otherwise;
+  while the output would be larger than the guard's reference in a guarded
+  measure (code, file, gzip, brotli): the input, or the input without the
+  stale DWARF the output drops. `optimize()` guards only `code` unless told otherwise;
   the configuration's default (`never-grow`) is every measure.
 """
 
@@ -73,6 +74,7 @@ class OptimizeResult:
         self.functions_reverted = 0          # rewrites the guard undid
         self.guard_confirmations = 0         # whole-file measurements the guard made
         self.guard_after = lambda out: {}    # bytes -> the sizes the guard measured of them
+        self.guard_reference = {}            # sizes of the stripped input the guard judged by
         self.sizes_before = Sizes(data, code_bytes_before)
         self.sizes_after = self.sizes_before
         self.code_offsets_changed = False    # a module pass moved or removed code
@@ -459,10 +461,13 @@ def _make_guard(data, module, never_grow, optimize_for, keep_dwarf):
     measures = guard_mod.normalize(never_grow)
     if measures == ("code",) and optimize_for == "code":
         return None
-    # Changed code drops DWARF, which shrinks the file so much that brotli is
-    # all but sure to be confirmed: start measuring the input's at once.
-    early = not keep_dwarf and any(s.name.startswith(".debug_") for s in module.custom_sections())
-    return guard_mod.Guard(data, measures, prefer=optimize_for, early=early)
+    # Changed code drops stale DWARF: the reference is the input without it
+    # (guard.py says when), and its brotli, all but sure to be needed, starts at once.
+    stripped = _candidate(module, True, keep_dwarf)
+    early = len(stripped) < len(data)
+    use = len(data) - len(stripped) >= guard_mod.DWARF_MIN
+    return guard_mod.Guard(data, measures, prefer=optimize_for, early=early,
+                           reference=stripped if use else None)
 
 
 def _guard_accepts(guard, module, new, keep_dwarf):
@@ -490,7 +495,7 @@ def _guard_functions(guard, data, module, result, keep_dwarf):
                 module.replace_body(pos, replaced[pos])
             else:
                 module.revert_body(pos)
-        return _candidate(module, bool(keep) or module.data != data, keep_dwarf)
+        return _candidate(module, True, keep_dwarf)   # none kept: the reference
 
     keep = set(guard_mod.choose(guard, data, module, replaced, build))
     for pos in replaced:
@@ -507,6 +512,8 @@ def _guard_done(guard, result, never_grow):
         return
     result.guard_confirmations = guard.confirmations
     result.guard_after = guard.known
+    if guard.stripped:
+        result.guard_reference = dict(guard.reference_sizes)
     for measure in ("gzip", "brotli"):   # measured already: reports reuse them
         if measure in guard.before:
             result.sizes_before.put(measure, guard.before[measure])
@@ -546,7 +553,7 @@ def _revert_stats(result, pos):
 
 _FIGURES = ("functions_changed", "bytes_saved_by_reencoding", "not_understood", "skipped",
             "dwarf_dropped", "notes", "functions_reverted", "guard_confirmations",
-            "code_offsets_changed", "functions_cached")
+            "code_offsets_changed", "functions_cached", "guard_reference")
 
 
 def _record(rc, result):
@@ -595,6 +602,8 @@ def _cached(rc, data, module, chosen, never_grow):
     after = {"code": new_module.code_size, "file": len(out), **measured}
     before = {"code": result.code_bytes_before, "file": len(data)}
     before.update((m, result.sizes_before.known(m)) for m in ("gzip", "brotli"))
+    for m, size in result.guard_reference.items():   # judged against the stripped input
+        before[m] = size if before.get(m) is None else min(before[m], size)
     if any(after.get(m) is None or before[m] is None or after[m] > before[m]
            for m in result.never_grow):
         return None  # the guard's figures for these bytes are not all recorded: recompute

@@ -4,7 +4,8 @@ watch) reports what it did: a text block per module, or one JSON document.
 JSON schema (docs/json.md): {"version": 1, "status", "modules": [...]}, each
 module with the same size keys as `check` (code_bytes_before/after, and
 {file,gzip,brotli}_bytes_before/after for the sizes measured), the per-pass
-statistics under `passes`, and the guard's `never_grow` / `functions_reverted`.
+statistics under `passes`, and the guard's `never_grow` / `functions_reverted`
+(and `guard_reference`: the sizes of the stripped input it judged against).
 """
 
 import json
@@ -17,6 +18,8 @@ from loom_post.errors import print_error
 from loom_post.report import JSON_VERSION
 from loom_post.report.demangle import demangle
 from loom_post.words import counted, plural
+
+STRIPPED = "input without its stale DWARF"   # the never-grow guard's reference, when not the input
 
 def outcome_json(o):
     if o.error:
@@ -33,6 +36,9 @@ def outcome_json(o):
            "never_grow": list(r.never_grow), "functions_reverted": r.functions_reverted}
     out.update(r.sizes_before.to_json("_before"))
     out.update(r.sizes_after.to_json("_after"))
+    if r.guard_reference:   # what the guard judged against instead of the input
+        out["guard_reference"] = {"of": STRIPPED,
+                                  **{f"{m}_bytes": n for m, n in r.guard_reference.items()}}
     if o.verdict is not None:
         out["status"] = o.verdict.status
         out["budgets"] = [b.to_json() for b in o.verdict.budgets]
@@ -94,12 +100,16 @@ def render_text(o, out):
 
 
 def _sizes_text(r):
-    """"file A -> B bytes (+-n, +-%), gzip ..., brotli ..." for the measured sizes."""
+    """"file A -> B bytes (+-n, +-%), gzip ..., brotli ..." for the measured sizes.
+    A "before" the input's own size was not measured for, but the guard's
+    reference's was, is that figure, and says so."""
     parts = []
     for m in ("file", "gzip", "brotli"):
-        before, after = r.sizes_before.known(m), r.sizes_after.known(m)
+        before, after, of = r.sizes_before.known(m), r.sizes_after.known(m), ""
+        if before is None and r.changed and m in r.guard_reference:
+            before, of = r.guard_reference[m], f" ({STRIPPED})"
         if before is not None and after is not None:
-            parts.append(f"{m} {before} -> {after} bytes ({signed(after - before)}, "
+            parts.append(f"{m} {before}{of} -> {after} bytes ({signed(after - before)}, "
                          f"{percent(after, before)})")
     return ", ".join(parts)
 
