@@ -43,11 +43,12 @@ def body(module, pos):
     return module.data[entry.body_start:entry.end]
 
 
-def references(module, pos):
+def references(module, pos, bodies=None):
     """(body chunks between references, [(start, end, target)]) of one body,
-    offsets relative to the body; DecodeError when it does not decode."""
+    offsets relative to the body; DecodeError when it does not decode.
+    `bodies`: the run's store of decoded bodies (bodies.Bodies), or None."""
     data = body(module, pos)
-    decoded = decode_body(data, 0, len(data))
+    decoded = decode_body(data, 0, len(data)) if bodies is None else bodies.of_bytes(data)
     spans = []
     for info, imm, s, e in decoded.instrs:
         if info.name in _REF_OPS:

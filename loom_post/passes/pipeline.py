@@ -42,10 +42,11 @@ import contextlib
 import gc
 
 from loom_post.passes import PASSES, base, guard as guard_mod, resolve, results_cache
+from loom_post.passes.bodies import Bodies
 from loom_post.errors import OutputInvalid
 from loom_post.passes.validate import check_input, validate_output
 from loom_post.sizes import Sizes
-from loom_post.wasm.instructions import decode_body, encode_body
+from loom_post.wasm.instructions import encode_body
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.leb128 import read_u32, size_u
 from loom_post.wasm.module import read_module
@@ -137,12 +138,13 @@ def _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, optimize_for, 
         result.not_understood = len(module.code)  # 64-bit addresses: not supported yet
         return result
     guard = _make_guard(data, module, never_grow, optimize_for, keep_dwarf)
+    bodies = Bodies()  # each body decoded once for every pass of this run
     try:
-        module, result = _run_phases(data, module, chosen, keep_dwarf, jobs, guard, rc)
+        module, result = _run_phases(data, module, chosen, keep_dwarf, jobs, guard, rc, bodies)
         if guard is not None and not guard.confirm(_final_candidate(module, result, keep_dwarf)):
             guard.careful()   # the deferred brotli check failed: every step exactly
             module, result = _run_phases(data, read_module(data), chosen, keep_dwarf, jobs, guard,
-                                         rc)
+                                         rc, bodies)
         _guard_done(guard, result, never_grow)
     finally:
         if guard is not None:
@@ -150,17 +152,18 @@ def _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, optimize_for, 
     return _finish(data, module, result, keep_dwarf)
 
 
-def _run_phases(data, module, chosen, keep_dwarf, jobs, guard, rc):
+def _run_phases(data, module, chosen, keep_dwarf, jobs, guard, rc, bodies):
     result = OptimizeResult(data, module, module.code_size, chosen)
-    protected = wbindgen_protected(module)
+    protected = wbindgen_protected(module, bodies)
     result.skipped = sum(1 for pos in range(len(module.code))
                          if module.func_index(pos) in protected)
     for phase in _phases(chosen):
         if phase[0].level == "module":
             for p in phase:
-                module, protected = _module_pass(module, p, protected, result, guard, keep_dwarf)
+                module, protected = _module_pass(module, p, protected, result, guard, keep_dwarf,
+                                                 bodies)
             continue
-        _function_phase(module, phase, protected, jobs, result, rc)
+        _function_phase(module, phase, protected, jobs, result, rc, bodies)
         if guard is not None and module.changed:
             _guard_functions(guard, data, module, result, keep_dwarf)
         if module.changed:  # the next phase reads what this one wrote
@@ -168,13 +171,16 @@ def _run_phases(data, module, chosen, keep_dwarf, jobs, guard, rc):
     return module, result
 
 
-def _module_pass(module, p, protected, result, guard, keep_dwarf):
+def _module_pass(module, p, protected, result, guard, keep_dwarf, bodies):
     """Run a module pass on its own copy; keep its output only when the module
     got strictly smaller, its code section did not grow and the never-grow
     guard accepts it."""
     work = read_module(module.to_bytes())  # a rejected pass leaves no trace
     stats = base.PassStats(p.name, p.counters)
-    p.run_module(work, protected, stats)
+    if p.shares_bodies:
+        p.run_module(work, protected, stats, bodies)
+    else:
+        p.run_module(work, protected, stats)
     if not work.changed:
         result.passes[p.name].add(_analysis_only(p, stats))
         return module, protected
@@ -188,7 +194,7 @@ def _module_pass(module, p, protected, result, guard, keep_dwarf):
     result.passes[p.name].add(stats)
     if new.code_payload() != module.code_payload():  # code moved: offsets changed
         result.code_offsets_changed = True
-    return new, wbindgen_protected(new)
+    return new, wbindgen_protected(new, bodies)
 
 
 def _phases(chosen):
@@ -225,7 +231,7 @@ def _finish(data, module, result, keep_dwarf):
     return result
 
 
-def _function_phase(module, passes, protected, jobs, result, rc=None):
+def _function_phase(module, passes, protected, jobs, result, rc, bodies):
     todo = [pos for pos in range(len(module.code))
             if module.func_index(pos) not in protected]
     outcomes, todo, keys = _cached_functions(rc, module, passes, todo)
@@ -233,9 +239,9 @@ def _function_phase(module, passes, protected, jobs, result, rc=None):
     if todo:
         contexts = [p.prepare(module) for p in passes]
         if jobs > 1 and module.code_size >= PARALLEL_MIN_CODE and len(todo) > 1:
-            fresh = _run_parallel(module, passes, contexts, todo, jobs)
+            fresh = _run_parallel(module, passes, contexts, todo, jobs, bodies)
         else:
-            fresh = run_functions(module, passes, contexts, todo)
+            fresh = run_functions(module, passes, contexts, todo, bodies)
         outcomes = sorted(outcomes + fresh, key=lambda o: o[0])  # the order of a cold run
     if rc is not None and todo:
         _record_functions(rc, module, passes, outcomes, keys)
@@ -295,14 +301,13 @@ def _record_functions(rc, module, passes, outcomes, keys):
     rc.put_functions(module, [p.name for p in passes], pack)
 
 
-def run_functions(module, passes, contexts, positions):
+def run_functions(module, passes, contexts, positions, bodies):
     """[(position, (new body, re-encoding saving) or None, [PassStats], understood)]."""
     out = []
     for pos in positions:
         entry = module.code[pos]
         try:
-            func = base.Function(module, pos,
-                                 decode_body(module.data, entry.body_start, entry.end))
+            func = base.Function(module, pos, bodies.get(module, pos))
             func.effects()
         except (DecodeError, StackTypeError):
             out.append((pos, None, [], False))
@@ -395,17 +400,17 @@ def die_with_parent(parent):
 
 
 def _work(positions):
-    module, passes, contexts = _worker_state
-    return run_functions(module, passes, contexts, positions)
+    module, passes, contexts, bodies = _worker_state
+    return run_functions(module, passes, contexts, positions, bodies)
 
 
-def _run_parallel(module, passes, contexts, positions, jobs):
+def _run_parallel(module, passes, contexts, positions, jobs, bodies):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     try:
         ctx = multiprocessing.get_context("fork")
     except ValueError:  # no fork on this platform
-        return run_functions(module, passes, contexts, positions)
+        return run_functions(module, passes, contexts, positions, bodies)
     # Balance by body size: biggest first, each to the least loaded share.
     shares = [[] for _ in range(jobs)]
     loads = [0] * jobs
@@ -416,14 +421,15 @@ def _run_parallel(module, passes, contexts, positions, jobs):
     import os
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=((module, passes, contexts), os.getpid())) as pool:
+                                 initargs=((module, passes, contexts, bodies),
+                                           os.getpid())) as pool:
             parts = list(pool.map(_work, [s for s in shares if s]))
     except (OSError, RuntimeError):  # cannot start workers: do it here
-        return run_functions(module, passes, contexts, positions)
+        return run_functions(module, passes, contexts, positions, bodies)
     return [r for part in parts for r in part]
 
 
-def wbindgen_protected(module):
+def wbindgen_protected(module, bodies):
     """Function indices wasm-bindgen interprets: `__wbindgen_describe*` functions
     (by export or name-section name) and everything they call."""
     named = {}
@@ -442,9 +448,8 @@ def wbindgen_protected(module):
         pos = index - module.num_imported_funcs
         if not 0 <= pos < len(module.code):
             continue
-        entry = module.code[pos]
         try:
-            body = decode_body(module.data, entry.body_start, entry.end)
+            body = bodies.get(module, pos)
         except DecodeError:
             continue
         work.extend(imm for op, imm, _s, _e in body.instrs

@@ -36,14 +36,15 @@ class RenumberFunctionsPass(ModulePass):
     name = "renumber-functions"
     summary = "give the most referenced functions the shortest indices"
     counters = ("functions_moved",)
+    shares_bodies = True
 
-    def run_module(self, module, protected, stats):
+    def run_module(self, module, protected, stats, bodies=None):
         if module.custom_sections(_WBINDGEN) or not funcindex.understood(module):
             return
         if len(module.code) + module.num_imported_funcs <= 128:
             return  # every index is one byte already
         try:
-            refs = [funcindex.references(module, pos) for pos in range(len(module.code))]
+            refs = [funcindex.references(module, pos, bodies) for pos in range(len(module.code))]
             counts = _counts(module, refs)
         except (ValueError, IndexError):
             return
