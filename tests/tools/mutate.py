@@ -108,6 +108,8 @@ T_NAMES = "tests/test_demangle.py"
 T_MIS = "tests/test_config_mistakes.py"
 T_COMP = "tests/test_compressed.py"
 T_MSF = "tests/test_merge_similar.py"
+BOD = "loom_post/passes/bodies.py"
+T_BOD = "tests/test_bodies.py"
 
 
 def k(files, expr):
@@ -511,6 +513,23 @@ MUTATIONS = [
      "        if False:\n            continue\n        t = ", k([T_MSF], "not raw")),
     ("msf.type-reused", MSF, "        if _signature(*t) == sig:\n            return i, 0",
      "        if False:\n            return i, 0", k([T_MSF], "reused")),
+    # -- the run's shared store of decoded bodies: each body decoded once -------
+    ("bodies.keyed-lookup", BOD, "found = self._by_bytes.get(data)", "found = None",
+     [T_BOD]),
+    ("bodies.function-phase", PIPE, "func = base.Function(module, pos, bodies.get(module, pos))",
+     "func = base.Function(module, pos, Bodies().get(module, pos))", [T_BOD]),
+    ("bodies.workers-share", PIPE, "initargs=((module, passes, contexts, bodies),",
+     "initargs=((module, passes, contexts, Bodies()),", [T_BOD]),
+    ("bodies.module-pass", PIPE, "p.run_module(work, protected, stats, bodies)",
+     "p.run_module(work, protected, stats, None)", [T_BOD]),
+    ("bodies.msf-reads-store", MSF, "bodies = Bodies() if bodies is None else bodies",
+     "bodies = Bodies()", [T_BOD]),
+    ("bodies.renumber-reads-store", "loom_post/passes/renumber.py",
+     "funcindex.references(module, pos, bodies) for", "funcindex.references(module, pos) for",
+     [T_BOD]),
+    ("bodies.dedupe-reads-store", "loom_post/passes/dedupe.py",
+     "funcindex.references(module, pos, bodies) for", "funcindex.references(module, pos) for",
+     [T_BOD]),
     # -- the result cache: key components, damaged entries, validation, LRU ----
     ("cache.key-sources", RC, "parts += [os.path.join(sub, name), f.read()]",
      "parts += [os.path.join(sub, name)]", [T_CACHE]),
