@@ -14,6 +14,7 @@ from loom_post.passes import bodies as bodies_mod, pipeline
 from loom_post.passes.pipeline import optimize
 from loom_post.wasm import instructions
 from loom_post.wasm.errors import DecodeError
+from loom_post.wasm.module import read_module
 
 from wat_util import wat
 
@@ -76,6 +77,18 @@ def test_every_body_is_decoded_at_most_once_per_run(decodes):
     assert len(decodes) < 2 * n_bodies
 
 
+def test_renumber_decodes_none_of_the_bodies_the_function_phase_wrote(decodes):
+    """The function phase learns each new body's references while encoding
+    it; renumber-functions reads them from the store instead of decoding."""
+    data = _module()
+    res = optimize(data, passes=["cse", "renumber-functions"], never_grow=("code",))
+    assert res.passes["cse"].functions_changed == 1
+    assert res.passes["renumber-functions"].functions_changed > 0
+    m = read_module(data)
+    distinct = {m.data[e.body_start:e.end] for e in m.code}
+    assert len(decodes) == len(distinct)   # the function phase's, no more
+
+
 def test_stored_bodies_are_never_changed_in_place(decodes):
     optimize(_module(), never_grow=("code",))
     for _data, locals_, instrs, body in decodes:
@@ -104,3 +117,4 @@ def test_a_body_that_does_not_decode_raises_each_time_without_a_second_decode():
     good = b"\x00\x0b"
     assert store.of_bytes(good) is store.of_bytes(good)
     assert store.decoded == 2
+

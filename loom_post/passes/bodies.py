@@ -13,6 +13,10 @@ first byte, whatever the body's offset in a module.
 Stored bodies are shared: nobody may change their lists (passes hand new lists
 to `Function.update`; module passes only read). A body that does not decode
 keeps its DecodeError, raised again to every reader.
+
+The store also keeps the function references (funcindex.references' spans)
+of the bodies the function phase wrote: it learns them while encoding, so
+renumber-functions, which runs after it, need not decode the new bytes.
 """
 
 from loom_post.wasm.errors import DecodeError
@@ -20,10 +24,11 @@ from loom_post.wasm.instructions import decode_body
 
 
 class Bodies:
-    __slots__ = ("_by_bytes", "decoded")
+    __slots__ = ("_by_bytes", "_refs", "decoded")
 
     def __init__(self):
         self._by_bytes = {}   # body bytes -> Body, or the DecodeError it raised
+        self._refs = {}       # body bytes -> [(start, end, function index)]
         self.decoded = 0      # decode_body calls made (the tests count them)
 
     def get(self, module, pos):
@@ -43,3 +48,11 @@ class Bodies:
         if isinstance(found, DecodeError):
             raise type(found)(found.message, found.offset)  # a fresh one: no stacked traceback
         return found
+
+    def note_references(self, data, spans):
+        """`spans`: the function-index immediates of body `data`, as
+        funcindex.references finds them, known without decoding it."""
+        self._refs[data] = spans
+
+    def known_references(self, data):
+        return self._refs.get(data)

@@ -41,12 +41,12 @@ The pipeline, not a pass, owns:
 import contextlib
 import gc
 
-from loom_post.passes import PASSES, base, guard as guard_mod, resolve, results_cache
+from loom_post.passes import PASSES, base, funcindex, guard as guard_mod, resolve, results_cache
 from loom_post.passes.bodies import Bodies
 from loom_post.errors import OutputInvalid
 from loom_post.passes.validate import check_input, validate_output
 from loom_post.sizes import Sizes
-from loom_post.wasm.instructions import encode_body
+from loom_post.wasm.instructions import encode_body_marked
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.leb128 import read_u32, size_u
 from loom_post.wasm.module import read_module
@@ -254,6 +254,8 @@ def _function_phase(module, passes, protected, jobs, result, rc, bodies):
         if new_body is None:
             continue
         module.replace_body(pos, new_body[0])
+        if len(new_body) > 2:  # its references, found while encoding (not from the cache)
+            bodies.note_references(new_body[0], new_body[2])
         result.function_stats[pos] = (stats, new_body[1])
         result.bytes_saved_by_reencoding += new_body[1]
         result.functions_changed += 1
@@ -321,13 +323,15 @@ def _entry(size):
 
 
 def _run_one(func, old_entry, passes, contexts):
-    """Run the passes on one function; ((bytes, re-encoding saving) or None,
-    [PassStats]) where the body is kept only when its entry is strictly smaller."""
+    """Run the passes on one function; ((bytes, re-encoding saving, its
+    function references) or None, [PassStats]) where the body is kept only
+    when its entry is strictly smaller."""
     original = (func.locals, func.instrs)
     sizes = []          # entry size before each pass that changed it, and after
     per_pass = []
     reencoder = None    # the stats of a pass that asked for re-encoding (compact)
-    encoded = None      # (locals, instrs, bytes) last encoded
+    encoded = None      # (locals, instrs, bytes, references) last encoded
+    refs = funcindex.REF_ROWS
     for p, ctx in zip(passes, contexts):
         stats = base.PassStats(p.name)
         before = (func.locals, func.instrs)
@@ -335,12 +339,13 @@ def _run_one(func, old_entry, passes, contexts):
             if p.reencodes:
                 reencoder = stats
             if not sizes:
-                encoded = original + (encode_body(*original),)
+                encoded = original + encode_body_marked(*original, refs)
                 sizes.append(_entry(len(encoded[2])))
             if encoded[0] is not func.locals or encoded[1] is not func.instrs:
                 # a pass that only asks for re-encoding (compact) leaves the very
                 # same lists: their encoding is already known
-                encoded = (func.locals, func.instrs, encode_body(func.locals, func.instrs))
+                encoded = (func.locals, func.instrs) + encode_body_marked(func.locals,
+                                                                          func.instrs, refs)
             body = encoded[2]
             sizes.append(_entry(len(body)))
             stats.functions_changed = 1
@@ -355,7 +360,7 @@ def _run_one(func, old_entry, passes, contexts):
         reencoder.bytes_saved += reencoding
         reencoder.functions_changed = int(reencoding > 0)
         reencoding = 0
-    return (body, reencoding), per_pass
+    return (body, reencoding, encoded[3]), per_pass
 
 
 def _analysis_only(p, stats):

@@ -8,6 +8,8 @@ This is the hot path: decode_instrs reads the immediate kinds rustc emits most
 they occur, and hands the rarer kinds to the readers in _READERS.
 """
 
+from itertools import accumulate
+
 from loom_post.wasm import opcodes as O
 from loom_post.wasm.errors import DecodeError, UnknownInstruction
 from loom_post.wasm.leb128 import (encode_s, encode_u, read_s32, read_s33, read_s64, read_u32,
@@ -343,6 +345,26 @@ _ONE_BYTE = [bytes((b,)) for b in range(256)]
 
 def encode_body(groups, instrs):
     """Minimal encoding of a body (without its size prefix)."""
+    return b"".join(_encode_parts(groups, instrs, _NONE_MARKED, None))
+
+
+def encode_body_marked(groups, instrs, marked):
+    """encode_body, and [(start, end, index)] of the index immediate of every
+    instruction whose row is in `marked` (rows with one u32 immediate, e.g.
+    the calls), offsets relative to the body: what a caller would otherwise
+    decode the new bytes again to find."""
+    marks = []
+    parts = _encode_parts(groups, instrs, marked, marks)
+    if not marks:
+        return b"".join(parts), []
+    ends = list(accumulate(map(len, parts)))   # part i occupies ends[i-1]:ends[i]
+    return b"".join(parts), [(ends[i - 1], ends[i], imm) for i, imm in marks]
+
+
+_NONE_MARKED = frozenset()
+
+
+def _encode_parts(groups, instrs, marked, marks):
     parts = [encode_locals(groups)]
     append = parts.append
     one = _ONE_BYTE
@@ -353,13 +375,15 @@ def encode_body(groups, instrs):
         kind = info.imm
         if kind == 0:
             continue
-        if kind == 1 and imm < 0x80:
-            append(one[imm])
+        if kind == 1:
+            if info in marked:
+                marks.append((len(parts), imm))
+            append(one[imm] if imm < 0x80 else encode_u(imm))
         elif kind == 2 and -0x40 <= imm < 0x40:
             append(one[imm & 0x7F])
         else:
             append(encode_imm(info, imm))
-    return b"".join(parts)
+    return parts
 
 
 def instr_size(info, imm):
