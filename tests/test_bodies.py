@@ -118,3 +118,51 @@ def test_a_body_that_does_not_decode_raises_each_time_without_a_second_decode():
     assert store.of_bytes(good) is store.of_bytes(good)
     assert store.decoded == 2
 
+
+# -- Body.minimal: known while decoding, exact ------------------------------------
+# (body bytes, minimal): hand-written bodies on each multi-byte path of the decoder
+MINIMAL_CASES = [
+    (b"\x00\x41\xc0\x00\x1a\x0b", True),            # i32.const 64 needs its 0x00
+    (b"\x00\x41\x7f\x1a\x0b", True),                # i32.const -1
+    (b"\x00\x41\xff\x7f\x1a\x0b", False),           # i32.const -1 padded
+    (b"\x00\x41\x80\x00\x1a\x0b", False),           # i32.const 0 padded
+    (b"\x00\x42\xff\x7f\x1a\x0b", False),           # i64.const -1 padded
+    (b"\x00\x10\x80\x00\x0b", False),               # call 0 padded
+    (b"\x00\x10\x80\x01\x0b", True),                # call 128
+    (b"\x00\x41\x00\x28\x42\x00\x00\x1a\x0b", False),  # i32.load naming memory 0 explicitly
+    (b"\x00\x41\x00\x28\x42\x01\x00\x1a\x0b", True),   # ... memory 1: the flag is needed
+    (b"\x00\x41\x00\x28\x02\x80\x00\x1a\x0b", False),  # i32.load offset 0 padded
+    (b"\x00\x41\x00\x28\x02\x80\x01\x1a\x0b", True),   # i32.load offset 128
+    (b"\x00\x43\x00\x00\x00\x00\xfc\x80\x00\x1a\x0b", False),  # a prefixed sub-opcode padded
+    (b"\x00\x43\x00\x00\x00\x00\xfc\x00\x1a\x0b", True),
+    (b"\x00\x02\x80\x00\x0b\x0b", False),           # block type index 0 padded
+    (b"\x00\x02\x40\x0b\x0b", True),
+    (b"\x81\x00\x01\x7f\x0b", False),               # local group count padded
+    (b"\x01\x81\x00\x7f\x0b", False),               # local count padded
+    (b"\x01\x01\x7f\x0b", True),
+    (b"\x00\x41\x00\x0e\x81\x00\x00\x00\x0b", False),  # br_table's count padded
+    (b"\x00\x41\x00\x11\x80\x00\x00\x0b", False),      # call_indirect's type index padded
+]
+
+
+@pytest.mark.parametrize("data,minimal", MINIMAL_CASES)
+def test_minimal_is_known_exactly_while_decoding(data, minimal):
+    body = instructions.decode_body(data, 0, len(data))
+    assert body.minimal == minimal
+    assert (instructions.encode_body(body.locals, body.instrs) == data) == minimal
+
+
+def test_minimal_is_exact_on_every_opcode_row_and_padded_modules():
+    import wat_util as W
+    from padding import pad_module
+    datas = [W.assemble(c) for c in W.all_cases()] + [_module()]
+    datas += [pad_module(d) for d in datas[-40:]]
+    n_false = 0
+    for data in datas:
+        m = read_module(data)
+        for e in m.code:
+            body = instructions.decode_body(data, e.body_start, e.end)
+            same = instructions.encode_body(body.locals, body.instrs) == data[e.body_start:e.end]
+            assert body.minimal == same
+            n_false += not same
+    assert n_false > 40   # the padded modules' bodies

@@ -41,7 +41,9 @@ Why it is safe
     the thunk no longer has (the shared body has no name).
 
 What it costs
-    Every body is decoded once to find its constants; bodies are grouped by
+    Every body is read once to find its constants, from the run's store of
+    decoded bodies (passes/bodies.py: decoded here, the function phase finds
+    it again); bodies are grouped by
     their bytes with the constant immediates left out (a dict lookup each). A
     group is merged only when the bytes it saves are strictly positive,
     counted exactly: the members' code entries (size prefixes included) against
@@ -153,6 +155,8 @@ class _Shape:
     def minimal_size(self):
         """Bytes of this body written with minimal LEB128s (what `compact`
         makes of it)."""
+        if self.decoded.minimal:
+            return len(self.body)
         return len(encode_body(self.decoded.locals, self.decoded.instrs))
 
 

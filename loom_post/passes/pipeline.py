@@ -19,6 +19,9 @@ is credited with the code bytes it saved. After each phase that changed
 something the module is read again, so the next phase sees what was written.
 
 The pipeline, not a pass, owns:
+- the run's store of decoded bodies (bodies.py): merge-similar-functions, the
+  function phase and renumber-functions read every body, and each is decoded
+  once per run (a body a pass rewrote is decoded afresh, by its new bytes);
 - the worker pool: a large module's functions are shared out to forked workers
   (functions are independent, so the result is the same either way);
 - protection: `__wbindgen_describe*` functions and everything they call are
@@ -254,7 +257,7 @@ def _function_phase(module, passes, protected, jobs, result, rc, bodies):
         if new_body is None:
             continue
         module.replace_body(pos, new_body[0])
-        if len(new_body) > 2:  # its references, found while encoding (not from the cache)
+        if len(new_body) > 2 and new_body[2] is not None:  # found while encoding it
             bodies.note_references(new_body[0], new_body[2])
         result.function_stats[pos] = (stats, new_body[1])
         result.bytes_saved_by_reencoding += new_body[1]
@@ -308,13 +311,18 @@ def run_functions(module, passes, contexts, positions, bodies):
     out = []
     for pos in positions:
         entry = module.code[pos]
+        data = module.data[entry.body_start:entry.end]
         try:
-            func = base.Function(module, pos, bodies.get(module, pos))
+            body = bodies.of_bytes(data)
+            func = base.Function(module, pos, body)
             func.effects()
         except (DecodeError, StackTypeError):
             out.append((pos, None, [], False))
             continue
-        out.append((pos,) + _run_one(func, entry.end - entry.start, passes, contexts) + (True,))
+        # a body written minimally already is its own re-encoding
+        same = (data, None) if body.minimal else None
+        out.append((pos,) + _run_one(func, entry.end - entry.start, passes, contexts, same)
+                   + (True,))
     return out
 
 
@@ -322,10 +330,11 @@ def _entry(size):
     return size + size_u(size)
 
 
-def _run_one(func, old_entry, passes, contexts):
+def _run_one(func, old_entry, passes, contexts, same=None):
     """Run the passes on one function; ((bytes, re-encoding saving, its
     function references) or None, [PassStats]) where the body is kept only
-    when its entry is strictly smaller."""
+    when its entry is strictly smaller. `same`: (bytes, None) when the
+    original's re-encoding is known to be its own bytes."""
     original = (func.locals, func.instrs)
     sizes = []          # entry size before each pass that changed it, and after
     per_pass = []
@@ -339,7 +348,7 @@ def _run_one(func, old_entry, passes, contexts):
             if p.reencodes:
                 reencoder = stats
             if not sizes:
-                encoded = original + encode_body_marked(*original, refs)
+                encoded = original + (same or encode_body_marked(*original, refs))
                 sizes.append(_entry(len(encoded[2])))
             if encoded[0] is not func.locals or encoded[1] is not func.instrs:
                 # a pass that only asks for re-encoding (compact) leaves the very

@@ -20,8 +20,10 @@ Why it is safe
     refer to functions in ways funcindex.py does not rewrite are left alone.
 
 What it costs
-    Every body is decoded once to find its references, then the code section is
-    written in the new order. The pipeline keeps the result only when the
+    Every body's references are read from the run's store (passes/bodies.py):
+    those of a body the function phase rewrote were noted while it was
+    encoded, the others come from bodies decoded earlier in the run; then the
+    code section is written in the new order. The pipeline keeps the result only when the
     module got strictly smaller (a minimal index may grow when its function
     moves back; the gate weighs that exactly, on the whole module).
 """
