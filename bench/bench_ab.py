@@ -36,7 +36,9 @@ def run_once(tree, path, out, passes, extra=(), cpu=False):
     cache = tempfile.mkdtemp()
     env = dict(os.environ, PYTHONPATH=os.path.abspath(tree), XDG_CACHE_HOME=cache)
     start, used = time.perf_counter(), _children_cpu()
-    subprocess.run(cmd, env=env, capture_output=True, check=False)
+    # cwd: a directory with no loom_post/ in it, or `python3 -m` would import
+    # the one in the current directory whatever PYTHONPATH says
+    subprocess.run(cmd, env=env, capture_output=True, check=False, cwd=cache)
     elapsed = _children_cpu() - used if cpu else time.perf_counter() - start
     shutil.rmtree(cache, ignore_errors=True)
     return elapsed
@@ -63,7 +65,7 @@ def main(argv=None):
     print(f"| module | A s | B s | B/A |\n|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.wasm")
-        for path in modules:
+        for path in map(os.path.abspath, modules):
             run_once(args.a, path, out, None, args.arg, args.cpu)  # warm-up
             ta, tb = [], []
             for _ in range(args.runs):
