@@ -205,7 +205,8 @@ _LEB_KINDS = frozenset((O.I64, O.BR_TABLE, O.U32X2, O.SELECT_T, O.HEAPTYPE, O.ME
 def _decode_instrs(data, pos, end):
     """decode_instrs, and whether encode_instr would write every instruction
     back as it is (no LEB128 longer than needed, no memarg naming memory 0
-    explicitly). Only the multi-byte paths check it: one-byte LEB128s are minimal."""
+    explicitly). Only the multi-byte paths check it (one-byte LEB128s are
+    minimal), and only until the first that is not."""
     out = []
     append = out.append
     readers = _READERS
@@ -219,7 +220,7 @@ def _decode_instrs(data, pos, end):
             info = _SINGLE[op]
             if info is None:
                 info, pos = _read_prefixed(data, op, pos, start)
-                if pos - start != len(info.opcode_bytes):
+                if minimal and pos - start != len(info.opcode_bytes):
                     minimal = False
             kind = info.imm
             if kind == 0:
@@ -236,14 +237,14 @@ def _decode_instrs(data, pos, end):
                     pos += 1
                 else:
                     imm, pos = read_u32(data, pos)
-                    if data[pos - 1] == 0:  # a multi-byte u32 ending in 0x00 is padded
+                    if minimal and data[pos - 1] == 0:  # a u32 ending in 0x00: padded
                         minimal = False
                 if op == _DELEGATE:
                     depth -= 1
             elif kind == 6:
                 at = pos
                 imm, pos = _read_memarg(data, pos)
-                if pos - at != 2 and pos - at != len(_encode_memarg(imm)):
+                if minimal and pos - at != 2 and pos - at != len(_encode_memarg(imm)):
                     minimal = False
             elif kind == 2:
                 b = data[pos]
@@ -256,19 +257,20 @@ def _decode_instrs(data, pos, end):
                 else:
                     imm, pos = read_s32(data, pos)
                     # padded: a last byte that only repeats the sign of the one before
-                    last, sign = data[pos - 1], data[pos - 2] & 0x40
-                    if (last == 0 and not sign) or (last == 0x7F and sign):
-                        minimal = False
+                    if minimal:
+                        last, sign = data[pos - 1], data[pos - 2] & 0x40
+                        if (last == 0 and not sign) or (last == 0x7F and sign):
+                            minimal = False
             elif kind == 7:
                 at = pos
                 imm, pos = _read_blocktype(data, pos)
-                if pos - at != 1 and pos - at != len(_encode_blocktype(imm)):
+                if minimal and pos - at != 1 and pos - at != len(_encode_blocktype(imm)):
                     minimal = False
                 depth += 1
             else:
                 at = pos
                 imm, pos = readers[kind](data, pos)
-                if kind in _LEB_KINDS and pos - at != len(encode_imm(info, imm)):
+                if minimal and kind in _LEB_KINDS and pos - at != len(encode_imm(info, imm)):
                     minimal = False
                 if kind == 17:  # try_table opens a block too
                     depth += 1
