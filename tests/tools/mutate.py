@@ -516,8 +516,8 @@ MUTATIONS = [
     # -- the run's shared store of decoded bodies: each body decoded once -------
     ("bodies.keyed-lookup", BOD, "found = self._by_bytes.get(data)", "found = None",
      [T_BOD]),
-    ("bodies.function-phase", PIPE, "func = base.Function(module, pos, bodies.get(module, pos))",
-     "func = base.Function(module, pos, Bodies().get(module, pos))", [T_BOD]),
+    ("bodies.function-phase", PIPE, "body = bodies.of_bytes(data)",
+     "body = Bodies().of_bytes(data)", [T_BOD]),
     ("bodies.workers-share", PIPE, "initargs=((module, passes, contexts, bodies),",
      "initargs=((module, passes, contexts, Bodies()),", [T_BOD]),
     ("bodies.module-pass", PIPE, "p.run_module(work, protected, stats, bodies)",
