@@ -2,15 +2,19 @@
 after a change): each module is optimized by A and by B in turn, A B A B ...,
 and the medians and the median of the pair-by-pair ratios B/A are printed.
 
-    python3 bench/bench_ab.py --a DIR_A --b DIR_B [--runs N] [--passes P] [MODULE.wasm ...]
+    python3 bench/bench_ab.py --a DIR_A --b DIR_B [--runs N] [--passes P] [--cpu]
+                              [--arg=--never-grow --arg=code] [MODULE.wasm ...]
 
 DIR_A / DIR_B are checkouts (the directory holding loom_post/); with no modules,
-the shared corpus. Whole-process wall times from Python's timers; the machines
-are shared and noisy, so quote the ratios.
+the shared corpus. Whole-process wall times from Python's timers, or with
+`--cpu` the process's CPU time (user + sys: steadier when other jobs load the
+machine); the machines are shared and noisy, so quote the ratios. `--arg`
+adds a command-line argument to both trees' runs.
 """
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -23,18 +27,26 @@ sys.path.insert(0, ROOT)
 from bench.corpus import corpus_paths, default_fetch  # noqa: E402
 
 
-def run_once(tree, path, out, passes):
+def run_once(tree, path, out, passes, extra=(), cpu=False):
     cmd = [sys.executable, "-m", "loom_post", "optimize", path, "-o", out, "-j", "1"]
     if passes:
         cmd += ["--passes", passes]
+    cmd += list(extra)
     # an empty result cache per run, so both trees run cold (an older tree has none)
     cache = tempfile.mkdtemp()
     env = dict(os.environ, PYTHONPATH=os.path.abspath(tree), XDG_CACHE_HOME=cache)
-    start = time.perf_counter()
-    subprocess.run(cmd, env=env, capture_output=True, check=False)
-    elapsed = time.perf_counter() - start
+    start, used = time.perf_counter(), _children_cpu()
+    # cwd: a directory with no loom_post/ in it, or `python3 -m` would import
+    # the one in the current directory whatever PYTHONPATH says
+    subprocess.run(cmd, env=env, capture_output=True, check=False, cwd=cache)
+    elapsed = _children_cpu() - used if cpu else time.perf_counter() - start
     shutil.rmtree(cache, ignore_errors=True)
     return elapsed
+
+
+def _children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def main(argv=None):
@@ -43,6 +55,8 @@ def main(argv=None):
     ap.add_argument("--b", required=True)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--passes", default=None, help="--passes for B only (A runs its defaults)")
+    ap.add_argument("--cpu", action="store_true", help="CPU time (user + sys), not wall time")
+    ap.add_argument("--arg", action="append", default=[], help="an argument for both trees' runs")
     ap.add_argument("modules", nargs="*")
     args = ap.parse_args(argv)
     fetch = default_fetch()
@@ -51,12 +65,12 @@ def main(argv=None):
     print(f"| module | A s | B s | B/A |\n|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.wasm")
-        for path in modules:
-            run_once(args.a, path, out, None)  # warm-up
+        for path in map(os.path.abspath, modules):
+            run_once(args.a, path, out, None, args.arg, args.cpu)  # warm-up
             ta, tb = [], []
             for _ in range(args.runs):
-                ta.append(run_once(args.a, path, out, None))
-                tb.append(run_once(args.b, path, out, args.passes))
+                ta.append(run_once(args.a, path, out, None, args.arg, args.cpu))
+                tb.append(run_once(args.b, path, out, args.passes, args.arg, args.cpu))
             ratio = statistics.median(b / a for a, b in zip(ta, tb))
             ratios_all.append(ratio)
             ta_all += statistics.median(ta)

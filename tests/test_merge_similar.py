@@ -367,7 +367,7 @@ def test_harness_catches_locals_not_moved_past_the_new_params(monkeypatch):
     real = merge_similar._shared_body
 
     def unshifted(template, slots, m, n_params):
-        saved = template.locals_
+        saved = template.local_refs()
         template.locals_ = [(s, e, imm - m) for s, e, imm in saved]
         try:
             return real(template, slots, m, n_params)

@@ -110,7 +110,8 @@ class ModulePass:
     """Sees the whole module once. Subclasses implement `run_module`, which
     changes `module` through its rewriting methods and fills in `stats`. The
     pipeline hands it a module of its own and keeps the result only when the
-    module got strictly smaller (see pipeline._module_pass)."""
+    module got strictly smaller (see pipeline._module_pass). A body read
+    through the shared store must not be changed in place."""
 
     level = "module"
     name = ""
@@ -118,6 +119,9 @@ class ModulePass:
     default = True
     counters = ()
     analysis_counters = ()
+    # True: run_module takes a fourth argument, the run's shared store of
+    # decoded bodies (bodies.Bodies), and reads bodies only through it.
+    shares_bodies = False
 
-    def run_module(self, module, protected, stats):
+    def run_module(self, module, protected, stats, bodies=None):
         raise NotImplementedError

@@ -48,12 +48,13 @@ class DedupeFunctionsPass(ModulePass):
     name = "dedupe-functions"
     summary = "merge functions with identical type and body; redirect every reference"
     counters = ("functions_removed", "rounds")
+    shares_bodies = True
 
-    def run_module(self, module, protected, stats):
+    def run_module(self, module, protected, stats, bodies=None):
         if not funcindex.understood(module) or not _has_twins(module, protected):
             return
         try:
-            refs = [funcindex.references(module, pos) for pos in range(len(module.code))]
+            refs = [funcindex.references(module, pos, bodies) for pos in range(len(module.code))]
         except ValueError:  # a body that does not decode: indices cannot be mapped
             return
         target = _merge(module, refs, protected, stats)

@@ -19,12 +19,14 @@ sections are written with minimal LEB128s.
 functions by index or code offset which this module does not rewrite.
 """
 
+from loom_post.wasm import opcodes
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.instructions import decode_body
 from loom_post.wasm.leb128 import encode_u, encode_u_width, size_u
 from loom_post.wasm.sections import ENCODERS, encode_function_section, encode_name
 
 _REF_OPS = ("call", "return_call", "ref.func")
+REF_ROWS = frozenset(op for op in opcodes.ALL if op.name in _REF_OPS)  # one u32 immediate each
 _FOREIGN = ("linking", "reloc.", "metadata.code.")
 
 
@@ -43,15 +45,17 @@ def body(module, pos):
     return module.data[entry.body_start:entry.end]
 
 
-def references(module, pos):
+def references(module, pos, bodies=None):
     """(body chunks between references, [(start, end, target)]) of one body,
-    offsets relative to the body; DecodeError when it does not decode."""
+    offsets relative to the body; DecodeError when it does not decode.
+    `bodies`: the run's store of decoded bodies (bodies.Bodies), or None."""
     data = body(module, pos)
-    decoded = decode_body(data, 0, len(data))
-    spans = []
-    for info, imm, s, e in decoded.instrs:
-        if info.name in _REF_OPS:
-            spans.append((s + len(info.opcode_bytes), e, imm))
+    spans = None if bodies is None else bodies.known_references(data)
+    if spans is None:
+        decoded = decode_body(data, 0, len(data)) if bodies is None else bodies.of_bytes(data)
+        rows = REF_ROWS
+        spans = [(s + len(info.opcode_bytes), e, imm) for info, imm, s, e in decoded.instrs
+                 if info in rows]
     chunks, last = [], 0
     for s, e, _t in spans:
         chunks.append(data[last:s])

@@ -41,7 +41,9 @@ Why it is safe
     the thunk no longer has (the shared body has no name).
 
 What it costs
-    Every body is decoded once to find its constants; bodies are grouped by
+    Every body is read once to find its constants, from the run's store of
+    decoded bodies (passes/bodies.py: decoded here, the function phase finds
+    it again); bodies are grouped by
     their bytes with the constant immediates left out (a dict lookup each). A
     group is merged only when the bytes it saves are strictly positive,
     counted exactly: the members' code entries (size prefixes included) against
@@ -60,13 +62,18 @@ What it costs
 
 from loom_post.passes import funcindex
 from loom_post.passes.base import ModulePass
+from loom_post.passes.bodies import Bodies
+from loom_post.wasm import opcodes
 from loom_post.wasm.errors import DecodeError
-from loom_post.wasm.instructions import decode_body, encode_body, encode_imm, encode_valtype, read_valtype
+from loom_post.wasm.instructions import encode_body, encode_imm, encode_valtype, read_valtype
 from loom_post.wasm.leb128 import encode_u, read_u32, size_u
 from loom_post.wasm.sections import encode_function_section
 
 _CONST_TYPES = {"i32.const": 0x7F, "i64.const": 0x7E, "f32.const": 0x7D, "f64.const": 0x7C}
 _LOCAL_OPS = ("local.get", "local.set", "local.tee")
+# The same operators as rows of the opcode table: a set lookup per instruction.
+_CONST_ROWS = frozenset(op for op in opcodes.ALL if op.name in _CONST_TYPES)
+_LOCAL_ROWS = frozenset(op for op in opcodes.ALL if op.name in _LOCAL_OPS)
 _LOCAL_GET, _CALL, _END = b"\x20", b"\x10", b"\x0b"
 _WBINDGEN = "__wasm_bindgen_unstable"
 # The JS API's limits (engines refuse more): a shared body must stay loadable.
@@ -77,12 +84,13 @@ class MergeSimilarFunctionsPass(ModulePass):
     name = "merge-similar-functions"
     summary = "functions differing only in constants: one shared body, thin thunks"
     counters = ("functions_merged", "shared_bodies", "params_added")
+    shares_bodies = True
 
-    def run_module(self, module, protected, stats):
+    def run_module(self, module, protected, stats, bodies=None):
         if not _supported(module):
             return
         try:
-            groups = _groups(module, protected)
+            groups = _groups(module, protected, bodies)
         except DecodeError:
             return
         plan = _plan(module, groups, _existing(module, protected))
@@ -106,20 +114,27 @@ class _Shape:
     cut out (the group key), the constants' spans and immediates, and the
     spans of local indices past the parameters."""
 
-    __slots__ = ("pos", "body", "consts", "locals_")
+    __slots__ = ("pos", "body", "decoded", "n_params", "consts", "locals_")
 
-    def __init__(self, module, pos):
+    def __init__(self, module, pos, bodies):
         entry = module.code[pos]
         self.pos = pos
         self.body = module.data[entry.body_start:entry.end]
-        decoded = decode_body(self.body, 0, len(self.body))
-        n_params = len(module.func_type(module.func_index(pos))[0])
-        self.consts, self.locals_ = [], []
-        for info, imm, s, e in decoded.instrs:
-            if info.name in _CONST_TYPES:
-                self.consts.append((s, e, info.name, info, imm))
-            elif info.name in _LOCAL_OPS and imm >= n_params:
-                self.locals_.append((s + 1, e, imm))
+        self.decoded = bodies.of_bytes(self.body)  # shared: read, never changed
+        self.n_params = len(module.func_type(module.func_index(pos))[0])
+        rows = _CONST_ROWS
+        self.consts = [(s, e, info.name, info, imm) for info, imm, s, e in self.decoded.instrs
+                       if info in rows]
+        self.locals_ = None
+
+    def local_refs(self):
+        """Spans and indices of the local indices past the parameters (only
+        a group's template needs them: computed on first use)."""
+        if self.locals_ is None:
+            rows, n_params = _LOCAL_ROWS, self.n_params
+            self.locals_ = [(s + 1, e, imm) for info, imm, s, e in self.decoded.instrs
+                            if info in rows and imm >= n_params]
+        return self.locals_
 
     def key(self, signature):
         chunks, last = [], 0
@@ -140,17 +155,21 @@ class _Shape:
     def minimal_size(self):
         """Bytes of this body written with minimal LEB128s (what `compact`
         makes of it)."""
-        decoded = decode_body(self.body, 0, len(self.body))
-        return len(encode_body(decoded.locals, decoded.instrs))
+        if self.decoded.minimal:
+            return len(self.body)
+        return len(encode_body(self.decoded.locals, self.decoded.instrs))
 
 
-def _groups(module, protected):
+def _groups(module, protected, bodies=None):
+    """[(signature, [_Shape])] of the groups of more than one member.
+    `bodies`: the run's store of decoded bodies (None: a store of its own)."""
+    bodies = Bodies() if bodies is None else bodies
     by_key = {}
     for pos in range(len(module.code)):
         index = module.func_index(pos)
         if index in protected:
             continue
-        shape = _Shape(module, pos)
+        shape = _Shape(module, pos, bodies)
         if shape.consts:
             # by signature, not type index: equal types at two indices (rustc
             # emits them) would otherwise get two identical shared bodies
@@ -270,7 +289,7 @@ def _shared_body(template, slots, m, n_params):
     exceed the engines' local limit."""
     edits = [(template.consts[j][0], template.consts[j][1], _LOCAL_GET + encode_u(n_params + k))
              for j, k in slots]
-    edits += [(s, e, encode_u(imm + m)) for s, e, imm in template.locals_]
+    edits += [(s, e, encode_u(imm + m)) for s, e, imm in template.local_refs()]
     declared = _declared(template.body)
     if n_params + m + declared > _MAX_LOCALS:
         return None
@@ -301,7 +320,7 @@ def _shared_minimal(template, slots, m, n_params):
     size = template.minimal_size()
     for j, k in slots:
         size += 1 + size_u(n_params + k) - len(template.minimal_const(j))
-    for _s, _e, imm in template.locals_:
+    for _s, _e, imm in template.local_refs():
         size += size_u(imm + m) - size_u(imm)
     return size
 

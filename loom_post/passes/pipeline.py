@@ -19,6 +19,9 @@ is credited with the code bytes it saved. After each phase that changed
 something the module is read again, so the next phase sees what was written.
 
 The pipeline, not a pass, owns:
+- the run's store of decoded bodies (bodies.py): merge-similar-functions, the
+  function phase and renumber-functions read every body, and each is decoded
+  once per run (a body a pass rewrote is decoded afresh, by its new bytes);
 - the worker pool: a large module's functions are shared out to forked workers
   (functions are independent, so the result is the same either way);
 - protection: `__wbindgen_describe*` functions and everything they call are
@@ -42,10 +45,11 @@ The pipeline, not a pass, owns:
 import contextlib
 import gc
 
-from loom_post.passes import PASSES, base, guard as guard_mod, resolve, results_cache
+from loom_post.passes import PASSES, base, funcindex, guard as guard_mod, resolve, results_cache
+from loom_post.passes.bodies import Bodies
 from loom_post.passes.validate import check_input, validate_output
 from loom_post.sizes import Sizes
-from loom_post.wasm.instructions import decode_body, encode_body
+from loom_post.wasm.instructions import encode_body_marked
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.leb128 import read_u32, size_u
 from loom_post.wasm.module import read_module
@@ -138,12 +142,13 @@ def _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, optimize_for, 
         result.not_understood = len(module.code)  # 64-bit addresses: not supported yet
         return result
     guard = _make_guard(data, module, never_grow, optimize_for, keep_dwarf)
+    bodies = Bodies()  # each body decoded once for every pass of this run
     try:
-        module, result = _run_phases(data, module, chosen, keep_dwarf, jobs, guard, rc)
+        module, result = _run_phases(data, module, chosen, keep_dwarf, jobs, guard, rc, bodies)
         if guard is not None and not guard.confirm(_final_candidate(module, result, keep_dwarf)):
             guard.careful()   # the deferred brotli check failed: every step exactly
             module, result = _run_phases(data, read_module(data), chosen, keep_dwarf, jobs, guard,
-                                         rc)
+                                         rc, bodies)
         _guard_done(guard, result, never_grow)
     finally:
         if guard is not None:
@@ -151,17 +156,18 @@ def _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, optimize_for, 
     return _finish(data, module, result, keep_dwarf)
 
 
-def _run_phases(data, module, chosen, keep_dwarf, jobs, guard, rc):
+def _run_phases(data, module, chosen, keep_dwarf, jobs, guard, rc, bodies):
     result = OptimizeResult(data, module, module.code_size, chosen)
-    protected = wbindgen_protected(module)
+    protected = wbindgen_protected(module, bodies)
     result.skipped = sum(1 for pos in range(len(module.code))
                          if module.func_index(pos) in protected)
     for phase in _phases(chosen):
         if phase[0].level == "module":
             for p in phase:
-                module, protected = _module_pass(module, p, protected, result, guard, keep_dwarf)
+                module, protected = _module_pass(module, p, protected, result, guard, keep_dwarf,
+                                                 bodies)
             continue
-        _function_phase(module, phase, protected, jobs, result, rc)
+        _function_phase(module, phase, protected, jobs, result, rc, bodies)
         if guard is not None and module.changed:
             _guard_functions(guard, data, module, result, keep_dwarf)
         if module.changed:  # the next phase reads what this one wrote
@@ -169,13 +175,16 @@ def _run_phases(data, module, chosen, keep_dwarf, jobs, guard, rc):
     return module, result
 
 
-def _module_pass(module, p, protected, result, guard, keep_dwarf):
+def _module_pass(module, p, protected, result, guard, keep_dwarf, bodies):
     """Run a module pass on its own copy; keep its output only when the module
     got strictly smaller, its code section did not grow and the never-grow
     guard accepts it."""
     work = read_module(module.to_bytes())  # a rejected pass leaves no trace
     stats = base.PassStats(p.name, p.counters)
-    p.run_module(work, protected, stats)
+    if p.shares_bodies:
+        p.run_module(work, protected, stats, bodies)
+    else:
+        p.run_module(work, protected, stats)
     if not work.changed:
         result.passes[p.name].add(_analysis_only(p, stats))
         return module, protected
@@ -189,7 +198,7 @@ def _module_pass(module, p, protected, result, guard, keep_dwarf):
     result.passes[p.name].add(stats)
     if new.code_payload() != module.code_payload():  # code moved: offsets changed
         result.code_offsets_changed = True
-    return new, wbindgen_protected(new)
+    return new, wbindgen_protected(new, bodies)
 
 
 def _phases(chosen):
@@ -226,7 +235,7 @@ def _finish(data, module, result, keep_dwarf):
     return result
 
 
-def _function_phase(module, passes, protected, jobs, result, rc=None):
+def _function_phase(module, passes, protected, jobs, result, rc, bodies):
     todo = [pos for pos in range(len(module.code))
             if module.func_index(pos) not in protected]
     outcomes, todo, keys = _cached_functions(rc, module, passes, todo)
@@ -234,9 +243,9 @@ def _function_phase(module, passes, protected, jobs, result, rc=None):
     if todo:
         contexts = [p.prepare(module) for p in passes]
         if jobs > 1 and module.code_size >= PARALLEL_MIN_CODE and len(todo) > 1:
-            fresh = _run_parallel(module, passes, contexts, todo, jobs)
+            fresh = _run_parallel(module, passes, contexts, todo, jobs, bodies)
         else:
-            fresh = run_functions(module, passes, contexts, todo)
+            fresh = run_functions(module, passes, contexts, todo, bodies)
         outcomes = sorted(outcomes + fresh, key=lambda o: o[0])  # the order of a cold run
     if rc is not None and todo:
         _record_functions(rc, module, passes, outcomes, keys)
@@ -249,6 +258,8 @@ def _function_phase(module, passes, protected, jobs, result, rc=None):
         if new_body is None:
             continue
         module.replace_body(pos, new_body[0])
+        if len(new_body) > 2 and new_body[2] is not None:  # found while encoding it
+            bodies.note_references(new_body[0], new_body[2])
         result.function_stats[pos] = (stats, new_body[1])
         result.bytes_saved_by_reencoding += new_body[1]
         result.functions_changed += 1
@@ -296,19 +307,23 @@ def _record_functions(rc, module, passes, outcomes, keys):
     rc.put_functions(module, [p.name for p in passes], pack)
 
 
-def run_functions(module, passes, contexts, positions):
+def run_functions(module, passes, contexts, positions, bodies):
     """[(position, (new body, re-encoding saving) or None, [PassStats], understood)]."""
     out = []
     for pos in positions:
         entry = module.code[pos]
+        data = module.data[entry.body_start:entry.end]
         try:
-            func = base.Function(module, pos,
-                                 decode_body(module.data, entry.body_start, entry.end))
+            body = bodies.of_bytes(data)
+            func = base.Function(module, pos, body)
             func.effects()
         except (DecodeError, StackTypeError):
             out.append((pos, None, [], False))
             continue
-        out.append((pos,) + _run_one(func, entry.end - entry.start, passes, contexts) + (True,))
+        # a body written minimally already is its own re-encoding
+        same = (data, None) if body.minimal else None
+        out.append((pos,) + _run_one(func, entry.end - entry.start, passes, contexts, same)
+                   + (True,))
     return out
 
 
@@ -316,14 +331,17 @@ def _entry(size):
     return size + size_u(size)
 
 
-def _run_one(func, old_entry, passes, contexts):
-    """Run the passes on one function; ((bytes, re-encoding saving) or None,
-    [PassStats]) where the body is kept only when its entry is strictly smaller."""
+def _run_one(func, old_entry, passes, contexts, same=None):
+    """Run the passes on one function; ((bytes, re-encoding saving, its
+    function references) or None, [PassStats]) where the body is kept only
+    when its entry is strictly smaller. `same`: (bytes, None) when the
+    original's re-encoding is known to be its own bytes."""
     original = (func.locals, func.instrs)
     sizes = []          # entry size before each pass that changed it, and after
     per_pass = []
     reencoder = None    # the stats of a pass that asked for re-encoding (compact)
-    encoded = None      # (locals, instrs, bytes) last encoded
+    encoded = None      # (locals, instrs, bytes, references) last encoded
+    refs = funcindex.REF_ROWS
     for p, ctx in zip(passes, contexts):
         stats = base.PassStats(p.name)
         before = (func.locals, func.instrs)
@@ -331,12 +349,13 @@ def _run_one(func, old_entry, passes, contexts):
             if p.reencodes:
                 reencoder = stats
             if not sizes:
-                encoded = original + (encode_body(*original),)
+                encoded = original + (same or encode_body_marked(*original, refs))
                 sizes.append(_entry(len(encoded[2])))
             if encoded[0] is not func.locals or encoded[1] is not func.instrs:
                 # a pass that only asks for re-encoding (compact) leaves the very
                 # same lists: their encoding is already known
-                encoded = (func.locals, func.instrs, encode_body(func.locals, func.instrs))
+                encoded = (func.locals, func.instrs) + encode_body_marked(func.locals,
+                                                                          func.instrs, refs)
             body = encoded[2]
             sizes.append(_entry(len(body)))
             stats.functions_changed = 1
@@ -351,7 +370,7 @@ def _run_one(func, old_entry, passes, contexts):
         reencoder.bytes_saved += reencoding
         reencoder.functions_changed = int(reencoding > 0)
         reencoding = 0
-    return (body, reencoding), per_pass
+    return (body, reencoding, encoded[3]), per_pass
 
 
 def _analysis_only(p, stats):
@@ -396,17 +415,17 @@ def die_with_parent(parent):
 
 
 def _work(positions):
-    module, passes, contexts = _worker_state
-    return run_functions(module, passes, contexts, positions)
+    module, passes, contexts, bodies = _worker_state
+    return run_functions(module, passes, contexts, positions, bodies)
 
 
-def _run_parallel(module, passes, contexts, positions, jobs):
+def _run_parallel(module, passes, contexts, positions, jobs, bodies):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     try:
         ctx = multiprocessing.get_context("fork")
     except ValueError:  # no fork on this platform
-        return run_functions(module, passes, contexts, positions)
+        return run_functions(module, passes, contexts, positions, bodies)
     # Balance by body size: biggest first, each to the least loaded share.
     shares = [[] for _ in range(jobs)]
     loads = [0] * jobs
@@ -417,14 +436,15 @@ def _run_parallel(module, passes, contexts, positions, jobs):
     import os
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=((module, passes, contexts), os.getpid())) as pool:
+                                 initargs=((module, passes, contexts, bodies),
+                                           os.getpid())) as pool:
             parts = list(pool.map(_work, [s for s in shares if s]))
     except (OSError, RuntimeError):  # cannot start workers: do it here
-        return run_functions(module, passes, contexts, positions)
+        return run_functions(module, passes, contexts, positions, bodies)
     return [r for part in parts for r in part]
 
 
-def wbindgen_protected(module):
+def wbindgen_protected(module, bodies):
     """Function indices wasm-bindgen interprets: `__wbindgen_describe*` functions
     (by export or name-section name) and everything they call."""
     named = {}
@@ -443,9 +463,8 @@ def wbindgen_protected(module):
         pos = index - module.num_imported_funcs
         if not 0 <= pos < len(module.code):
             continue
-        entry = module.code[pos]
         try:
-            body = decode_body(module.data, entry.body_start, entry.end)
+            body = bodies.get(module, pos)
         except DecodeError:
             continue
         work.extend(imm for op, imm, _s, _e in body.instrs

@@ -20,8 +20,10 @@ Why it is safe
     refer to functions in ways funcindex.py does not rewrite are left alone.
 
 What it costs
-    Every body is decoded once to find its references, then the code section is
-    written in the new order. The pipeline keeps the result only when the
+    Every body's references are read from the run's store (passes/bodies.py):
+    those of a body the function phase rewrote were noted while it was
+    encoded, the others come from bodies decoded earlier in the run; then the
+    code section is written in the new order. The pipeline keeps the result only when the
     module got strictly smaller (a minimal index may grow when its function
     moves back; the gate weighs that exactly, on the whole module).
 """
@@ -36,14 +38,15 @@ class RenumberFunctionsPass(ModulePass):
     name = "renumber-functions"
     summary = "give the most referenced functions the shortest indices"
     counters = ("functions_moved",)
+    shares_bodies = True
 
-    def run_module(self, module, protected, stats):
+    def run_module(self, module, protected, stats, bodies=None):
         if module.custom_sections(_WBINDGEN) or not funcindex.understood(module):
             return
         if len(module.code) + module.num_imported_funcs <= 128:
             return  # every index is one byte already
         try:
-            refs = [funcindex.references(module, pos) for pos in range(len(module.code))]
+            refs = [funcindex.references(module, pos, bodies) for pos in range(len(module.code))]
             counts = _counts(module, refs)
         except (ValueError, IndexError):
             return

@@ -5,8 +5,13 @@ opcodes.py, its immediate operands, and its byte span in the module. Spans let
 callers keep untouched bytes as they are; `encode_instr` writes minimal LEB128s.
 This is the hot path: decode_instrs reads the immediate kinds rustc emits most
 (none, index, memarg, s32, block type; one-byte LEB128s inline) itself, ordered by how often
-they occur, and hands the rarer kinds to the readers in _READERS.
+they occur, and hands the rarer kinds to the readers in _READERS. While
+decoding a body it also learns whether every LEB128 in it is minimal
+(`Body.minimal`): then the body is its own re-encoding, and nobody needs to
+encode it to know its minimal size.
 """
+
+from itertools import accumulate
 
 from loom_post.wasm import opcodes as O
 from loom_post.wasm.errors import DecodeError, UnknownInstruction
@@ -187,10 +192,26 @@ def decode_instrs(data, pos, end):
     Returns `(instrs, pos_after)`. Raises UnknownInstruction for an opcode outside
     the table and DecodeError for anything malformed.
     """
+    out, pos, _minimal = _decode_instrs(data, pos, end)
+    return out, pos
+
+
+# Immediate kinds written as LEB128s (or holding some) that the inline paths
+# below do not check for minimal width; the others are raw bytes.
+_LEB_KINDS = frozenset((O.I64, O.BR_TABLE, O.U32X2, O.SELECT_T, O.HEAPTYPE, O.MEMARG_LANE,
+                        O.TRY_TABLE))
+
+
+def _decode_instrs(data, pos, end):
+    """decode_instrs, and whether encode_instr would write every instruction
+    back as it is (no LEB128 longer than needed, no memarg naming memory 0
+    explicitly). Only the multi-byte paths check it (one-byte LEB128s are
+    minimal), and only until the first that is not."""
     out = []
     append = out.append
     readers = _READERS
     depth = 0
+    minimal = True
     try:
         while pos < end:
             start = pos
@@ -199,6 +220,8 @@ def decode_instrs(data, pos, end):
             info = _SINGLE[op]
             if info is None:
                 info, pos = _read_prefixed(data, op, pos, start)
+                if minimal and pos - start != len(info.opcode_bytes):
+                    minimal = False
             kind = info.imm
             if kind == 0:
                 imm = None
@@ -206,7 +229,7 @@ def decode_instrs(data, pos, end):
                     depth -= 1
                     if depth < 0:
                         append((info, None, start, pos))
-                        return out, pos
+                        return out, pos, minimal
             elif kind == 1:
                 b = data[pos]
                 if b < 0x80:
@@ -214,10 +237,15 @@ def decode_instrs(data, pos, end):
                     pos += 1
                 else:
                     imm, pos = read_u32(data, pos)
+                    if minimal and data[pos - 1] == 0:  # a u32 ending in 0x00: padded
+                        minimal = False
                 if op == _DELEGATE:
                     depth -= 1
             elif kind == 6:
+                at = pos
                 imm, pos = _read_memarg(data, pos)
+                if minimal and pos - at != 2 and pos - at != len(_encode_memarg(imm)):
+                    minimal = False
             elif kind == 2:
                 b = data[pos]
                 if b < 0x40:
@@ -228,11 +256,22 @@ def decode_instrs(data, pos, end):
                     pos += 1
                 else:
                     imm, pos = read_s32(data, pos)
+                    # padded: a last byte that only repeats the sign of the one before
+                    if minimal:
+                        last, sign = data[pos - 1], data[pos - 2] & 0x40
+                        if (last == 0 and not sign) or (last == 0x7F and sign):
+                            minimal = False
             elif kind == 7:
+                at = pos
                 imm, pos = _read_blocktype(data, pos)
+                if minimal and pos - at != 1 and pos - at != len(_encode_blocktype(imm)):
+                    minimal = False
                 depth += 1
             else:
+                at = pos
                 imm, pos = readers[kind](data, pos)
+                if minimal and kind in _LEB_KINDS and pos - at != len(encode_imm(info, imm)):
+                    minimal = False
                 if kind == 17:  # try_table opens a block too
                     depth += 1
             if pos > end:
@@ -290,14 +329,17 @@ def encode_instr(info, imm):
 class Body:
     """A decoded function body: local groups and instructions."""
 
-    __slots__ = ("locals", "instrs", "start", "end", "code_start")
+    __slots__ = ("locals", "instrs", "start", "end", "code_start", "minimal")
 
-    def __init__(self, locals_, instrs, start, end, code_start):
+    def __init__(self, locals_, instrs, start, end, code_start, minimal=False):
         self.locals = locals_        # [(count, valtype)]
         self.instrs = instrs         # [(op, imm, start, end)]
         self.start = start           # first byte of the body (after its size)
         self.end = end
         self.code_start = code_start  # first byte of the instructions
+        # True: encode_body(locals, instrs) is exactly data[start:end] (known
+        # while decoding; False when unknown or not)
+        self.minimal = minimal
 
     def local_types(self):
         out = []
@@ -328,10 +370,11 @@ def decode_locals(data, pos, end):
 def decode_body(data, start, end):
     """Decode the body occupying data[start:end] (after its size prefix)."""
     groups, code_start = decode_locals(data, start, end)
-    instrs, pos = decode_instrs(data, code_start, end)
+    instrs, pos, minimal = _decode_instrs(data, code_start, end)
     if pos != end:
         raise DecodeError("function body has bytes after its final 'end'", pos)
-    return Body(groups, instrs, start, end, code_start)
+    minimal = minimal and code_start - start == len(encode_locals(groups))
+    return Body(groups, instrs, start, end, code_start, minimal)
 
 
 def encode_locals(groups):
@@ -343,6 +386,26 @@ _ONE_BYTE = [bytes((b,)) for b in range(256)]
 
 def encode_body(groups, instrs):
     """Minimal encoding of a body (without its size prefix)."""
+    return b"".join(_encode_parts(groups, instrs, _NONE_MARKED, None))
+
+
+def encode_body_marked(groups, instrs, marked):
+    """encode_body, and [(start, end, index)] of the index immediate of every
+    instruction whose row is in `marked` (rows with one u32 immediate, e.g.
+    the calls), offsets relative to the body: what a caller would otherwise
+    decode the new bytes again to find."""
+    marks = []
+    parts = _encode_parts(groups, instrs, marked, marks)
+    if not marks:
+        return b"".join(parts), []
+    ends = list(accumulate(map(len, parts)))   # part i occupies ends[i-1]:ends[i]
+    return b"".join(parts), [(ends[i - 1], ends[i], imm) for i, imm in marks]
+
+
+_NONE_MARKED = frozenset()
+
+
+def _encode_parts(groups, instrs, marked, marks):
     parts = [encode_locals(groups)]
     append = parts.append
     one = _ONE_BYTE
@@ -353,13 +416,15 @@ def encode_body(groups, instrs):
         kind = info.imm
         if kind == 0:
             continue
-        if kind == 1 and imm < 0x80:
-            append(one[imm])
+        if kind == 1:
+            if info in marked:
+                marks.append((len(parts), imm))
+            append(one[imm] if imm < 0x80 else encode_u(imm))
         elif kind == 2 and -0x40 <= imm < 0x40:
             append(one[imm & 0x7F])
         else:
             append(encode_imm(info, imm))
-    return b"".join(parts)
+    return parts
 
 
 def instr_size(info, imm):

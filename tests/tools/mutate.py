@@ -113,6 +113,8 @@ T_NAMES = "tests/test_demangle.py"
 T_MIS = "tests/test_config_mistakes.py"
 T_COMP = "tests/test_compressed.py"
 T_MSF = "tests/test_merge_similar.py"
+BOD = "loom_post/passes/bodies.py"
+T_BOD = "tests/test_bodies.py"
 
 
 def k(files, expr):
@@ -519,8 +521,8 @@ MUTATIONS = [
      "fixed = sum(len(t) for t in thunks.values())", k([T_MSF], "not raw")),
     ("msf.locals-shifted", MSF, "edits += [(s, e, encode_u(imm + m))", "edits += [(s, e, encode_u(imm))",
      k([T_MSF], "not raw")),
-    ("msf.first-local", MSF, "elif info.name in _LOCAL_OPS and imm >= n_params:",
-     "elif info.name in _LOCAL_OPS and imm > n_params:", k([T_MSF], "not raw")),
+    ("msf.first-local", MSF, "if info in rows and imm >= n_params]",
+     "if info in rows and imm > n_params]", k([T_MSF], "not raw")),
     ("msf.differing-all", MSF, "if all(m.value(j) == first.value(j) for m in members[1:]):",
      "if any(m.value(j) == first.value(j) for m in members[1:]):", k([T_MSF], "not raw")),
     ("msf.equal-constants-share", MSF, "if values not in param_of:", "if True:", k([T_MSF], "not raw")),
@@ -541,6 +543,46 @@ MUTATIONS = [
      "        if False:\n            continue\n        t = ", k([T_MSF], "not raw")),
     ("msf.type-reused", MSF, "        if _signature(*t) == sig:\n            return i, 0",
      "        if False:\n            return i, 0", k([T_MSF], "reused")),
+    # -- the run's shared store of decoded bodies: each body decoded once -------
+    ("bodies.keyed-lookup", BOD, "found = self._by_bytes.get(data)", "found = None",
+     [T_BOD]),
+    ("bodies.function-phase", PIPE, "body = bodies.of_bytes(data)",
+     "body = Bodies().of_bytes(data)", [T_BOD]),
+    ("bodies.workers-share", PIPE, "initargs=((module, passes, contexts, bodies),",
+     "initargs=((module, passes, contexts, Bodies()),", [T_BOD]),
+    ("bodies.module-pass", PIPE, "p.run_module(work, protected, stats, bodies)",
+     "p.run_module(work, protected, stats, None)", [T_BOD]),
+    ("bodies.msf-reads-store", MSF, "bodies = Bodies() if bodies is None else bodies",
+     "bodies = Bodies()", [T_BOD]),
+    ("bodies.renumber-reads-store", "loom_post/passes/renumber.py",
+     "funcindex.references(module, pos, bodies) for", "funcindex.references(module, pos) for",
+     [T_BOD]),
+    ("bodies.new-references-noted", PIPE, "bodies.note_references(new_body[0], new_body[2])",
+     "pass", [T_BOD]),
+    ("bodies.known-references-read", "loom_post/passes/funcindex.py",
+     "spans = None if bodies is None else bodies.known_references(data)", "spans = None",
+     [T_BOD]),
+    ("bodies.minimal-u32", INS, "if minimal and data[pos - 1] == 0:  # a u32 ending", "if False:",
+     [T_BOD]),
+    ("bodies.minimal-s32-negative", INS, "if (last == 0 and not sign) or (last == 0x7F and sign):",
+     "if last == 0 and not sign:", [T_BOD]),
+    ("bodies.minimal-memarg", INS, "if minimal and pos - at != 2 and pos - at != len(_encode_memarg(imm)):",
+     "if False:", [T_BOD]),
+    ("bodies.minimal-prefix", INS, "if minimal and pos - start != len(info.opcode_bytes):", "if False:",
+     [T_BOD]),
+    ("bodies.minimal-blocktype", INS,
+     "if minimal and pos - at != 1 and pos - at != len(_encode_blocktype(imm)):", "if False:", [T_BOD]),
+    ("bodies.minimal-other-kinds", INS,
+     "if minimal and kind in _LEB_KINDS and pos - at != len(encode_imm(info, imm)):", "if False:",
+     [T_BOD]),
+    ("bodies.minimal-locals", INS,
+     "minimal = minimal and code_start - start == len(encode_locals(groups))",
+     "minimal = minimal", [T_BOD]),
+    ("bodies.minimal-trusted-only", PIPE, "same = (data, None) if body.minimal else None",
+     "same = (data, None)", ["tests/test_compact.py"]),
+    ("bodies.dedupe-reads-store", "loom_post/passes/dedupe.py",
+     "funcindex.references(module, pos, bodies) for", "funcindex.references(module, pos) for",
+     [T_BOD]),
     # -- the result cache: key components, damaged entries, validation, LRU ----
     ("cache.key-sources", RC, "parts += [os.path.join(sub, name), f.read()]",
      "parts += [os.path.join(sub, name)]", [T_CACHE]),
