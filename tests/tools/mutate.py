@@ -119,8 +119,8 @@ def k(files, expr):
 # - cse `_MIN_COST = 3` -> 2: a 2-byte expression never beats a 2-byte local.get
 #   (`current > ref` already refuses it); 3 -> 4 is kept instead.
 # - cse `if current > ref` -> `>=`: a reuse saving 0 bytes changes no size.
-# - cse `not self.reachable` in record(): dead code is never typed (its effects
-#   are None), so record() never runs there; the flag is tested at scope ends.
+# - cse `not self.reachable` where the scan records: dead code is never typed (its effects
+#   are None), so nothing is recorded there; the flag is tested at scope ends.
 # - cse's swallow protection (`live[a] - k <= 0` -> False): in every shape tried
 #   the swallowed group keeps a live reuse inside the swallowing group's first
 #   occurrence (greedy order takes the larger group first otherwise); no corpus
@@ -147,19 +147,19 @@ MUTATIONS = [
     ("cse.min-cost", CSE, "_MIN_COST = 3", "_MIN_COST = 4",
      k([T_GATE, T_EXE], "constants or three_byte")),
     # -- availability ------------------------------------------------------------
-    ("cse.kill-local-set", CSE, "self.drop(self.by_local.pop(imm, ()))",
-     "self.by_local.get(imm, ())", [T_RED, T_EXE]),
-    ("cse.kill-global-set", CSE, "self.drop(self.by_global.pop(imm, ()))",
-     "self.by_global.get(imm, ())", k([T_RED, T_EXE], "global or fm4")),
+    ("cse.kill-local-set", CSE, "local_writes[ins[1]] = i", "local_writes[ins[1]] = -1",
+     [T_RED, T_EXE]),
+    ("cse.kill-global-set", CSE, "global_writes[ins[1]] = i", "global_writes[ins[1]] = -1",
+     k([T_RED, T_EXE], "global or fm4")),
     ("cse.store-kills-loads", CSE,
-     "elif effect in E.WRITES_MEMORY:\n            self.drop_loads()",
-     "elif effect in E.WRITES_MEMORY:\n            pass", k([T_RED, T_EXE], "load")),
-    ("cse.call-kills-loads", CSE,
-     "elif effect is O.CALL:\n            self.drop_loads()",
-     "elif effect is O.CALL:\n            pass", k([T_RED, T_EXE], "load or call")),
-    ("cse.call-kills-globals", CSE,
-     "            self.drop_loads()\n            self.drop_globals()\n            if op.name",
-     "            self.drop_loads()\n            if op.name", k([T_RED, T_EXE], "global")),
+     "elif kind == _MEMW:\n                last_memory = i",
+     "elif kind == _MEMW:\n                pass", k([T_RED, T_EXE], "load")),
+    ("cse.call-kills-loads", CSE, "last_call = last_memory = i", "last_call = i",
+     k([T_RED, T_EXE], "load or call")),
+    ("cse.call-kills-globals", CSE, "last_call = last_memory = i", "last_memory = i",
+     k([T_RED, T_EXE], "global")),
+    ("cse.valid-checks-locals", CSE, "if local_writes.get(x, -1) > pos:",
+     "if local_writes.get(x, -1) > i:", [T_RED, T_EXE]),
     ("cse.loop-drops-locals", CSE, "for x in expr[3]:\n            best", "for x in ():\n            best",
      k([T_RED, T_EXE], "loop")),
     ("cse.loop-drops-globals", CSE, "for x in expr[4]:\n                best",
@@ -168,9 +168,13 @@ MUTATIONS = [
      "if False:\n            best = min(best, _next(self.memory, pos))", k([T_RED, T_EXE], "loop or load")),
     ("cse.loop-summary-memory", CSE, "elif effect in E.WRITES_MEMORY:\n                self.memory.append(i)",
      "elif effect in E.WRITES_MEMORY:\n                pass", k([T_RED, T_EXE], "loop or load")),
-    ("cse.loop-kills-nothing", CSE, "end = self.writes.loop_end.get(i, _NEVER)", "end = -1",
+    ("cse.loop-kills-nothing", CSE, "end = self.writes.loop_end.get(head, _NEVER)", "end = -1",
      k([T_RED, T_EXE], "loop")),
-    ("cse.scope-end-keeps-all", CSE, "while len(added) > start and added[-1][1] >= cut:",
+    ("cse.loop-latest-end", CSE, "head = loops[bisect_right(loops, pos)]", "head = loops[-1]",
+     k([T_RED], "loop")),
+    ("cse.loop-forgets-closed", CSE, "del self.loops[self.open_loops:]",
+     "self.loops[:0] = []", k([T_RED], "loop")),
+    ("cse.scope-end-keeps-all", CSE, "while len(added) > start and added[-1][1] > cut:",
      "while False:", [T_RED, T_EXE]),
     ("cse.if-arm-forgets", CSE, "cut = 0  # an if arm, or a try body or handler",
      "cut = _ALL  # an if arm, or a try body or handler", [T_RED, T_EXE]),
@@ -186,10 +190,11 @@ MUTATIONS = [
      k([T_RED], "unreachable or never_falls or left_by")),
     ("cse.reachable-block-end", CSE, "else (_ALL if self.reachable else 0)", "else _ALL",
      k([T_RED], "unreachable or never_falls or left_by")),
-    ("cse.shared-memory-loads", CSE, "if nxt != i or (is_load and imm[1] in self.shared):",
-     "if nxt != i:", k([T_GATE, T_EXE], "shared")),
-    ("cse.non-nullable-local", CSE, "or (vtype.__class__ is tuple and vtype[0] == 0x64)):",
-     "or False):", k([T_EXE, T_RED], "nullable or select")),
+    ("cse.shared-memory-loads", CSE,
+     "if a is None or a[1] != i or (kind == _LOAD and imm[1] in shared):",
+     "if a is None or a[1] != i:", k([T_GATE, T_EXE], "shared")),
+    ("cse.non-nullable-local", CSE, "if vtype.__class__ is tuple and vtype[0] == 0x64:",
+     "if False:", k([T_EXE, T_RED], "nullable or select")),
     # -- the effect table and analysis -------------------------------------------
     ("ops.memory-size-pure", OPS, '(None, 0x3F, "memory.size", U32, ":i", OTHER)',
      '(None, 0x3F, "memory.size", U32, ":i", PURE)', [T_EFF, T_PIPE]),
