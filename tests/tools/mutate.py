@@ -108,6 +108,8 @@ T_NAMES = "tests/test_demangle.py"
 T_MIS = "tests/test_config_mistakes.py"
 T_COMP = "tests/test_compressed.py"
 T_MSF = "tests/test_merge_similar.py"
+STK = "loom_post/wasm/stack_types.py"
+T_STK = "tests/test_stack_types.py"
 
 
 def k(files, expr):
@@ -195,6 +197,29 @@ MUTATIONS = [
      "if a is None or a[1] != i:", k([T_GATE, T_EXE], "shared")),
     ("cse.non-nullable-local", CSE, "if vtype.__class__ is tuple and vtype[0] == 0x64:",
      "if False:", k([T_EXE, T_RED], "nullable or select")),
+    # -- stack typing: the fast paths of the main loop -----------------------------
+    ("stk.unary-base", STK, "if len(stack) > height and stack[-1] == row[1]:",
+     "if stack and stack[-1] == row[1]:", [T_STK]),
+    ("stk.binary-base", STK,
+     "if len(stack) - height > 1 and stack[-1] == row[1] and stack[-2] == row[2]:\n"
+     "                    del stack[-1]",
+     "if len(stack) > 1 and stack[-1] == row[1] and stack[-2] == row[2]:\n"
+     "                    del stack[-1]", [T_STK]),
+    ("stk.binary-second-operand", STK,
+     "and stack[-1] == row[1] and stack[-2] == row[2]:\n                    del stack[-1]",
+     "and stack[-1] == row[1]:\n                    del stack[-1]", [T_STK]),
+    ("stk.binary-result", STK, "del stack[-1]\n                    stack[-1] = row[3]",
+     "del stack[-1]", [T_STK]),
+    ("stk.store-base", STK,
+     "if len(stack) - height > 1 and stack[-1] == row[1] and stack[-2] == row[2]:\n"
+     "                    del stack[-2:]",
+     "if len(stack) > 1 and stack[-1] == row[1] and stack[-2] == row[2]:\n"
+     "                    del stack[-2:]", [T_STK]),
+    ("stk.set-type", STK, "and stack[-1] == local_types[ins[1]]:", "and True:", [T_STK]),
+    ("stk.set-base", STK, "elif info in sets and ins[1] < n_locals and len(stack) > height",
+     "elif info in sets and ins[1] < n_locals and stack", [T_STK]),
+    ("stk.tee-keeps", STK, "if info is local_set:\n                del stack[-1]",
+     "if True:\n                del stack[-1]", [T_STK]),
     # -- the effect table and analysis -------------------------------------------
     ("ops.memory-size-pure", OPS, '(None, 0x3F, "memory.size", U32, ":i", OTHER)',
      '(None, 0x3F, "memory.size", U32, ":i", PURE)', [T_EFF, T_PIPE]),
