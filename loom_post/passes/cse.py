@@ -134,11 +134,13 @@ class _Writes:
     def __init__(self, instrs):
         self.local, self.glob = {}, {}
         self.memory, self.calls, self.loop_end = [], [], {}
-        LOCAL_SET, GLOBAL_SET, CALL, CONTROL = O.LOCAL_SET, O.GLOBAL_SET, O.CALL, O.CONTROL
+        kinds = _KINDS
         opened = []
         for i, ins in enumerate(instrs):
-            effect = ins[0].effect
-            if effect is CONTROL:
+            kind = kinds[ins[0]]
+            if kind <= _GGET or kind == _OTHER:
+                continue
+            if kind == _CTRL:
                 name = ins[0].name
                 if name in E.OPENERS:
                     opened.append(i if name == "loop" else -1)
@@ -146,13 +148,13 @@ class _Writes:
                     start = opened.pop()
                     if start >= 0:
                         self.loop_end[start] = i
-            elif effect is LOCAL_SET:
+            elif kind == _LSET:
                 self.local.setdefault(ins[1], []).append(i)
-            elif effect is GLOBAL_SET:
+            elif kind == _GSET:
                 self.glob.setdefault(ins[1], []).append(i)
-            elif effect in E.WRITES_MEMORY:
+            elif kind == _MEMW:
                 self.memory.append(i)
-            elif effect is CALL:
+            else:  # a call
                 self.calls.append(i)
                 self.memory.append(i)
 
@@ -618,20 +620,23 @@ def _apply(instrs, plan):
             # A later, enclosing replacement with the same start wins; ones
             # inside it are skipped over when it is emitted.
             replace_at[s] = (e, local)
+    # Copy the runs between the edits as slices: the edits are few.
     out = []
-    i, n, replaced = 0, len(instrs), 0
-    while i < n:
+    pos, replaced = 0, 0
+    for i in sorted(tee_after.keys() | replace_at.keys()):
+        if i < pos:
+            continue  # inside a replaced span
         r = replace_at.get(i)
         if r is not None:
+            out.extend(instrs[pos:i])
             out.append((_LOCAL_GET, r[1], -1, -1))
             replaced += 1
-            i = r[0] + 1
-            continue
-        out.append(instrs[i])
-        local = tee_after.get(i)
-        if local is not None:
-            out.append((_LOCAL_TEE, local, -1, -1))
-        i += 1
+            pos = r[0] + 1
+        else:
+            out.extend(instrs[pos:i + 1])
+            out.append((_LOCAL_TEE, tee_after[i], -1, -1))
+            pos = i + 1
+    out.extend(instrs[pos:])
     return plan.local_groups, out, replaced
 
 
