@@ -48,7 +48,11 @@ How it runs
     Three phases per round: scan (one walk: candidates and where each value is
     available), select (the exact gate, greedy by savings) and apply (tees and
     local.gets). Rounds repeat while another could still pay. The pipeline
-    (pipeline.py) decides whether the rewritten function is kept.
+    (pipeline.py) decides whether the rewritten function is kept. The scan
+    checks writes only when a value recurs (most never do): what a kill at
+    every write and at every loop header would have dropped, it finds from the
+    last write of each thing read and one bisection into the loops entered
+    since.
 """
 
 from bisect import bisect_right
