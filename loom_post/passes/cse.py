@@ -245,104 +245,111 @@ class _Scan:
         self.loops = []
         self.open_loops = 0
         self.reachable = True
+        # The last write before the walk's position: per local and mutable
+        # global, of memory (stores, bulk memory, atomics, calls) and calls.
+        self.local_writes, self.global_writes = {}, {}
+        self.last_memory = self.last_call = -1
 
     def run(self):
         instrs, effects, shadow = self.instrs, self.effects, self.shadow
         push, pop = shadow.append, shadow.pop
         kinds, leaves, intern, shared = _KINDS, self.leaves, self.intern, self.shared
-        avail, added, laters = self.avail, self.added, self.laters
-        local_writes, global_writes = {}, {}
-        last_call = last_memory = -1
+        local_writes = self.local_writes
         for i, eff in enumerate(effects):
             if eff is None:
                 continue            # unreachable code: left alone
             ins = instrs[i]
             op = ins[0]
             kind = kinds[op]
-            if kind <= _GGET:       # a value to scan: build its expression
-                npops = eff[0]
-                if npops == 0:
-                    imm = ins[1]
-                    leaf = leaves.get(imm if kind == _LGET else (op, imm))
-                    if leaf is None:
-                        leaf = self.new_leaf(kind, op, imm)
-                    expr = (i, i + 1, leaf[0], leaf[2], leaf[3], False, leaf[1])
-                elif npops == 1:
-                    a = pop()
-                    imm = ins[1]
-                    if a is None or a[1] != i or (kind == _LOAD and imm[1] in shared):
-                        push(None)
-                        continue
-                    raw = (op, imm, a[2])
-                    key = intern.get(raw)
-                    if key is None:
-                        key = intern[raw] = len(intern) + len(leaves)
-                    expr = (a[0], i + 1, key, a[3], a[4], a[5] or kind == _LOAD,
-                            a[6] + (op.fixed_size or instr_size(op, imm)))
-                elif npops == 2:
-                    b = pop()
-                    a = pop()
-                    imm = ins[1]
-                    if (a is None or b is None or a[1] != b[0] or b[1] != i
-                            or (kind == _LOAD and imm[1] in shared)):
-                        push(None)
-                        continue
-                    raw = (op, imm, a[2], b[2])
-                    key = intern.get(raw)
-                    if key is None:
-                        key = intern[raw] = len(intern) + len(leaves)
-                    expr = (a[0], i + 1, key, a[3] + b[3], a[4] + b[4],
-                            a[5] or b[5] or kind == _LOAD,
-                            a[6] + b[6] + (op.fixed_size or instr_size(op, imm)))
-                else:
-                    expr = self.expression(i, op, ins[1], npops, kind == _LOAD)
-                push(expr)
-                # Record it: make it available, or note a later occurrence. A
-                # new local needs a default value: a non-nullable reference
-                # local (0x64 ht) would count as unset after the block setting it.
-                if expr is None or expr[6] < _MIN_COST or not self.reachable:
-                    continue
-                vtype = eff[1][0]
-                if vtype.__class__ is tuple and vtype[0] == 0x64:
-                    continue
-                key = expr[2]
-                first = avail.get(key)
-                if first is None or not self.valid(first, i, local_writes, global_writes,
-                                                   last_call, last_memory):
-                    avail[key] = expr
-                    added.append(expr)
-                else:
-                    seen = laters.get(first[1])
-                    if seen is None:
-                        laters[first[1]] = (first, [(expr[0], i)])
+            if kind > _GGET:        # not a value to scan
+                if kind == _LSET:
+                    local_writes[ins[1]] = i
+                    if eff[1]:
+                        shadow[-1] = None   # local.tee
                     else:
-                        seen[1].append((expr[0], i))
-                continue
-            # Everything else: replay the stack effect, note writes, steer.
-            if kind == _LSET:
-                local_writes[ins[1]] = i
-                if eff[1]:
-                    shadow[-1] = None   # local.tee
-                else:
-                    pop()
-                continue
-            npops, pushes = eff
-            if npops:
-                del shadow[-npops:]
-            if pushes:
-                shadow.extend([None] * len(pushes))
-            if kind == _CTRL:
-                if self.control(i, op.name, ins[1]):
+                        pop()
+                elif self.step(i, op, ins[1], eff, kind):
                     break
-            elif kind == _MEMW:
-                last_memory = i
-            elif kind == _CALL:
-                last_call = last_memory = i
-                if op.name in E.ENDS_PATH:
-                    self.reachable = False
-            elif kind == _GSET:
-                global_writes[ins[1]] = i
+                continue
+            npops = eff[0]
+            if npops == 0:
+                imm = ins[1]
+                leaf = leaves.get(imm if kind == _LGET else (op, imm))
+                if leaf is None:
+                    leaf = self.new_leaf(kind, op, imm)
+                expr = (i, i + 1, leaf[0], leaf[2], leaf[3], False, leaf[1])
+            elif npops == 1:
+                a = pop()
+                imm = ins[1]
+                if a is None or a[1] != i or (kind == _LOAD and imm[1] in shared):
+                    push(None)
+                    continue
+                raw = (op, imm, a[2])
+                key = intern.get(raw)
+                if key is None:
+                    key = intern[raw] = len(intern) + len(leaves)
+                expr = (a[0], i + 1, key, a[3], a[4], a[5] or kind == _LOAD,
+                        a[6] + (op.fixed_size or instr_size(op, imm)))
+            elif npops == 2:
+                b = pop()
+                a = pop()
+                imm = ins[1]
+                if (a is None or b is None or a[1] != b[0] or b[1] != i
+                        or (kind == _LOAD and imm[1] in shared)):
+                    push(None)
+                    continue
+                raw = (op, imm, a[2], b[2])
+                key = intern.get(raw)
+                if key is None:
+                    key = intern[raw] = len(intern) + len(leaves)
+                expr = (a[0], i + 1, key, a[3] + b[3], a[4] + b[4],
+                        a[5] or b[5] or kind == _LOAD,
+                        a[6] + b[6] + (op.fixed_size or instr_size(op, imm)))
+            else:
+                expr = self.expression(i, op, ins[1], npops, kind == _LOAD)
+            push(expr)
+            if expr is not None and expr[6] >= _MIN_COST and self.reachable:
+                self.record(expr, eff[1][0], i)
         return self.groups()
+
+    def step(self, i, op, imm, eff, kind):
+        """Replay what any other instruction does to the stack, note its writes
+        and steer through structure; True at the function's final end."""
+        npops, pushes = eff
+        shadow = self.shadow
+        if npops:
+            del shadow[-npops:]
+        if pushes:
+            shadow.extend([None] * len(pushes))
+        if kind == _CTRL:
+            return self.control(i, op.name, imm)
+        if kind == _MEMW:
+            self.last_memory = i
+        elif kind == _CALL:
+            self.last_call = self.last_memory = i
+            if op.name in E.ENDS_PATH:
+                self.reachable = False
+        elif kind == _GSET:
+            self.global_writes[imm] = i
+        return False
+
+    def record(self, expr, vtype, i):
+        """Make `expr` available, or note a later occurrence of it. A new local
+        needs a default value: a non-nullable reference local (0x64 ht) would
+        count as unset after the block that sets it."""
+        if vtype.__class__ is tuple and vtype[0] == 0x64:
+            return
+        key = expr[2]
+        first = self.avail.get(key)
+        if first is None or not self.valid(first, i):
+            self.avail[key] = expr
+            self.added.append(expr)
+            return
+        seen = self.laters.get(first[1])
+        if seen is None:
+            self.laters[first[1]] = (first, [(expr[0], i)])
+        else:
+            seen[1].append((expr[0], i))
 
     def new_leaf(self, kind, op, imm):
         key = len(self.intern) + len(self.leaves)
@@ -388,7 +395,7 @@ class _Scan:
         return out
 
     # -- kills -------------------------------------------------------------
-    def valid(self, first, i, local_writes, global_writes, last_call, last_memory):
+    def valid(self, first, i):
         """Is the value of `first` still what a recomputation at i would give?
         Not when something it reads was written since (a local.set/tee of one
         of its locals, a global.set of one of its globals, a call for globals
@@ -398,15 +405,15 @@ class _Scan:
         if self.loops and self.loops[-1] > pos and self.killed_by_loop(first, pos):
             return False
         for x in first[3]:
-            if local_writes.get(x, -1) > pos:
+            if self.local_writes.get(x, -1) > pos:
                 return False
         if first[4]:
-            if last_call > pos:
+            if self.last_call > pos:
                 return False
             for x in first[4]:
-                if global_writes.get(x, -1) > pos:
+                if self.global_writes.get(x, -1) > pos:
                     return False
-        return not (first[5] and last_memory > pos)
+        return not (first[5] and self.last_memory > pos)
 
     def killed_by_loop(self, first, pos):
         """Would a loop header entered after `pos` have dropped `first`? It does

@@ -133,25 +133,23 @@ class _Typer:
         self.ctrl[-1].dead = True
 
 
+# The hot path of the walk stays inline: local.get (alone about a quarter of
+# all instructions), the common shapes of rows with a fixed signature and
+# local.set/tee, when their operands are exactly the types they want (anything
+# else takes the general path, which also words the errors). Every other row is
+# typed by its rule in _RULES.
 def stack_effects(module, pos, body):
     """The `(pops, pushes)` of every instruction of `body`, the body of code
     entry `pos`; raises StackTypeError where it does not type-check."""
-    # The hot path stays inline: local.get (alone about a quarter of all
-    # instructions), the common shapes of rows with a fixed signature and
-    # local.set/tee, when their operands are exactly the types they want
-    # (anything else takes the general path, which also words the errors).
-    # Every other row is typed by its rule in _RULES.
     t = _Typer(module, pos, body)
     stack, ctrl, local_types = t.stack, t.ctrl, t.local_types
     push, record = stack.append, t.effects.append
     n_locals = len(local_types)
     rules, fixed, local_get, got = _RULES, _FIXED, _LOCAL_GET, _GOT
     local_set, sets, teed = _LOCAL_SET, _SETS, _TEED
-    dead, height = False, 0
-    dead_depth = 0
-    instrs = body.instrs
-    last = len(instrs) - 1
-    for idx, ins in enumerate(instrs):
+    dead, height, dead_depth = False, 0, 0
+    last = len(body.instrs) - 1
+    for idx, ins in enumerate(body.instrs):
         info = ins[0]
         if dead:
             depth = _dead_depth(info, dead_depth)
@@ -170,26 +168,21 @@ def stack_effects(module, pos, body):
         row = fixed.get(info)
         if row is not None:
             shape = row[0]
-            if shape == _BINARY:
+            if shape == _TWO:
                 if len(stack) - height > 1 and stack[-1] == row[1] and stack[-2] == row[2]:
-                    del stack[-1]
-                    stack[-1] = row[3]
+                    del stack[-2:]
+                    if row[3] is not None:
+                        push(row[3])
                     record(row[4])
                     continue
             elif shape == _PUSH:
                 push(row[3])
                 record(row[4])
                 continue
-            elif shape == _UNARY:
-                if len(stack) > height and stack[-1] == row[1]:
-                    stack[-1] = row[3]
-                    record(row[4])
-                    continue
-            elif shape == _STORE:
-                if len(stack) - height > 1 and stack[-1] == row[1] and stack[-2] == row[2]:
-                    del stack[-2:]
-                    record(row[4])
-                    continue
+            elif shape == _UNARY and len(stack) > height and stack[-1] == row[1]:
+                stack[-1] = row[3]
+                record(row[4])
+                continue
             _pop_fixed(stack, height, info)
             stack.extend(info.pushes)
             record(info.stack_effect)
@@ -234,12 +227,12 @@ def _pop_fixed(stack, height, info):
 
 # The rows with a fixed signature, by shape: what the main loop's fast path
 # needs of each, (shape, type popped last, type popped before it, type
-# pushed, recorded effect), derived from the opcode table.
-_PUSH, _UNARY, _BINARY, _STORE, _OTHER_SHAPE = range(5)
+# pushed or None, recorded effect), derived from the opcode table.
+_PUSH, _UNARY, _TWO, _OTHER_SHAPE = range(4)
 
 
 def _fixed_rows():
-    shapes = {(0, 1): _PUSH, (1, 1): _UNARY, (2, 1): _BINARY, (2, 0): _STORE}
+    shapes = {(0, 1): _PUSH, (1, 1): _UNARY, (2, 1): _TWO, (2, 0): _TWO}
     rows = {}
     for op in O.ALL:
         if op.pops is None:
