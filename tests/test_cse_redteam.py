@@ -409,6 +409,33 @@ def test_loop_store_after_the_load_kills_the_load_from_before_the_loop():
       args=[(0, 3), (4, 5), (8, 0), (100, 7)])
 
 
+
+def test_loop_after_a_closed_inner_loop_still_drops_what_its_body_writes():
+    # The header of $A is what drops E (its write comes after the use); the
+    # inner loop $B, entered after $A, ends before that write.
+    run_case(func(f"""
+      {BOUNDED}
+      (local.set $r {E})
+      (loop $A
+        (loop $B (nop))
+        (local.set $r (i32.add (local.get $r) {E}))
+        (local.set $p (i32.add (local.get $p) (i32.const 3)))
+        (br_if $A (i32.gt_s (local.tee $c (i32.sub (local.get $c) (i32.const 1))) (i32.const 0))))
+      (local.get $r)"""), fires=False)
+
+
+def test_loop_after_an_earlier_loop_still_drops_what_its_body_writes():
+    # Two loops one after the other: the second one's header drops E.
+    run_case(func(f"""
+      {BOUNDED}
+      (local.set $r {E})
+      (loop $A (nop))
+      (loop $L
+        (local.set $r (i32.add (local.get $r) {E}))
+        (local.set $p (i32.add (local.get $p) (i32.const 3)))
+        (br_if $L (i32.gt_s (local.tee $c (i32.sub (local.get $c) (i32.const 1))) (i32.const 0))))
+      (local.get $r)"""), fires=False)
+
 # --- dead code: a scope left only by branches elsewhere makes nothing available ------
 def test_code_after_a_loop_that_never_falls_through_is_left_alone():
     run_case(func(f"""

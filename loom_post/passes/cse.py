@@ -48,7 +48,11 @@ How it runs
     Three phases per round: scan (one walk: candidates and where each value is
     available), select (the exact gate, greedy by savings) and apply (tees and
     local.gets). Rounds repeat while another could still pay. The pipeline
-    (pipeline.py) decides whether the rewritten function is kept.
+    (pipeline.py) decides whether the rewritten function is kept. The scan
+    checks writes only when a value recurs (most never do): what a kill at
+    every write and at every loop header would have dropped, it finds from the
+    last write of each thing read and one bisection into the loops entered
+    since.
 """
 
 from bisect import bisect_right
@@ -112,8 +116,7 @@ class _Scope:
     """A block, loop, if/else arm or try body, in the scoped table of available
     expressions. What it made available is `_Scan.added[start:]` (the entries of
     the scopes it encloses, once closed, stay in place: they now belong to it);
-    `cut` is the number of groups that existed when the first branch to its label
-    was taken."""
+    `cut` is the position of the first branch to its label."""
 
     __slots__ = ("kind", "start", "cut")
 
@@ -129,17 +132,19 @@ class _Writes:
     (calls also change globals and memory), and the end of each loop. A value
     available at a loop's header must die there if anything it reads is written
     anywhere in the loop: that is, if its first such write after the value was
-    computed lies before the loop's end. Each value's first write is found once
-    (bisect), so deep nests of loops cost O(n log n), not O(n * depth)."""
+    computed lies before the loop's end. Each value's first write is found by
+    bisection, so deep nests of loops cost O(n log n), not O(n * depth)."""
 
     def __init__(self, instrs):
         self.local, self.glob = {}, {}
         self.memory, self.calls, self.loop_end = [], [], {}
-        LOCAL_SET, GLOBAL_SET, CALL, CONTROL = O.LOCAL_SET, O.GLOBAL_SET, O.CALL, O.CONTROL
+        kinds = _KINDS
         opened = []
         for i, ins in enumerate(instrs):
-            effect = ins[0].effect
-            if effect is CONTROL:
+            kind = kinds[ins[0]]
+            if kind <= _GGET or kind == _OTHER:
+                continue
+            if kind == _CTRL:
                 name = ins[0].name
                 if name in E.OPENERS:
                     opened.append(i if name == "loop" else -1)
@@ -147,13 +152,13 @@ class _Writes:
                     start = opened.pop()
                     if start >= 0:
                         self.loop_end[start] = i
-            elif effect is LOCAL_SET:
+            elif kind == _LSET:
                 self.local.setdefault(ins[1], []).append(i)
-            elif effect is GLOBAL_SET:
+            elif kind == _GSET:
                 self.glob.setdefault(ins[1], []).append(i)
-            elif effect in E.WRITES_MEMORY:
+            elif kind == _MEMW:
                 self.memory.append(i)
-            elif effect is CALL:
+            else:  # a call
                 self.calls.append(i)
                 self.memory.append(i)
 
@@ -181,93 +186,184 @@ def _next(positions, pos):
     return positions[k] if k < len(positions) else _NEVER
 
 
+# What the scan does with each row of the opcode table, derived from its effect
+# class once, so the walk branches on one small int per instruction.
+_PURE, _LOAD, _LGET, _GGET, _LSET, _GSET, _MEMW, _CALL, _CTRL, _OTHER = range(10)
+
+
+def _kinds():
+    by_class = {O.PURE: _PURE, O.LOAD: _LOAD, O.LOCAL_GET: _LGET, O.GLOBAL_GET: _GGET,
+                O.LOCAL_SET: _LSET, O.GLOBAL_SET: _GSET, O.CALL: _CALL, O.CONTROL: _CTRL}
+    by_class.update(dict.fromkeys(E.WRITES_MEMORY, _MEMW))
+    kinds = {}
+    for op in O.ALL:
+        kind = by_class.get(op.effect, _OTHER)
+        if op.effect in E.REUSABLE and op.pushes is not None and len(op.pushes) != 1:
+            kind = _OTHER  # a reusable class, but not one value: only replayed
+        kinds[op] = kind
+    return kinds
+
+
+_KINDS = _kinds()
+
+
 class _Scan:
     """Phase 1: one walk over a function that finds every repeated candidate
     expression and where its value is certainly still available.
 
-    The available expressions live in one scoped table (`avail`, key -> group).
-    A kill deletes for good, which is conservative at merges: a value killed on
-    any path into a point is not available there. Leaving a scope removes what
-    was added inside it, except that a block or loop keeps what was added before
-    the first branch to it, since that code ran on every path to its end.
+    Values live in a scoped table (`avail`, key -> the expression tuple of its
+    first occurrence). Leaving a scope removes what was added inside it, except
+    that a block or loop keeps what was added before the first branch to it,
+    since that code ran on every path to its end. Writes are checked lazily: a
+    first occurrence is only looked at again when its key recurs, and it is
+    still available when nothing it reads was written since (`valid`), which
+    is what deleting it at every write would give (a kill is for good, so it
+    is conservative at merges) at the cost of one check per repeat instead of
+    bookkeeping per first occurrence.
 
-    The result, `groups`, holds per distinct expression:
-    [key, first start, first end, type, cost, later (start, end) spans or None].
+    The result, `groups`, holds per expression that recurs, in program order:
+    [key, first start, first end, type, cost, later (start, end) spans].
     """
 
     def __init__(self, context, instrs, effects):
         self.mutable, self.shared = context
         self.instrs = instrs
         self.effects = effects
-        self.writes = None      # _Writes, made at the first loop
-        self.heap = None        # (first write after it, group, key) per value, once loops matter
+        self.writes = None      # _Writes, made when a loop's back edge matters
         self.intern = {}        # structural key tuple -> small int
-        self.leaf_cost = []     # key -> encoded bytes, for leaves
-        self.groups = []
-        self.exprs = []         # per group: its first occurrence's expression tuple
-        self.avail = {}         # key id -> group index
-        self.by_local = {}      # local -> key ids (available or not) reading it
-        self.by_global = {}     # mutable global -> key ids reading it
-        self.with_load = []     # key ids containing a load
+        # leaf (a local index, or (op, imm)) -> (key, cost, locals, globals)
+        self.leaves = {}
+        self.avail = {}         # key -> first occurrence (expression tuple)
+        self.laters = {}        # first occurrence's end + 1 -> (it, later spans)
         # The operand stack: per value, None (opaque) or an expression tuple
         # (start, end + 1, key, locals, globals, has load, cost).
         self.shadow = []
-        self.added = []         # (key, group) per value made available, in group order
+        self.added = []         # first occurrences made available, in program order
         self.scopes = [_Scope("func", 0)]
+        # Loop headers: the open loops, outermost first, then the closed loops
+        # entered since the innermost open one (see `killed_by_loop`).
+        self.loops = []
+        self.open_loops = 0
         self.reachable = True
+        # The last write before the walk's position: per local and mutable
+        # global, of memory (stores, bulk memory, atomics, calls) and calls.
+        self.local_writes, self.global_writes = {}, {}
+        self.last_memory = self.last_call = -1
 
     def run(self):
         instrs, effects, shadow = self.instrs, self.effects, self.shadow
-        REUSABLE, CONTROL = E.REUSABLE, O.CONTROL
-        for i in range(len(instrs)):
-            eff = effects[i]
+        push, pop = shadow.append, shadow.pop
+        kinds, leaves, intern, shared = _KINDS, self.leaves, self.intern, self.shared
+        local_writes = self.local_writes
+        for i, eff in enumerate(effects):
             if eff is None:
                 continue            # unreachable code: left alone
             ins = instrs[i]
             op = ins[0]
-            npops, pushes = eff
-            effect = op.effect
-            if effect in REUSABLE and len(pushes) == 1:
-                expr = self.expression(i, op, ins[1], npops) if npops else self.leaf(i, op, ins[1])
-                shadow.append(expr)
-                if expr is not None:
-                    self.record(expr, pushes[0], i)
-                continue
-            # Everything else: replay the stack effect, then kill and steer.
-            if npops:
-                del shadow[-npops:]
-            if pushes:
-                shadow.extend([None] * len(pushes))
-            if effect is CONTROL:
-                if self.control(i, op.name, ins[1]):
+            kind = kinds[op]
+            if kind > _GGET:        # not a value to scan
+                if kind == _LSET:
+                    local_writes[ins[1]] = i
+                    if eff[1]:
+                        shadow[-1] = None   # local.tee
+                    else:
+                        pop()
+                elif self.step(i, op, ins[1], eff, kind):
                     break
+                continue
+            npops = eff[0]
+            if npops == 0:
+                imm = ins[1]
+                leaf = leaves.get(imm if kind == _LGET else (op, imm))
+                if leaf is None:
+                    leaf = self.new_leaf(kind, op, imm)
+                expr = (i, i + 1, leaf[0], leaf[2], leaf[3], False, leaf[1])
+            elif npops == 1:
+                a = pop()
+                imm = ins[1]
+                if a is None or a[1] != i or (kind == _LOAD and imm[1] in shared):
+                    push(None)
+                    continue
+                raw = (op, imm, a[2])
+                key = intern.get(raw)
+                if key is None:
+                    key = intern[raw] = len(intern) + len(leaves)
+                expr = (a[0], i + 1, key, a[3], a[4], a[5] or kind == _LOAD,
+                        a[6] + (op.fixed_size or instr_size(op, imm)))
+            elif npops == 2:
+                b = pop()
+                a = pop()
+                imm = ins[1]
+                if (a is None or b is None or a[1] != b[0] or b[1] != i
+                        or (kind == _LOAD and imm[1] in shared)):
+                    push(None)
+                    continue
+                raw = (op, imm, a[2], b[2])
+                key = intern.get(raw)
+                if key is None:
+                    key = intern[raw] = len(intern) + len(leaves)
+                expr = (a[0], i + 1, key, a[3] + b[3], a[4] + b[4],
+                        a[5] or b[5] or kind == _LOAD,
+                        a[6] + b[6] + (op.fixed_size or instr_size(op, imm)))
             else:
-                self.kill(effect, op, ins[1])
-        return self.groups
+                expr = self.expression(i, op, ins[1], npops, kind == _LOAD)
+            push(expr)
+            if expr is not None and expr[6] >= _MIN_COST and self.reachable:
+                self.record(expr, eff[1][0], i)
+        return self.groups()
 
-    def key(self, raw, cost):
-        key = self.intern.get(raw)
-        if key is None:
-            key = self.intern[raw] = len(self.intern)
-            self.leaf_cost.append(cost)
-        return key
+    def step(self, i, op, imm, eff, kind):
+        """Replay what any other instruction does to the stack, note its writes
+        and steer through structure; True at the function's final end."""
+        npops, pushes = eff
+        shadow = self.shadow
+        if npops:
+            del shadow[-npops:]
+        if pushes:
+            shadow.extend([None] * len(pushes))
+        if kind == _CTRL:
+            return self.control(i, op.name, imm)
+        if kind == _MEMW:
+            self.last_memory = i
+        elif kind == _CALL:
+            self.last_call = self.last_memory = i
+            if op.name in E.ENDS_PATH:
+                self.reachable = False
+        elif kind == _GSET:
+            self.global_writes[imm] = i
+        return False
 
-    def leaf(self, i, op, imm):
-        effect = op.effect
-        key = self.intern.get((op, imm))
-        if key is None:
-            key = self.key((op, imm), 2 if effect is O.LOCAL_GET and imm < 128
-                           else instr_size(op, imm))
-        cost = self.leaf_cost[key]
-        if effect is O.LOCAL_GET:
-            return (i, i + 1, key, (imm,), (), False, cost)
-        if effect is O.GLOBAL_GET and self.mutable[imm]:
-            return (i, i + 1, key, (), (imm,), False, cost)
-        return (i, i + 1, key, (), (), False, cost)
+    def record(self, expr, vtype, i):
+        """Make `expr` available, or note a later occurrence of it. A new local
+        needs a default value: a non-nullable reference local (0x64 ht) would
+        count as unset after the block that sets it."""
+        if vtype.__class__ is tuple and vtype[0] == 0x64:
+            return
+        key = expr[2]
+        first = self.avail.get(key)
+        if first is None or not self.valid(first, i):
+            self.avail[key] = expr
+            self.added.append(expr)
+            return
+        seen = self.laters.get(first[1])
+        if seen is None:
+            self.laters[first[1]] = (first, [(expr[0], i)])
+        else:
+            seen[1].append((expr[0], i))
 
-    def expression(self, i, op, imm, npops):
-        """The expression ending at instruction i, or None when an operand is
-        opaque or does not come from the instructions just before."""
+    def new_leaf(self, kind, op, imm):
+        key = len(self.intern) + len(self.leaves)
+        if kind == _LGET:
+            leaf = self.leaves[imm] = (key, 2 if imm < 128 else instr_size(op, imm), (imm,), ())
+        else:
+            globs = (imm,) if kind == _GGET and self.mutable[imm] else ()
+            leaf = self.leaves[(op, imm)] = (key, instr_size(op, imm), (), globs)
+        return leaf
+
+    def expression(self, i, op, imm, npops, is_load):
+        """The expression of three or more operands ending at instruction i, or
+        None when an operand is opaque or does not come from the instructions
+        just before."""
         shadow = self.shadow
         operands = shadow[-npops:]
         del shadow[-npops:]
@@ -276,114 +372,87 @@ class _Scan:
             if o is None or o[0] != nxt:
                 return None
             nxt = o[1]
-        is_load = op.effect is O.LOAD
         if nxt != i or (is_load and imm[1] in self.shared):
             return None
-        size = op.fixed_size or instr_size(op, imm)
-        if npops == 1:
-            o = operands[0]
-            key = self.key((op, imm, o[2]), 0)
-            return (o[0], i + 1, key, o[3], o[4], o[5] or is_load, o[6] + size)
-        locs, globs, load, cost = [], [], is_load, size
+        locs, globs, load, cost = [], [], is_load, op.fixed_size or instr_size(op, imm)
         for o in operands:
             locs.extend(o[3])
             globs.extend(o[4])
             load = load or o[5]
             cost += o[6]
-        key = self.key((op, imm) + tuple([o[2] for o in operands]), 0)
+        raw = (op, imm) + tuple([o[2] for o in operands])
+        key = self.intern.get(raw)
+        if key is None:
+            key = self.intern[raw] = len(self.intern) + len(self.leaves)
         return (operands[0][0], i + 1, key, tuple(locs), tuple(globs), load, cost)
 
-    def record(self, expr, vtype, i):
-        """Make `expr` available, or note a later occurrence of it. A new local
-        needs a default value: a non-nullable reference local (0x64 ht) would
-        count as unset after the block that sets it."""
-        if (expr[6] < _MIN_COST or not self.reachable
-                or (vtype.__class__ is tuple and vtype[0] == 0x64)):
-            return
-        key = expr[2]
-        g = self.avail.get(key)
-        if g is None:
-            g = self.avail[key] = len(self.groups)
-            self.groups.append([key, expr[0], i, vtype, expr[6], None])
-            self.exprs.append(expr)
-            self.added.append((key, g))
-            if self.heap is not None:
-                heappush(self.heap, (self.writes.first_after(expr, i), g, key))
-            for x in expr[3]:
-                self.by_local.setdefault(x, []).append(key)
-            for x in expr[4]:
-                self.by_global.setdefault(x, []).append(key)
-            if expr[5]:
-                self.with_load.append(key)
-        else:
-            group = self.groups[g]
-            if group[5] is None:
-                group[5] = [(expr[0], i)]
-            else:
-                group[5].append((expr[0], i))
+    def groups(self):
+        effects = self.effects
+        out = []
+        for end in sorted(self.laters):
+            first, spans = self.laters[end]
+            out.append([first[2], first[0], end - 1, effects[end - 1][1][0], first[6], spans])
+        return out
 
     # -- kills -------------------------------------------------------------
-    def drop(self, keys):
-        avail = self.avail
-        for k in keys:
-            avail.pop(k, None)
+    def valid(self, first, i):
+        """Is the value of `first` still what a recomputation at i would give?
+        Not when something it reads was written since (a local.set/tee of one
+        of its locals, a global.set of one of its globals, a call for globals
+        and loads, a memory write for loads), nor when a loop entered since
+        writes it anywhere in its body (a back edge)."""
+        pos = first[1] - 1
+        if self.loops and self.loops[-1] > pos and self.killed_by_loop(first, pos):
+            return False
+        for x in first[3]:
+            if self.local_writes.get(x, -1) > pos:
+                return False
+        if first[4]:
+            if self.last_call > pos:
+                return False
+            for x in first[4]:
+                if self.global_writes.get(x, -1) > pos:
+                    return False
+        return not (first[5] and self.last_memory > pos)
 
-    def drop_loads(self):
-        self.drop(self.with_load)
-        self.with_load = []
-
-    def drop_globals(self):
-        for keys in self.by_global.values():
-            self.drop(keys)
-        self.by_global = {}
-
-    def kill(self, effect, op, imm):
-        if effect is O.LOCAL_SET:
-            self.drop(self.by_local.pop(imm, ()))
-        elif effect is O.GLOBAL_SET:
-            self.drop(self.by_global.pop(imm, ()))
-        elif effect in E.WRITES_MEMORY:
-            self.drop_loads()
-        elif effect is O.CALL:
-            self.drop_loads()
-            self.drop_globals()
-            if op.name in E.ENDS_PATH:
-                self.reachable = False
+    def killed_by_loop(self, first, pos):
+        """Would a loop header entered after `pos` have dropped `first`? It does
+        when the first write after `pos` to what `first` reads comes before
+        that loop's end. Loops nest or follow each other, so the loop entered
+        since `pos` that ends last is the first of `loops` after `pos`: the
+        open loops come outermost first and a closed loop is forgotten once a
+        loop after it is entered (which ends later)."""
+        if self.writes is None:
+            self.writes = _Writes(self.instrs)
+        loops = self.loops
+        head = loops[bisect_right(loops, pos)]
+        end = self.writes.loop_end.get(head, _NEVER)
+        return self.writes.first_after(first, pos) <= end
 
     # -- structure ---------------------------------------------------------
     def leave(self, scope, cut):
-        """Close `scope`: what it added from group `cut` on is no longer
-        available; what came before now belongs to the enclosing scope. Groups
-        grow in program order, so those to remove are at the end of `added`."""
+        """Close `scope`: what it added after position `cut` is no longer
+        available; what came before now belongs to the enclosing scope. First
+        occurrences are added in program order, so those to remove are at the
+        end of `added`."""
         added, avail = self.added, self.avail
         start = scope.start
-        while len(added) > start and added[-1][1] >= cut:
-            k, g = added.pop()
-            if avail.get(k) == g:
-                del avail[k]
+        while len(added) > start and added[-1][1] > cut:
+            expr = added.pop()
+            if avail.get(expr[2]) is expr:
+                del avail[expr[2]]
 
-    def branch_to(self, depth):
-        # Group numbers grow in program order, so everything still available
-        # here (in any open scope) was added before this first branch.
+    def branch_to(self, depth, i):
+        # Everything still available here (in any open scope) was added
+        # before this first branch, at a position before i.
         target = self.scopes[-1 - depth]
         if target.cut is None and target.kind != "loop":
-            target.cut = len(self.groups)
+            target.cut = i
 
     def enter_loop(self, i):
-        """Back edges: drop every value that something in the loop can change."""
-        if self.heap is None:
-            self.writes = _Writes(self.instrs)
-            self.heap = []
-            groups = self.groups
-            for k, g in self.avail.items():
-                first = self.writes.first_after(self.exprs[g], groups[g][2])
-                heappush(self.heap, (first, g, k))
-        end = self.writes.loop_end.get(i, _NEVER)
-        heap, avail = self.heap, self.avail
-        while heap and heap[0][0] <= end:
-            _first, g, k = heappop(heap)
-            if avail.get(k) == g:
-                del avail[k]
+        del self.loops[self.open_loops:]  # closed loops that end before this one
+        self.loops.append(i)
+        self.open_loops += 1
         self.scopes.append(_Scope("loop", len(self.added)))
 
     def close(self):
@@ -392,6 +461,7 @@ class _Scan:
         if not self.scopes:
             return True
         if scope.kind == "loop":
+            self.open_loops -= 1
             cut = _ALL if self.reachable else 0
         elif scope.kind == "block":
             cut = scope.cut if scope.cut is not None else (_ALL if self.reachable else 0)
@@ -409,7 +479,7 @@ class _Scan:
             self.enter_loop(i)
         elif name == "try_table":
             for _kind, _tag, label in imm[1]:
-                self.branch_to(label)
+                self.branch_to(label, i)
             self.scopes.append(_Scope("block", len(self.added)))
         elif name == "else" or name == "catch" or name == "catch_all":
             self.leave(self.scopes[-1], 0)
@@ -417,12 +487,12 @@ class _Scan:
         elif name == "end" or name == "delegate":
             return self.close()
         elif name in ("br", "br_if", "br_on_null", "br_on_non_null"):
-            self.branch_to(imm)
+            self.branch_to(imm, i)
             if name == "br":
                 self.reachable = False
         elif name == "br_table":
             for label in set(imm[0]) | {imm[1]}:
-                self.branch_to(label)
+                self.branch_to(label, i)
             self.reachable = False
         elif name in E.ENDS_PATH:
             self.reachable = False
@@ -561,20 +631,23 @@ def _apply(instrs, plan):
             # A later, enclosing replacement with the same start wins; ones
             # inside it are skipped over when it is emitted.
             replace_at[s] = (e, local)
+    # Copy the runs between the edits as slices: the edits are few.
     out = []
-    i, n, replaced = 0, len(instrs), 0
-    while i < n:
+    pos, replaced = 0, 0
+    for i in sorted(tee_after.keys() | replace_at.keys()):
+        if i < pos:
+            continue  # inside a replaced span
         r = replace_at.get(i)
         if r is not None:
+            out.extend(instrs[pos:i])
             out.append((_LOCAL_GET, r[1], -1, -1))
             replaced += 1
-            i = r[0] + 1
-            continue
-        out.append(instrs[i])
-        local = tee_after.get(i)
-        if local is not None:
-            out.append((_LOCAL_TEE, local, -1, -1))
-        i += 1
+            pos = r[0] + 1
+        else:
+            out.extend(instrs[pos:i + 1])
+            out.append((_LOCAL_TEE, tee_after[i], -1, -1))
+            pos = i + 1
+    out.extend(instrs[pos:])
     return plan.local_groups, out, replaced
 
 

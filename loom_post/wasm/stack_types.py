@@ -133,57 +133,66 @@ class _Typer:
         self.ctrl[-1].dead = True
 
 
+# The hot path of the walk stays inline: local.get (alone about a quarter of
+# all instructions), the common shapes of rows with a fixed signature and
+# local.set/tee, when their operands are exactly the types they want (anything
+# else takes the general path, which also words the errors). Every other row is
+# typed by its rule in _RULES.
 def stack_effects(module, pos, body):
     """The `(pops, pushes)` of every instruction of `body`, the body of code
     entry `pos`; raises StackTypeError where it does not type-check."""
-    # The hot path stays inline: dead-code skipping, rows with a fixed
-    # signature, and local.get (alone about a quarter of all instructions).
-    # Every other row is typed by its rule in _RULES.
     t = _Typer(module, pos, body)
     stack, ctrl, local_types = t.stack, t.ctrl, t.local_types
     push, record = stack.append, t.effects.append
     n_locals = len(local_types)
-    rules, local_get = _RULES, _LOCAL_GET
-    opens, closes, arm_ends = _OPENS, _CLOSES, _ARM_ENDS
-    frame = ctrl[0]
-    dead_depth = 0
-    instrs = body.instrs
-    last = len(instrs) - 1
-    for idx, ins in enumerate(instrs):
+    rules, fixed, local_get, got = _RULES, _FIXED, _LOCAL_GET, _GOT
+    local_set, sets, teed = _LOCAL_SET, _SETS, _TEED
+    dead, height, dead_depth = False, 0, 0
+    last = len(body.instrs) - 1
+    for idx, ins in enumerate(body.instrs):
         info = ins[0]
-        if frame.dead:
-            if dead_depth:
-                if info in opens:
-                    dead_depth += 1
-                elif info in closes:
-                    dead_depth -= 1
+        if dead:
+            depth = _dead_depth(info, dead_depth)
+            if depth is not None:
+                dead_depth = depth
                 record(None)
                 continue
-            if info in opens:
-                dead_depth = 1
-                record(None)
-                continue
-            if info not in arm_ends:
-                record(None)
-                continue
-        pops = info.pops
-        if pops is not None:
-            for want in reversed(pops):
-                if len(stack) <= frame.height:
-                    raise StackTypeError(f"stack underflow at {info.name}")
-                have = stack.pop()
-                if have != want and have is not None:
-                    raise StackTypeError(f"{info.name} expects {O_NAMES.get(want, want)} "
-                                         f"but found {O_NAMES.get(have, have)}")
-            stack.extend(info.pushes)
-            record(info.stack_effect)
-        elif info is local_get:
+        if info is local_get:
             imm = ins[1]
             if imm >= n_locals:
                 raise StackTypeError(f"local {imm} out of range")
             vt = local_types[imm]
             push(vt)
-            record((0, (vt,)))
+            record(got.get(vt) or (0, (vt,)))
+            continue
+        row = fixed.get(info)
+        if row is not None:
+            shape = row[0]
+            if shape == _TWO:
+                if len(stack) - height > 1 and stack[-1] == row[1] and stack[-2] == row[2]:
+                    del stack[-2:]
+                    if row[3] is not None:
+                        push(row[3])
+                    record(row[4])
+                    continue
+            elif shape == _PUSH:
+                push(row[3])
+                record(row[4])
+                continue
+            elif shape == _UNARY and len(stack) > height and stack[-1] == row[1]:
+                stack[-1] = row[3]
+                record(row[4])
+                continue
+            _pop_fixed(stack, height, info)
+            stack.extend(info.pushes)
+            record(info.stack_effect)
+        elif info in sets and ins[1] < n_locals and len(stack) > height \
+                and stack[-1] == local_types[ins[1]]:
+            if info is local_set:
+                del stack[-1]
+                record(_SET)
+            else:
+                record(teed[stack[-1]] if stack[-1] in teed else (1, (stack[-1],)))
         else:
             t.info = info
             if rules[info](t, ins[1]):
@@ -191,7 +200,56 @@ def stack_effects(module, pos, body):
                     raise StackTypeError("instructions after the function's final end")
                 return t.effects
             frame = ctrl[-1]
+            dead, height = frame.dead, frame.height
     raise StackTypeError("function body ends without its final end")
+
+
+def _dead_depth(info, depth):
+    """Skipping dead code: the depth of blocks opened in it after `info`, or
+    None when `info` ends the dead arm (it is typed)."""
+    if depth:
+        return depth + 1 if info in _OPENS else depth - 1 if info in _CLOSES else depth
+    if info in _OPENS:
+        return 1
+    return None if info in _ARM_ENDS else 0
+
+
+def _pop_fixed(stack, height, info):
+    """Pop the operands of a row with a fixed signature, checking each."""
+    for want in reversed(info.pops):
+        if len(stack) <= height:
+            raise StackTypeError(f"stack underflow at {info.name}")
+        have = stack.pop()
+        if have != want and have is not None:
+            raise StackTypeError(f"{info.name} expects {O_NAMES.get(want, want)} "
+                                 f"but found {O_NAMES.get(have, have)}")
+
+
+# The rows with a fixed signature, by shape: what the main loop's fast path
+# needs of each, (shape, type popped last, type popped before it, type
+# pushed or None, recorded effect), derived from the opcode table.
+_PUSH, _UNARY, _TWO, _OTHER_SHAPE = range(4)
+
+
+def _fixed_rows():
+    shapes = {(0, 1): _PUSH, (1, 1): _UNARY, (2, 1): _TWO, (2, 0): _TWO}
+    rows = {}
+    for op in O.ALL:
+        if op.pops is None:
+            continue
+        pops, pushes = op.pops, op.pushes
+        rows[op] = (shapes.get((len(pops), len(pushes)), _OTHER_SHAPE),
+                    pops[-1] if pops else None, pops[-2] if len(pops) > 1 else None,
+                    pushes[0] if pushes else None, op.stack_effect)
+    return rows
+
+
+_FIXED = _fixed_rows()
+# local.get's recorded effect per numeric type, made once (a reference type's
+# is made per instruction).
+_GOT = {vt: (0, (vt,)) for vt in (O.I32_T, O.I64_T, O.F32_T, O.F64_T, O.V128_T)}
+_TEED = {vt: (1, (vt,)) for vt in _GOT}
+_SET = (1, ())
 
 
 def check_function(module, pos, body):
@@ -511,6 +569,8 @@ _RULES_BY_NAME = {
 # Keyed by the table's rows, so the main loop looks a rule up without reading
 # the name. Every row without a fixed signature needs a rule (or local.get).
 _LOCAL_GET = O.BY_NAME["local.get"]
+_LOCAL_SET = O.BY_NAME["local.set"]
+_SETS = frozenset((_LOCAL_SET, O.BY_NAME["local.tee"]))
 _RULES = {O.BY_NAME[name]: rule for name, rule in _RULES_BY_NAME.items()}
 _untyped = [op.name for op in O.ALL if op.pops is None and op not in _RULES and op is not _LOCAL_GET]
 if _untyped:

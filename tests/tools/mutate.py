@@ -115,6 +115,8 @@ T_COMP = "tests/test_compressed.py"
 T_MSF = "tests/test_merge_similar.py"
 BOD = "loom_post/passes/bodies.py"
 T_BOD = "tests/test_bodies.py"
+STK = "loom_post/wasm/stack_types.py"
+T_STK = "tests/test_stack_types.py"
 
 
 def k(files, expr):
@@ -126,8 +128,8 @@ def k(files, expr):
 # - cse `_MIN_COST = 3` -> 2: a 2-byte expression never beats a 2-byte local.get
 #   (`current > ref` already refuses it); 3 -> 4 is kept instead.
 # - cse `if current > ref` -> `>=`: a reuse saving 0 bytes changes no size.
-# - cse `not self.reachable` in record(): dead code is never typed (its effects
-#   are None), so record() never runs there; the flag is tested at scope ends.
+# - cse `not self.reachable` where the scan records: dead code is never typed (its effects
+#   are None), so nothing is recorded there; the flag is tested at scope ends.
 # - cse's swallow protection (`live[a] - k <= 0` -> False): in every shape tried
 #   the swallowed group keeps a live reuse inside the swallowing group's first
 #   occurrence (greedy order takes the larger group first otherwise); no corpus
@@ -154,30 +156,34 @@ MUTATIONS = [
     ("cse.min-cost", CSE, "_MIN_COST = 3", "_MIN_COST = 4",
      k([T_GATE, T_EXE], "constants or three_byte")),
     # -- availability ------------------------------------------------------------
-    ("cse.kill-local-set", CSE, "self.drop(self.by_local.pop(imm, ()))",
-     "self.by_local.get(imm, ())", [T_RED, T_EXE]),
-    ("cse.kill-global-set", CSE, "self.drop(self.by_global.pop(imm, ()))",
-     "self.by_global.get(imm, ())", k([T_RED, T_EXE], "global or fm4")),
+    ("cse.kill-local-set", CSE, "local_writes[ins[1]] = i", "local_writes[ins[1]] = -1",
+     [T_RED, T_EXE]),
+    ("cse.kill-global-set", CSE, "self.global_writes[imm] = i", "self.global_writes[imm] = -1",
+     k([T_RED, T_EXE], "global or fm4")),
     ("cse.store-kills-loads", CSE,
-     "elif effect in E.WRITES_MEMORY:\n            self.drop_loads()",
-     "elif effect in E.WRITES_MEMORY:\n            pass", k([T_RED, T_EXE], "load")),
-    ("cse.call-kills-loads", CSE,
-     "elif effect is O.CALL:\n            self.drop_loads()",
-     "elif effect is O.CALL:\n            pass", k([T_RED, T_EXE], "load or call")),
-    ("cse.call-kills-globals", CSE,
-     "            self.drop_loads()\n            self.drop_globals()\n            if op.name",
-     "            self.drop_loads()\n            if op.name", k([T_RED, T_EXE], "global")),
+     "if kind == _MEMW:\n            self.last_memory = i",
+     "if kind == _MEMW:\n            pass", k([T_RED, T_EXE], "load")),
+    ("cse.call-kills-loads", CSE, "self.last_call = self.last_memory = i", "self.last_call = i",
+     k([T_RED, T_EXE], "load or call")),
+    ("cse.call-kills-globals", CSE, "self.last_call = self.last_memory = i", "self.last_memory = i",
+     k([T_RED, T_EXE], "global")),
+    ("cse.valid-checks-locals", CSE, "if self.local_writes.get(x, -1) > pos:",
+     "if self.local_writes.get(x, -1) > i:", [T_RED, T_EXE]),
     ("cse.loop-drops-locals", CSE, "for x in expr[3]:\n            best", "for x in ():\n            best",
      k([T_RED, T_EXE], "loop")),
     ("cse.loop-drops-globals", CSE, "for x in expr[4]:\n                best",
      "for x in ():\n                best", k([T_RED, T_EXE], "loop")),
     ("cse.loop-drops-loads", CSE, "if expr[5]:\n            best = min(best, _next(self.memory, pos))",
      "if False:\n            best = min(best, _next(self.memory, pos))", k([T_RED, T_EXE], "loop or load")),
-    ("cse.loop-summary-memory", CSE, "elif effect in E.WRITES_MEMORY:\n                self.memory.append(i)",
-     "elif effect in E.WRITES_MEMORY:\n                pass", k([T_RED, T_EXE], "loop or load")),
-    ("cse.loop-kills-nothing", CSE, "end = self.writes.loop_end.get(i, _NEVER)", "end = -1",
+    ("cse.loop-summary-memory", CSE, "elif kind == _MEMW:\n                self.memory.append(i)",
+     "elif kind == _MEMW:\n                pass", k([T_RED, T_EXE], "loop or load")),
+    ("cse.loop-kills-nothing", CSE, "end = self.writes.loop_end.get(head, _NEVER)", "end = -1",
      k([T_RED, T_EXE], "loop")),
-    ("cse.scope-end-keeps-all", CSE, "while len(added) > start and added[-1][1] >= cut:",
+    ("cse.loop-latest-end", CSE, "head = loops[bisect_right(loops, pos)]", "head = loops[-1]",
+     k([T_RED], "loop")),
+    ("cse.loop-forgets-closed", CSE, "del self.loops[self.open_loops:]",
+     "self.loops[:0] = []", k([T_RED], "loop")),
+    ("cse.scope-end-keeps-all", CSE, "while len(added) > start and added[-1][1] > cut:",
      "while False:", [T_RED, T_EXE]),
     ("cse.if-arm-forgets", CSE, "cut = 0  # an if arm, or a try body or handler",
      "cut = _ALL  # an if arm, or a try body or handler", [T_RED, T_EXE]),
@@ -193,10 +199,29 @@ MUTATIONS = [
      k([T_RED], "unreachable or never_falls or left_by")),
     ("cse.reachable-block-end", CSE, "else (_ALL if self.reachable else 0)", "else _ALL",
      k([T_RED], "unreachable or never_falls or left_by")),
-    ("cse.shared-memory-loads", CSE, "if nxt != i or (is_load and imm[1] in self.shared):",
-     "if nxt != i:", k([T_GATE, T_EXE], "shared")),
-    ("cse.non-nullable-local", CSE, "or (vtype.__class__ is tuple and vtype[0] == 0x64)):",
-     "or False):", k([T_EXE, T_RED], "nullable or select")),
+    ("cse.shared-memory-loads", CSE,
+     "if a is None or a[1] != i or (kind == _LOAD and imm[1] in shared):",
+     "if a is None or a[1] != i:", k([T_GATE, T_EXE], "shared")),
+    ("cse.non-nullable-local", CSE, "if vtype.__class__ is tuple and vtype[0] == 0x64:",
+     "if False:", k([T_EXE, T_RED], "nullable or select")),
+    # -- stack typing: the fast paths of the main loop -----------------------------
+    ("stk.unary-base", STK, "elif shape == _UNARY and len(stack) > height and stack[-1] == row[1]:",
+     "elif shape == _UNARY and stack and stack[-1] == row[1]:", [T_STK]),
+    ("stk.two-base", STK,
+     "if len(stack) - height > 1 and stack[-1] == row[1] and stack[-2] == row[2]:",
+     "if len(stack) > 1 and stack[-1] == row[1] and stack[-2] == row[2]:", [T_STK]),
+    ("stk.two-second-operand", STK,
+     "and stack[-1] == row[1] and stack[-2] == row[2]:\n                    del stack[-2:]",
+     "and stack[-1] == row[1]:\n                    del stack[-2:]", [T_STK]),
+    ("stk.two-pops-both", STK, "del stack[-2:]\n                    if row[3]",
+     "del stack[-1:]\n                    if row[3]", [T_STK]),
+    ("stk.store-pushes-nothing", STK, "if row[3] is not None:\n                        push(row[3])",
+     "if True:\n                        push(row[3])", [T_STK]),
+    ("stk.set-type", STK, "and stack[-1] == local_types[ins[1]]:", "and True:", [T_STK]),
+    ("stk.set-base", STK, "elif info in sets and ins[1] < n_locals and len(stack) > height",
+     "elif info in sets and ins[1] < n_locals and stack", [T_STK]),
+    ("stk.tee-keeps", STK, "if info is local_set:\n                del stack[-1]",
+     "if True:\n                del stack[-1]", [T_STK]),
     # -- the effect table and analysis -------------------------------------------
     ("ops.memory-size-pure", OPS, '(None, 0x3F, "memory.size", U32, ":i", OTHER)',
      '(None, 0x3F, "memory.size", U32, ":i", PURE)', [T_EFF, T_PIPE]),
