@@ -133,7 +133,7 @@ _CHILD = ("import resource, sys\n"
           "sys.exit(rc)\n")
 
 
-def measure(data, tmp):
+def measure(data, tmp, extra=()):
     """(wall seconds, the child's own peak RSS in MB, exit code, stderr head,
     the child's CPU seconds)."""
     path = os.path.join(tmp, "in.wasm")
@@ -143,7 +143,7 @@ def measure(data, tmp):
     start = time.perf_counter()
     before = os.times()
     proc = subprocess.run([sys.executable, "-c", _CHILD, rss_file, "optimize", path, "-o",
-                           os.path.join(tmp, "out.wasm"), "-j", "1", "--no-cache"],
+                           os.path.join(tmp, "out.wasm"), "-j", "1", "--no-cache", *extra],
                           capture_output=True, text=True)
     wall = time.perf_counter() - start
     after = os.times()
@@ -161,7 +161,7 @@ def _code_size(data):
     return read_module(data).code_size
 
 
-def vs_flat(names, runs, tmp):
+def vs_flat(names, runs, tmp, extra=()):
     """Each shape at its largest size against a flat module of as many code
     bytes, interleaved, CPU seconds; the issue's bound is 2x."""
     print("| shape | n | code KB | shape CPU s | flat CPU s | shape / flat |")
@@ -171,7 +171,7 @@ def vs_flat(names, runs, tmp):
         make, sizes = SHAPES[name]
         data = make(sizes[-1])
         ref = flat(_code_size(data))
-        pairs = [(measure(data, tmp)[4], measure(ref, tmp)[4]) for _ in range(runs)]
+        pairs = [(measure(data, tmp, extra)[4], measure(ref, tmp, extra)[4]) for _ in range(runs)]
         pairs.sort(key=lambda p: p[0] / p[1])
         a = sorted(p[0] for p in pairs)[runs // 2]
         b = sorted(p[1] for p in pairs)[runs // 2]
@@ -189,10 +189,13 @@ def main(argv=None):
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every size")
     ap.add_argument("--vs-flat", type=int, metavar="RUNS", default=0,
                     help="instead: each shape at its largest size against a flat module of the same code size")
+    ap.add_argument("--code-only", action="store_true",
+                    help="with --vs-flat: `--never-grow code`, so the guard's brotli runs do not weigh")
     args = ap.parse_args(argv)
     if args.vs_flat:
+        extra = ("--never-grow", "code") if args.code_only else ()
         with tempfile.TemporaryDirectory() as tmp:
-            return vs_flat(args.shape or list(SHAPES), args.vs_flat, tmp)
+            return vs_flat(args.shape or list(SHAPES), args.vs_flat, tmp, extra)
     print("| shape | n | module KB | s | s per n (us) | peak MB | exit |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
