@@ -50,7 +50,8 @@ It costs ~3.5-5 s per MB, so it is measured once, on the final output: every
 step (the function phase, each module pass) is judged on the cheaper measures,
 the complete output is confirmed exactly at the end, and only when that fails
 does the pipeline start over with every step confirmed exactly (`careful`, at
-most BROTLI_ATTEMPTS brotli runs per phase). The reference's brotli size runs in
+most BROTLI_ATTEMPTS brotli runs per step: each choose() call; a module pass
+is one). The reference's brotli size runs in
 a forked process (brotli holds the GIL: two threads took twice one's time) from
 the first step that needs it, or from the start when the reference is the
 stripped input (its rewrites are the raw output's whole story), so it overlaps
@@ -296,8 +297,11 @@ def choose(guard, data, module, replaced, build):
     the largest subset that passes wins; else the one smallest in that measure,
     and only when it is not larger than the output with none of them."""
     best = None
+    # Each step gets its own brotli cap and worth verdict: a careful rerun
+    # judges several steps, and the function phase must not find them spent.
+    guard.not_worth, runs = False, guard.brotli_runs
     for keep in _tries(guard, data, module, replaced):
-        if guard.not_worth or guard.brotli_runs >= BROTLI_ATTEMPTS:
+        if guard.not_worth or guard.brotli_runs - runs >= BROTLI_ATTEMPTS:
             break
         out = build(keep)
         if not guard.accepts(out):

@@ -486,24 +486,88 @@ def _final_candidate(module, result, keep_dwarf):
 
 def _guard_functions(guard, data, module, result, keep_dwarf):
     """Keep the subset of this phase's rewritten functions under which no
-    guarded measure of the whole output is larger than the input's."""
+    guarded measure of the whole output is larger than the input's; then,
+    of the functions reverted, the subset whose compact-only rewrite passes."""
     replaced = module.replaced_bodies()
-
-    def build(keep):
-        for pos in replaced:
-            if pos in keep:
-                module.replace_body(pos, replaced[pos])
-            else:
-                module.revert_body(pos)
-        return _candidate(module, True, keep_dwarf)   # none kept: the reference
-
-    keep = set(guard_mod.choose(guard, data, module, replaced, build))
+    reencoder = _reencoder(result, replaced)
+    keep = set(guard_mod.choose(guard, data, module, replaced,
+                                _builder(module, replaced, {}, keep_dwarf)))
     for pos in replaced:
         if pos not in keep:
             module.revert_body(pos)
             _revert_stats(result, pos)
     for pos in keep:
         module.replace_body(pos, replaced[pos])
+    # compact alone (dropping wasm-ld's LEB padding) almost never grows a
+    # compressed size where CSE's rewrite of the same function did: try it
+    compacted = _compacted(module, [pos for pos in replaced if pos not in keep], reencoder)
+    if not compacted:
+        return
+    kept = {pos: replaced[pos] for pos in keep}
+    also = guard_mod.choose(guard, module.data, module, compacted,
+                            _builder(module, compacted, kept, keep_dwarf))
+    for pos in compacted:
+        module.revert_body(pos)
+    for pos in also:
+        module.replace_body(pos, compacted[pos][0])
+        _credit_compact(result, reencoder, pos, compacted[pos][1])
+
+
+def _reencoder(result, replaced):
+    """The name of the phase's re-encoding pass (compact), None when none ran."""
+    for pos in replaced:
+        for s in result.function_stats[pos][0]:
+            if s.name in PASSES and PASSES[s.name].reencodes:
+                return s.name
+        return None
+    return None
+
+
+def _builder(module, candidates, fixed, keep_dwarf):
+    """build(keep) for guard.choose: the output with `fixed` ({position: body})
+    and the candidates at the positions in `keep` rewritten, the rest original."""
+    def build(keep):
+        for pos, body in fixed.items():
+            module.replace_body(pos, body)
+        for pos in candidates:
+            if pos in keep:
+                body = candidates[pos]
+                module.replace_body(pos, body[0] if isinstance(body, tuple) else body)
+            else:
+                module.revert_body(pos)
+        return _candidate(module, True, keep_dwarf)   # none kept: the reference
+    return build
+
+
+def _compacted(module, positions, reencoder):
+    """{position: (minimally re-encoded original body, the credit for it)} of
+    the reverted `positions` whose entry that makes strictly smaller, when a
+    re-encoding pass (compact) ran in the phase; {} otherwise."""
+    if not positions or reencoder is None:
+        return {}
+    out = {}
+    for pos in positions:
+        entry = module.code[pos]
+        try:
+            body = decode_body(module.data, entry.body_start, entry.end)
+            body = encode_body(body.locals, body.instrs)
+        except DecodeError:
+            continue
+        saving = (entry.end - entry.start) - _entry(len(body))
+        if saving > 0:
+            out[pos] = (body, saving)
+    return out
+
+
+def _credit_compact(result, reencoder, pos, saving):
+    """Count a compact-only rewrite kept after its function's full rewrite was
+    reverted (_revert_stats took that one's figures out)."""
+    stats = base.PassStats(reencoder)
+    stats.functions_changed, stats.bytes_saved = 1, saving
+    result.passes[reencoder].add(stats)
+    result.function_stats[pos] = ([stats], 0)
+    result.functions_changed += 1
+    result.functions_reverted -= 1   # not all of it: compact's part stays
 
 
 def _guard_done(guard, result, never_grow):
