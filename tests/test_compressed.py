@@ -345,6 +345,14 @@ def test_compact_alone_is_kept_where_the_full_rewrite_grows_gzip():
         assert run_hot(r.data, 5) == run_hot(data, 5) == 577777
     r = optimize(data, passes=["cse"], never_grow=ALL)  # no compact asked for: nothing
     assert r.data == data and r.functions_reverted == 1
+    # compact alone is judged too: 3 bytes of 5.4 KB are below BROTLI_WORTH, so
+    # not worth a brotli check, and dropped unmeasured like any rewrite
+    noise = bytes((i * 7919 + (i >> 3) * 31) % 251 for i in range(5000))
+    padded = data + b"\x00\x8e\x27\x05noise" + noise   # a 5000-byte custom section
+    assert read_module(padded).code_size == read_module(data).code_size
+    r = optimize(padded, passes=["compact", "cse"], never_grow=ALL)
+    assert r.data == padded and r.functions_changed == 0
+    assert optimize(padded, passes=["compact", "cse"], never_grow=("code", "gzip")).functions_changed == 1
 
 
 def test_careful_steps_each_get_their_own_brotli_checks(monkeypatch):

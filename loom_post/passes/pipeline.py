@@ -509,8 +509,9 @@ def _guard_functions(guard, data, module, result, keep_dwarf):
     for pos in compacted:
         module.revert_body(pos)
     for pos in also:
-        module.replace_body(pos, compacted[pos][0])
-        _credit_compact(result, reencoder, pos, compacted[pos][1])
+        module.replace_body(pos, compacted[pos])
+        entry = module.code[pos]
+        _credit_compact(result, reencoder, pos, entry.end - entry.start - _entry(len(compacted[pos])))
 
 
 def _reencoder(result, replaced):
@@ -531,8 +532,7 @@ def _builder(module, candidates, fixed, keep_dwarf):
             module.replace_body(pos, body)
         for pos in candidates:
             if pos in keep:
-                body = candidates[pos]
-                module.replace_body(pos, body[0] if isinstance(body, tuple) else body)
+                module.replace_body(pos, candidates[pos])
             else:
                 module.revert_body(pos)
         return _candidate(module, True, keep_dwarf)   # none kept: the reference
@@ -540,9 +540,9 @@ def _builder(module, candidates, fixed, keep_dwarf):
 
 
 def _compacted(module, positions, reencoder):
-    """{position: (minimally re-encoded original body, the credit for it)} of
-    the reverted `positions` whose entry that makes strictly smaller, when a
-    re-encoding pass (compact) ran in the phase; {} otherwise."""
+    """{position: minimally re-encoded original body} of the reverted
+    `positions` whose entry that makes strictly smaller, when a re-encoding
+    pass (compact) ran in the phase; {} otherwise."""
     if not positions or reencoder is None:
         return {}
     out = {}
@@ -553,9 +553,8 @@ def _compacted(module, positions, reencoder):
             body = encode_body(body.locals, body.instrs)
         except DecodeError:
             continue
-        saving = (entry.end - entry.start) - _entry(len(body))
-        if saving > 0:
-            out[pos] = (body, saving)
+        if _entry(len(body)) < entry.end - entry.start:
+            out[pos] = body
     return out
 
 
