@@ -39,7 +39,13 @@ under it):
    confirm only the rewrites whose estimate shrank (if none did, the better
    half by estimate);
 3. while a guarded measure still grew, back off: keep the better half by
-   estimate, at most ATTEMPTS builds in all; then keep the input's bodies.
+   estimate, at most ATTEMPTS builds in all; then keep the input's bodies;
+4. the middle step (the pipeline's, when compact ran): each function whose
+   rewrite was reverted is offered again as compact alone would write it (its
+   original body with minimal LEB128s: wasm-ld's 5-byte padding gone, which
+   hardly ever grows a compressed size, where CSE's rewrite of the same
+   function may), chosen by steps 1-3 over the output kept so far; only what
+   passes is kept, the rest keeps the input's bytes.
 The `code` measure is always guarded and needs no confirming: the pipeline keeps
 a body only when its entry is strictly smaller. `brotli` is confirmed exactly, at
 quality 11, and last: brotli at quality 11 is chaotic at the scale of a few
