@@ -510,18 +510,14 @@ def _guard_functions(guard, data, module, result, keep_dwarf):
         module.revert_body(pos)
     for pos in also:
         module.replace_body(pos, compacted[pos])
-        entry = module.code[pos]
-        _credit_compact(result, reencoder, pos, entry.end - entry.start - _entry(len(compacted[pos])))
+        _credit_compact(result, reencoder, pos, module.code[pos], compacted[pos])
 
 
 def _reencoder(result, replaced):
     """The name of the phase's re-encoding pass (compact), None when none ran."""
-    for pos in replaced:
-        for s in result.function_stats[pos][0]:
-            if s.name in PASSES and PASSES[s.name].reencodes:
-                return s.name
-        return None
-    return None
+    first = next(iter(replaced), None)   # every function's stats name every pass
+    stats = result.function_stats[first][0] if first is not None else ()
+    return next((s.name for s in stats if s.name in PASSES and PASSES[s.name].reencodes), None)
 
 
 def _builder(module, candidates, fixed, keep_dwarf):
@@ -558,11 +554,11 @@ def _compacted(module, positions, reencoder):
     return out
 
 
-def _credit_compact(result, reencoder, pos, saving):
+def _credit_compact(result, reencoder, pos, entry, body):
     """Count a compact-only rewrite kept after its function's full rewrite was
     reverted (_revert_stats took that one's figures out)."""
     stats = base.PassStats(reencoder)
-    stats.functions_changed, stats.bytes_saved = 1, saving
+    stats.functions_changed, stats.bytes_saved = 1, entry.end - entry.start - _entry(len(body))
     result.passes[reencoder].add(stats)
     result.function_stats[pos] = ([stats], 0)
     result.functions_changed += 1
