@@ -355,6 +355,20 @@ def test_compact_alone_is_kept_where_the_full_rewrite_grows_gzip():
     assert optimize(padded, passes=["compact", "cse"], never_grow=("code", "gzip")).functions_changed == 1
 
 
+def test_a_second_run_over_a_guarded_output_with_compact_kept_finds_nothing():
+    """The example kernel: the guard keeps compact's re-encoding of its padded
+    functions, and over those the full rewrites of some (retried over the output
+    as it stands, as a second run would); so the optimizer stays idempotent."""
+    kernel = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "examples", "kernel-sched", "kernel_sched.wasm")
+    data = open(kernel, "rb").read()
+    first = optimize(data, never_grow=ALL)
+    assert first.passes["compact"].functions_changed > 0 and first.passes["cse"].functions_changed > 0
+    assert gz(first.data) <= gz(data) and br(first.data) <= br(data)
+    second = optimize(first.data, never_grow=ALL)
+    assert second.functions_changed == 0 and not second.changed
+
+
 def test_careful_steps_each_get_their_own_brotli_checks(monkeypatch):
     """Earlier careful steps (module passes) that spent the brotli cap and
     found their saving not worth a check leave the function phase its own."""

@@ -487,30 +487,63 @@ def _final_candidate(module, result, keep_dwarf):
 def _guard_functions(guard, data, module, result, keep_dwarf):
     """Keep the subset of this phase's rewritten functions under which no
     guarded measure of the whole output is larger than the input's; then,
-    of the functions reverted, the subset whose compact-only rewrite passes."""
+    of the functions reverted, the subset whose compact-only rewrite passes;
+    then, over those, the full rewrites that pass now."""
     replaced = module.replaced_bodies()
     reencoder = _reencoder(result, replaced)
-    keep = set(guard_mod.choose(guard, data, module, replaced,
+    full = set(guard_mod.choose(guard, data, module, replaced,
                                 _builder(module, replaced, {}, keep_dwarf)))
-    for pos in replaced:
-        if pos not in keep:
-            module.revert_body(pos)
-            _revert_stats(result, pos)
-    for pos in keep:
-        module.replace_body(pos, replaced[pos])
     # compact alone (dropping wasm-ld's LEB padding) almost never grows a
     # compressed size where CSE's rewrite of the same function did: try it
-    compacted = _compacted(module, [pos for pos in replaced if pos not in keep], reencoder)
-    if not compacted:
-        return
-    kept = {pos: replaced[pos] for pos in keep}
-    also = guard_mod.choose(guard, module.data, module, compacted,
-                            _builder(module, compacted, kept, keep_dwarf))
-    for pos in compacted:
-        module.revert_body(pos)
-    for pos in also:
-        module.replace_body(pos, compacted[pos])
-        _credit_compact(result, reencoder, pos, module.code[pos], compacted[pos])
+    compacted = _compacted(module, [pos for pos in replaced if pos not in full], reencoder)
+    compact = set()
+    if compacted:
+        kept = {pos: replaced[pos] for pos in full}
+        compact = set(guard_mod.choose(guard, module.data, module, compacted,
+                                       _builder(module, compacted, kept, keep_dwarf)))
+    if compact:
+        full, compact = _retry_full(guard, module, replaced, full,
+                                    {pos: compacted[pos] for pos in compact}, keep_dwarf)
+    _apply_guarded(module, result, replaced, full, compacted, compact, reencoder)
+
+
+def _retry_full(guard, module, replaced, full, compact, keep_dwarf):
+    """(full, compact positions) after retrying, over the output as it now
+    stands, the full rewrites not kept: over compacted neighbours one may pay
+    where it did not over padded ones. A second run over this output would try
+    exactly these, judged against its input (this output) and estimated on its
+    bytes; so they are tried here the same way, until none is kept, and the
+    optimizer stays idempotent."""
+    for _ in range(guard_mod.ATTEMPTS):
+        again = {pos: body for pos, body in replaced.items()
+                 if pos not in full and body != compact.get(pos)}
+        if not again:
+            break
+        base = {pos: replaced[pos] for pos in full}
+        base.update(compact)
+        build = _builder(module, again, base, keep_dwarf)
+        now = build([])
+        more = set(guard_mod.choose(guard, now, read_module(now), again, build))
+        if not more:
+            break
+        full = full | more
+        compact = {pos: body for pos, body in compact.items() if pos not in more}
+    return full, set(compact)
+
+
+def _apply_guarded(module, result, replaced, full, compacted, compact, reencoder):
+    """Write the guard's decision: full rewrites, compact-only ones, the rest
+    original; the figures of what was undone taken out."""
+    for pos in replaced:
+        if pos in full:
+            module.replace_body(pos, replaced[pos])
+            continue
+        _revert_stats(result, pos)
+        if pos in compact:
+            module.replace_body(pos, compacted[pos])
+            _credit_compact(result, reencoder, pos, module.code[pos], compacted[pos])
+        else:
+            module.revert_body(pos)
 
 
 def _reencoder(result, replaced):
@@ -522,14 +555,15 @@ def _reencoder(result, replaced):
 
 def _builder(module, candidates, fixed, keep_dwarf):
     """build(keep) for guard.choose: the output with `fixed` ({position: body})
-    and the candidates at the positions in `keep` rewritten, the rest original."""
+    and the candidates at the positions in `keep` rewritten (over `fixed`'s
+    body at the same position), the rest original."""
     def build(keep):
         for pos, body in fixed.items():
             module.replace_body(pos, body)
         for pos in candidates:
             if pos in keep:
                 module.replace_body(pos, candidates[pos])
-            else:
+            elif pos not in fixed:
                 module.revert_body(pos)
         return _candidate(module, True, keep_dwarf)   # none kept: the reference
     return build
