@@ -45,7 +45,10 @@ under it):
    original body with minimal LEB128s: wasm-ld's 5-byte padding gone, which
    hardly ever grows a compressed size, where CSE's rewrite of the same
    function may), chosen by steps 1-3 over the output kept so far; only what
-   passes is kept, the rest keeps the input's bytes.
+   passes is kept, the rest keeps the input's bytes. When some are kept, the
+   full rewrites not kept are chosen again over the output as it now stands
+   (as a second run over it would), until none more is kept, at most ATTEMPTS
+   rounds; each of these choices is a step (its own BROTLI_ATTEMPTS).
 The `code` measure is always guarded and needs no confirming: the pipeline keeps
 a body only when its entry is strictly smaller. `brotli` is confirmed exactly, at
 quality 11, and last: brotli at quality 11 is chaotic at the scale of a few
