@@ -25,6 +25,11 @@ is given per corpus (the directory a module is in; raw LTO and non-LTO modules
 apart). Identical bytes (e.g. an output the guard left as its input) are
 measured once: brotli q11 of a 5 MB module takes ~20 s.
 
+`--input-sizes FILE.json` (rows of an earlier --json run) reuses an input's
+brotli size from there when its raw and gzip sizes (gzip measured again here)
+both match: brotli q11 of the 67 raw inputs, megabytes of DWARF each, is most of
+a whole-corpus run's time (~15 min) and says nothing about the optimizer.
+
 Usage:  python3 bench/bench_guard.py [--runs N] [--json FILE] [--no-wasm-opt] [MODULE.wasm ...]
         python3 bench/bench_guard.py --report FILE.json ...   # the report of earlier --json runs
 """
@@ -54,10 +59,15 @@ RAW_CORPUS = os.environ.get("LOOM_RAWCORPUS_DIR", os.path.expanduser("~/.cache/l
 _measured = {}   # sha256 -> sizes
 
 
-def sizes(data):
+def sizes(data, known=None):
+    """raw / gzip / brotli of `data`; brotli taken from `known` (earlier sizes of
+    the same module) when its raw and gzip sizes match these bytes'."""
     key = hashlib.sha256(data).digest()
     if key not in _measured:
-        _measured[key] = {"raw": len(data), "gzip": gzip_size(data), "brotli": brotli_size(data)}
+        got = {"raw": len(data), "gzip": gzip_size(data)}
+        same = known and all(known.get(k) == v for k, v in got.items())
+        got["brotli"] = known["brotli"] if same else brotli_size(data)
+        _measured[key] = got
     return _measured[key]
 
 
@@ -86,11 +96,11 @@ def run_wasm_opt(src, dst):
     return None
 
 
-def bench(path, workdir, runs, wasm_opt=True, before_tree=None):
+def bench(path, workdir, runs, wasm_opt=True, before_tree=None, known=None):
     name = os.path.basename(path)
     data = open(path, "rb").read()
     t = time.perf_counter()
-    row = {"module": name, "group": group(path), "input": sizes(data)}
+    row = {"module": name, "group": group(path), "input": sizes(data, known)}
     row["input_measure_s"] = time.perf_counter() - t   # the floor: gzip + brotli of the input
     guarded_t, code_t, before_t = [], [], []
     for _ in range(runs):   # interleaved, so load hits them alike
@@ -100,7 +110,8 @@ def bench(path, workdir, runs, wasm_opt=True, before_tree=None):
                             ["--never-grow", "code"], 1)
         code_t.append(t)
         if before_tree:
-            t, _ = run_loom(path, os.path.join(workdir, "b.wasm"), workdir, [], 1, before_tree)
+            t, before = run_loom(path, os.path.join(workdir, "b.wasm"), workdir, [], 1,
+                                 before_tree)
             before_t.append(t)
     row["guarded"] = sizes(open(os.path.join(workdir, "g.wasm"), "rb").read())
     row["code"] = sizes(open(os.path.join(workdir, "c.wasm"), "rb").read())
@@ -108,6 +119,7 @@ def bench(path, workdir, runs, wasm_opt=True, before_tree=None):
     if before_tree:
         row["before_s"] = statistics.median(before_t)
         row["before"] = sizes(open(os.path.join(workdir, "b.wasm"), "rb").read())
+        row["code_saved_before"] = before["code_bytes_before"] - before["code_bytes_after"]
     row["reference"] = guarded.get("guard_reference")   # the stripped input, when judged by it
     row["functions_kept"] = guarded["functions_changed"]
     row["functions_rewritten"] = guarded["functions_changed"] + guarded["functions_reverted"]
@@ -199,6 +211,11 @@ def summary(rows):
           f"(median per module {statistics.median(r['guarded_s'] / r['code_s'] for r in rows):.2f}x); "
           f"gzip + brotli of the inputs alone, measured here: {floor:.1f} s")
     timed = [r for r in rows if "before_s" in r]
+    if timed and all("code_saved_before" in r for r in timed):
+        b_g, b_c = (sum(r[k] for r in timed) for k in ("code_saved_before", "code_saved_code"))
+        print(f"- same run, {len(timed)} modules: code-section saving kept by the --before-tree "
+              f"guard: {b_g} of {b_c} bytes ({100.0 * b_g / b_c if b_c else 0:.1f}%); larger than "
+              f"their input: {sum(any(r['before'][m] > r['input'][m] for m in SIZES) for r in timed)}")
     if timed:
         b_s, c2 = sum(r["before_s"] for r in timed), sum(r["code_s"] for r in timed)
         g2 = sum(r["guarded_s"] for r in timed)
@@ -220,6 +237,8 @@ def main():
                     help="also time the guarded run of the loom-post checkout in DIR")
     ap.add_argument("--skip-times", metavar="GLOB",
                     help="modules matching GLOB: only their sizes (no --before-tree run)")
+    ap.add_argument("--input-sizes", metavar="FILE.json",
+                    help="reuse the inputs' brotli sizes of an earlier --json run (see above)")
     ap.add_argument("--report", nargs="+", metavar="FILE.json",
                     help="print the report of rows saved by --json (several runs side by side)")
     args = ap.parse_args()
@@ -228,6 +247,9 @@ def main():
         return
     paths = args.modules or (sorted(glob.glob(os.path.join(CORPUS, "*.wasm")))
                              + sorted(glob.glob(os.path.join(RAW_CORPUS, "*.wasm"))))
+    known = {}
+    if args.input_sizes:
+        known = {r["module"]: r["input"] for r in json.load(open(args.input_sizes))}
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         os.mkdir(os.path.join(workdir, ".git"))   # no configuration: the defaults
@@ -236,7 +258,7 @@ def main():
             if args.skip_times and fnmatch.fnmatch(os.path.basename(path), args.skip_times):
                 before = None
             rows.append(bench(os.path.abspath(path), workdir, args.runs, not args.no_wasm_opt,
-                              before))
+                              before, known.get(os.path.basename(path))))
             print(f"done {rows[-1]['module']}", file=sys.stderr, flush=True)
             if args.json:   # after every module: a long run stopped early keeps its rows
                 with open(args.json + ".tmp", "w") as f:

@@ -313,6 +313,78 @@ def test_a_failed_deferred_confirmation_starts_over_step_by_step(monkeypatch):
     assert r.data == data and r.functions_changed == 0   # and found nothing that passes
 
 
+def pad_hot(wasm, old=b"\x41\xc0\x00", new=b"\x41\xc0\x80\x80\x80\x00"):
+    """`wasm` with the last function's one `i32.const 64` padded to 5 bytes, as
+    wasm-ld pads relocated operands (the rest as wat2wasm wrote it)."""
+    from loom_post.wasm.leb128 import encode_u
+    m = read_module(wasm)
+    parts = [encode_u(len(m.code))]
+    for i, e in enumerate(m.code):
+        body = m.data[e.body_start:e.end]
+        if i == len(m.code) - 1:
+            assert body.count(old) == 1
+            body = body.replace(old, new)
+        parts.append(encode_u(len(body)) + body)
+    m.set_code_payload(b"".join(parts))
+    return m.to_bytes()
+
+
+def test_compact_alone_is_kept_where_the_full_rewrite_grows_gzip():
+    data = pad_hot(cse_grows_gzip())
+    compact = optimize(data, passes=["compact"], never_grow=("code",)).data
+    full = optimize(data, passes=["compact", "cse"], never_grow=("code",)).data
+    assert len(full) < len(compact) < len(data)          # the premise: CSE saves raw bytes,
+    assert gz(full) > gz(data) and br(full) >= br(data)  # grows gzip, not brotli's gain,
+    assert gz(compact) < gz(data) and br(compact) < br(data)   # compact alone shrinks them
+    for passes in (None, ["compact", "cse"]):
+        r = optimize(data, passes=passes, never_grow=ALL)
+        assert r.data == compact                         # the middle step: compact kept
+        assert r.functions_changed == 1 and r.passes["cse"].functions_changed == 0
+        assert r.passes["compact"].bytes_saved == len(data) - len(compact) == 3
+        assert r.passes["cse"].bytes_saved == 0 and r.passes["cse"].get("deduplicated") == 0
+        assert run_hot(r.data, 5) == run_hot(data, 5) == 577777
+    r = optimize(data, passes=["cse"], never_grow=ALL)  # no compact asked for: nothing
+    assert r.data == data and r.functions_reverted == 1
+    # compact alone is judged too: 3 bytes of 5.4 KB are below BROTLI_WORTH, so
+    # not worth a brotli check, and dropped unmeasured like any rewrite
+    noise = bytes((i * 7919 + (i >> 3) * 31) % 251 for i in range(5000))
+    padded = data + b"\x00\x8e\x27\x05noise" + noise   # a 5000-byte custom section
+    assert read_module(padded).code_size == read_module(data).code_size
+    r = optimize(padded, passes=["compact", "cse"], never_grow=ALL)
+    assert r.data == padded and r.functions_changed == 0
+    assert optimize(padded, passes=["compact", "cse"], never_grow=("code", "gzip")).functions_changed == 1
+
+
+def test_a_second_run_over_a_guarded_output_with_compact_kept_finds_nothing():
+    """The example kernel: the guard keeps compact's re-encoding of its padded
+    functions, and over those the full rewrites of some (retried over the output
+    as it stands, as a second run would); so the optimizer stays idempotent."""
+    kernel = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "examples", "kernel-sched", "kernel_sched.wasm")
+    data = open(kernel, "rb").read()
+    first = optimize(data, never_grow=ALL)
+    assert first.passes["compact"].functions_changed > 0 and first.passes["cse"].functions_changed > 0
+    assert gz(first.data) <= gz(data) and br(first.data) <= br(data)
+    second = optimize(first.data, never_grow=ALL)
+    assert second.functions_changed == 0 and not second.changed
+
+
+def test_careful_steps_each_get_their_own_brotli_checks(monkeypatch):
+    """Earlier careful steps (module passes) that spent the brotli cap and
+    found their saving not worth a check leave the function phase its own."""
+    from loom_post.passes import guard as g, pipeline
+    data = cse_pays_together()
+    full = read_module(optimize(data, passes=["cse"], never_grow=("code",)).data)
+    module = read_module(data)
+    replaced = {pos: full.data[e.body_start:e.end] for pos, e in enumerate(full.code)}
+    guard = g.Guard(data, ALL, deferred=False)
+    guard.brotli_runs, guard.not_worth = g.BROTLI_ATTEMPTS, True   # what earlier steps left
+    keep = g.choose(guard, data, module, replaced,
+                    pipeline._builder(module, replaced, {}, False))
+    assert keep == [0, 1] and guard.brotli_runs == g.BROTLI_ATTEMPTS + 1
+    guard.close()
+
+
 # -- never-grow: configuration and the command line -------------------------------------
 
 def test_optimize_default_guard_and_never_grow_code(project, capsys):

@@ -70,6 +70,10 @@ def test_a_warm_run_reports_and_writes_what_a_cold_run_does(project, capsys, nev
         cold_opt = optimize(capsys, "--no-cache", *never_grow, "cold.wasm", "-o", "c2.wasm")
         warm_opt = optimize(capsys, *never_grow, "primed.wasm", "-o", "w2.wasm")
         warm_opt["path"] = cold_opt["path"]
+        # the same bytes and figures; but a cold run over a guarded output may try
+        # rewrites the guard reverted again, which "own output: nothing to do" never tries
+        assert cold_opt["functions_changed"] == 0
+        warm_opt["functions_reverted"] = cold_opt["functions_reverted"]
         assert_same_report(warm_opt, cold_opt)
         assert (project / "w2.wasm").read_bytes() == (project / "c2.wasm").read_bytes()
 

@@ -39,7 +39,16 @@ under it):
    confirm only the rewrites whose estimate shrank (if none did, the better
    half by estimate);
 3. while a guarded measure still grew, back off: keep the better half by
-   estimate, at most ATTEMPTS builds in all; then keep the input's bodies.
+   estimate, at most ATTEMPTS builds in all; then keep the input's bodies;
+4. the middle step (the pipeline's, when compact ran): each function whose
+   rewrite was reverted is offered again as compact alone would write it (its
+   original body with minimal LEB128s: wasm-ld's 5-byte padding gone, which
+   hardly ever grows a compressed size, where CSE's rewrite of the same
+   function may), chosen by steps 1-3 over the output kept so far; only what
+   passes is kept, the rest keeps the input's bytes. When some are kept, the
+   full rewrites not kept are chosen again over the output as it now stands
+   (as a second run over it would), until none more is kept, at most ATTEMPTS
+   rounds; each of these choices is a step (its own BROTLI_ATTEMPTS).
 The `code` measure is always guarded and needs no confirming: the pipeline keeps
 a body only when its entry is strictly smaller. `brotli` is confirmed exactly, at
 quality 11, and last: brotli at quality 11 is chaotic at the scale of a few
@@ -50,7 +59,8 @@ It costs ~3.5-5 s per MB, so it is measured once, on the final output: every
 step (the function phase, each module pass) is judged on the cheaper measures,
 the complete output is confirmed exactly at the end, and only when that fails
 does the pipeline start over with every step confirmed exactly (`careful`, at
-most BROTLI_ATTEMPTS brotli runs per phase). The reference's brotli size runs in
+most BROTLI_ATTEMPTS brotli runs per step: each choose() call; a module pass
+is one). The reference's brotli size runs in
 a forked process (brotli holds the GIL: two threads took twice one's time) from
 the first step that needs it, or from the start when the reference is the
 stripped input (its rewrites are the raw output's whole story), so it overlaps
@@ -296,8 +306,11 @@ def choose(guard, data, module, replaced, build):
     the largest subset that passes wins; else the one smallest in that measure,
     and only when it is not larger than the output with none of them."""
     best = None
+    # Each step gets its own brotli cap and worth verdict: a careful rerun
+    # judges several steps, and the function phase must not find them spent.
+    guard.not_worth, runs = False, guard.brotli_runs
     for keep in _tries(guard, data, module, replaced):
-        if guard.not_worth or guard.brotli_runs >= BROTLI_ATTEMPTS:
+        if guard.not_worth or guard.brotli_runs - runs >= BROTLI_ATTEMPTS:
             break
         out = build(keep)
         if not guard.accepts(out):

@@ -505,24 +505,117 @@ def _final_candidate(module, result, keep_dwarf):
 
 def _guard_functions(guard, data, module, result, keep_dwarf):
     """Keep the subset of this phase's rewritten functions under which no
-    guarded measure of the whole output is larger than the input's."""
+    guarded measure of the whole output is larger than the input's; then,
+    of the functions reverted, the subset whose compact-only rewrite passes;
+    then, over those, the full rewrites that pass now."""
     replaced = module.replaced_bodies()
+    reencoder = _reencoder(result, replaced)
+    full = set(guard_mod.choose(guard, data, module, replaced,
+                                _builder(module, replaced, {}, keep_dwarf)))
+    # compact alone (dropping wasm-ld's LEB padding) almost never grows a
+    # compressed size where CSE's rewrite of the same function did: try it
+    compacted = _compacted(module, [pos for pos in replaced if pos not in full], reencoder)
+    compact = set()
+    if compacted:
+        kept = {pos: replaced[pos] for pos in full}
+        compact = set(guard_mod.choose(guard, module.data, module, compacted,
+                                       _builder(module, compacted, kept, keep_dwarf)))
+    if compact:
+        full, compact = _retry_full(guard, module, replaced, full,
+                                    {pos: compacted[pos] for pos in compact}, keep_dwarf)
+    _apply_guarded(module, result, replaced, full, compacted, compact, reencoder)
 
+
+def _retry_full(guard, module, replaced, full, compact, keep_dwarf):
+    """(full, compact positions) after retrying, over the output as it now
+    stands, the full rewrites not kept: over compacted neighbours one may pay
+    where it did not over padded ones. A second run over this output would try
+    exactly these, judged against its input (this output) and estimated on its
+    bytes; so they are tried here the same way, until none is kept, and the
+    optimizer stays idempotent."""
+    for _ in range(guard_mod.ATTEMPTS):
+        again = {pos: body for pos, body in replaced.items()
+                 if pos not in full and body != compact.get(pos)}
+        if not again:
+            break
+        base = {pos: replaced[pos] for pos in full}
+        base.update(compact)
+        build = _builder(module, again, base, keep_dwarf)
+        now = build([])
+        more = set(guard_mod.choose(guard, now, read_module(now), again, build))
+        if not more:
+            break
+        full = full | more
+        compact = {pos: body for pos, body in compact.items() if pos not in more}
+    return full, set(compact)
+
+
+def _apply_guarded(module, result, replaced, full, compacted, compact, reencoder):
+    """Write the guard's decision: full rewrites, compact-only ones, the rest
+    original; the figures of what was undone taken out."""
+    for pos in replaced:
+        if pos in full:
+            module.replace_body(pos, replaced[pos])
+            continue
+        _revert_stats(result, pos)
+        if pos in compact:
+            module.replace_body(pos, compacted[pos])
+            _credit_compact(result, reencoder, pos, module.code[pos], compacted[pos])
+        else:
+            module.revert_body(pos)
+
+
+def _reencoder(result, replaced):
+    """The name of the phase's re-encoding pass (compact), None when none ran."""
+    first = next(iter(replaced), None)   # every function's stats name every pass
+    stats = result.function_stats[first][0] if first is not None else ()
+    return next((s.name for s in stats if s.name in PASSES and PASSES[s.name].reencodes), None)
+
+
+def _builder(module, candidates, fixed, keep_dwarf):
+    """build(keep) for guard.choose: the output with `fixed` ({position: body})
+    and the candidates at the positions in `keep` rewritten (over `fixed`'s
+    body at the same position), the rest original."""
     def build(keep):
-        for pos in replaced:
+        for pos, body in fixed.items():
+            module.replace_body(pos, body)
+        for pos in candidates:
             if pos in keep:
-                module.replace_body(pos, replaced[pos])
-            else:
+                module.replace_body(pos, candidates[pos])
+            elif pos not in fixed:
                 module.revert_body(pos)
         return _candidate(module, True, keep_dwarf)   # none kept: the reference
+    return build
 
-    keep = set(guard_mod.choose(guard, data, module, replaced, build))
-    for pos in replaced:
-        if pos not in keep:
-            module.revert_body(pos)
-            _revert_stats(result, pos)
-    for pos in keep:
-        module.replace_body(pos, replaced[pos])
+
+def _compacted(module, positions, reencoder):
+    """{position: minimally re-encoded original body} of the reverted
+    `positions` whose entry that makes strictly smaller, when a re-encoding
+    pass (compact) ran in the phase; {} otherwise."""
+    if not positions or reencoder is None:
+        return {}
+    out = {}
+    for pos in positions:
+        entry = module.code[pos]
+        try:
+            body = decode_body(module.data, entry.body_start, entry.end)
+            body = encode_body(body.locals, body.instrs)
+        except DecodeError:
+            continue
+        if _entry(len(body)) < entry.end - entry.start:
+            out[pos] = body
+    return out
+
+
+def _credit_compact(result, reencoder, pos, entry, body):
+    """Count a compact-only rewrite kept after its function's full rewrite was
+    reverted (_revert_stats took that one's figures out)."""
+    stats = base.PassStats(reencoder)
+    stats.functions_changed, stats.bytes_saved = 1, entry.end - entry.start - _entry(len(body))
+    result.passes[reencoder].add(stats)
+    result.function_stats[pos] = ([stats], 0)
+    result.functions_changed += 1
+    result.functions_reverted -= 1   # not all of it: compact's part stays
 
 
 def _guard_done(guard, result, never_grow):
