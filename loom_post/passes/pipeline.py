@@ -49,7 +49,7 @@ from loom_post.passes import PASSES, base, funcindex, guard as guard_mod, resolv
 from loom_post.passes.bodies import Bodies
 from loom_post.passes.validate import check_input, validate_output
 from loom_post.sizes import Sizes
-from loom_post.wasm.instructions import encode_body_marked
+from loom_post.wasm.instructions import encode_body, encode_body_marked
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.leb128 import read_u32, size_u
 from loom_post.wasm.module import read_module
@@ -169,7 +169,7 @@ def _run_phases(data, module, chosen, keep_dwarf, jobs, guard, rc, bodies):
             continue
         _function_phase(module, phase, protected, jobs, result, rc, bodies)
         if guard is not None and module.changed:
-            _guard_functions(guard, data, module, result, keep_dwarf)
+            _guard_functions(guard, data, module, result, keep_dwarf, bodies)
         if module.changed:  # the next phase reads what this one wrote
             module = read_module(module.to_bytes())
     return module, result
@@ -503,7 +503,7 @@ def _final_candidate(module, result, keep_dwarf):
     return _candidate(module, result.functions_changed or result.code_offsets_changed, keep_dwarf)
 
 
-def _guard_functions(guard, data, module, result, keep_dwarf):
+def _guard_functions(guard, data, module, result, keep_dwarf, bodies):
     """Keep the subset of this phase's rewritten functions under which no
     guarded measure of the whole output is larger than the input's; then,
     of the functions reverted, the subset whose compact-only rewrite passes;
@@ -514,7 +514,8 @@ def _guard_functions(guard, data, module, result, keep_dwarf):
                                 _builder(module, replaced, {}, keep_dwarf)))
     # compact alone (dropping wasm-ld's LEB padding) almost never grows a
     # compressed size where CSE's rewrite of the same function did: try it
-    compacted = _compacted(module, [pos for pos in replaced if pos not in full], reencoder)
+    compacted = _compacted(module, [pos for pos in replaced if pos not in full], reencoder,
+                           bodies)
     compact = set()
     if compacted:
         kept = {pos: replaced[pos] for pos in full}
@@ -588,7 +589,7 @@ def _builder(module, candidates, fixed, keep_dwarf):
     return build
 
 
-def _compacted(module, positions, reencoder):
+def _compacted(module, positions, reencoder, bodies):
     """{position: minimally re-encoded original body} of the reverted
     `positions` whose entry that makes strictly smaller, when a re-encoding
     pass (compact) ran in the phase; {} otherwise."""
@@ -598,10 +599,12 @@ def _compacted(module, positions, reencoder):
     for pos in positions:
         entry = module.code[pos]
         try:
-            body = decode_body(module.data, entry.body_start, entry.end)
-            body = encode_body(body.locals, body.instrs)
+            body = bodies.get(module, pos)   # the function phase decoded it: no second decode
         except DecodeError:
             continue
+        if body.minimal:
+            continue        # its re-encoding is its own bytes: nothing to gain
+        body = encode_body(body.locals, body.instrs)
         if _entry(len(body)) < entry.end - entry.start:
             out[pos] = body
     return out
