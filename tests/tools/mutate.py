@@ -538,8 +538,8 @@ MUTATIONS = [
      "    if False:   # what the guard", k([T_COMP], "reports_say")),
     # -- the guard's middle step (compact alone) and its per-step brotli cap ------------
     ("guard.compact-middle-step", PIPE,
-     "compacted = _compacted(module, [pos for pos in replaced if pos not in full], reencoder)",
-     "compacted = {}", k([T_COMP], "compact_alone")),
+     "compacted = _compacted(module, [pos for pos in replaced if pos not in full], reencoder,\n",
+     "compacted = {} and (None,\n", k([T_COMP], "compact_alone")),
     ("guard.compact-only-with-compact", PIPE, "    if not positions or reencoder is None:",
      "    if not positions:", k([T_COMP], "compact_alone")),
     ("guard.compact-confirmed", PIPE, "        if pos in compact:\n            module.replace_body(",
