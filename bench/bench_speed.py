@@ -50,7 +50,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from bench.adversarial import SHAPES, many_funcs  # noqa: E402
+from bench import adversarial  # noqa: E402
+from bench.adversarial import SHAPES  # noqa: E402
 from bench.corpus import corpus_paths, default_fetch  # noqa: E402
 from loom_post.wasm.module import read_module  # noqa: E402
 
@@ -250,25 +251,12 @@ def print_modules(rows):
 
 
 def bench_adversarial(runs, tmp):
-    """Each shape at a size near 200 KB against a flat module (many small
-    functions) of the same byte size: cold loom-post CPU, median of `runs`."""
-    print("| shape | n | module KB | CPU s | flat CPU s | shape / flat |")
-    print("|---|---:|---:|---:|---:|---:|")
-    unit = len(many_funcs(2)) - len(many_funcs(1))
-    for name, (make, sizes) in SHAPES.items():
-        n = sizes[1]
-        data = make(n)
-        flat = many_funcs(max(1, len(data) // unit))
-        result = []
-        for label, mod in (("shape", data), ("flat", flat)):
-            path = os.path.join(tmp, f"{name}.{label}.wasm")
-            with open(path, "wb") as f:
-                f.write(mod)
-            cmd, env = loom(["--no-cache", "--never-grow", "code", "-j", "1", path,
-                             "-o", path + ".out"])
-            result.append(statistics.median(timed(cmd, env)[0] for _ in range(runs)))
-        print(f"| {name} | {n} | {len(data) // 1024} | {result[0]:.2f} | {result[1]:.2f} | "
-              f"{result[0] / result[1]:.2f}x |", flush=True)
+    """Each shape at its largest size against a flat module of ordinary
+    functions of the same code size, `--never-grow code` as the cold column:
+    bench/adversarial.py's --vs-flat, the one implementation. (A flat module of
+    identical functions, as this used before, is folded by dedupe-functions
+    and measures nothing.)"""
+    return adversarial.vs_flat(list(SHAPES), runs, tmp, ("--never-grow", "code"))
 
 
 def bench_functions(paths, runs):
