@@ -47,7 +47,7 @@ under it):
    function may), chosen by steps 1-3 over the output kept so far; only what
    passes is kept, the rest keeps the input's bytes. When some are kept, the
    full rewrites not kept are chosen again over the output as it now stands
-   (as a second run over it would), until none more is kept, at most ATTEMPTS
+   (as a second run over it would), until none more is kept, at most RETRY_ROUNDS
    rounds; each of these choices is a step (its own BROTLI_ATTEMPTS).
 The `code` measure is always guarded and needs no confirming: the pipeline keeps
 a body only when its entry is strictly smaller. `brotli` is confirmed exactly, at
@@ -98,6 +98,7 @@ from loom_post.wasm.leb128 import encode_u
 WINDOW = 32768        # deflate's own window: the context a function is compressed in
 FOLLOW = 4096         # bytes after the function whose matches it may break
 ATTEMPTS = 4          # whole-file gzip confirmations before falling back to the input
+RETRY_ROUNDS = 4      # rounds retrying full rewrites over kept compact-only ones
 BROTLI_ATTEMPTS = 2   # exact brotli confirmations (the expensive ones)
 BROTLI_WORTH = 0.001  # raw saving (fraction of the file) worth confirming with brotli
 DWARF_MIN = 4096      # dropped DWARF bytes from which the stripped input is the reference

@@ -534,7 +534,7 @@ def _retry_full(guard, module, replaced, full, compact, keep_dwarf):
     exactly these, judged against its input (this output) and estimated on its
     bytes; so they are tried here the same way, until none is kept, and the
     optimizer stays idempotent."""
-    for _ in range(guard_mod.ATTEMPTS):
+    for _ in range(guard_mod.RETRY_ROUNDS):
         again = {pos: body for pos, body in replaced.items()
                  if pos not in full and body != compact.get(pos)}
         if not again:
