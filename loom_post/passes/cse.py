@@ -56,7 +56,6 @@ How it runs
 """
 
 from bisect import bisect_right
-from heapq import heappop, heappush
 
 from loom_post.passes import effects as E
 from loom_post.passes.base import FunctionPass
