@@ -16,6 +16,8 @@ in turn, A B C D A B C D ..., each a fresh process, `--runs` times:
              it refuses the module without)
   python     `python3 -c pass`: the interpreter alone, for scale
   cold       `loom-post optimize --no-cache --never-grow code -j N IN -o OUT`
+  cold-pure  the same with LOOM_POST_PURE=1, when the tree has a compiled
+             build (loom_post/native.py): the hot modules as Python
   warm-same  the same with a result cache primed by one untimed run over IN
   warm-opt   the same cache, over the module the primed run wrote
   with --before TREE, also warm-same and warm-opt of the loom_post in TREE
@@ -90,7 +92,14 @@ def _prime(cmd):
     return subprocess.run(cmd[0], env=cmd[1], capture_output=True).returncode in (0, 1)
 
 
-def bench_module(path, runs, jobs, wasm_opt, tmp, before=None):
+def build_of(tree):
+    """native.describe() of the loom_post in `tree`: which build runs there."""
+    return subprocess.run([sys.executable, "-c", "import loom_post.native as n; print(n.describe())"],
+                          env=dict(os.environ, PYTHONPATH=tree), capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def bench_module(path, runs, jobs, wasm_opt, tmp, before=None, compiled=False):
     name = os.path.basename(path)[:-5]
     # a copy of its own: optimize locks its input, and other jobs on a shared
     # machine may be optimizing the same corpus file (wall time then measures
@@ -108,6 +117,11 @@ def bench_module(path, runs, jobs, wasm_opt, tmp, before=None):
         if not tag:
             cmds["cold"] = loom(["--no-cache", *common, path, "-o", f"{tmp}/{name}.cold.wasm"],
                                 tree=tree)
+            if compiled:   # the same run with the hot modules as Python
+                cmd, env = loom(["--no-cache", *common, path, "-o", f"{tmp}/{name}.pure.wasm"],
+                                tree=tree)
+                cmds["cold-pure"] = (cmd, dict(env, LOOM_POST_PURE="1"))
+                _prime(cmds["cold-pure"])   # compiles the .pyc of the hot modules
         cmds["warm-same" + tag] = loom([*common, path, "-o", f"{tmp}/{name}{tag}.warm.wasm"],
                                        cache, tree)
         cmds["warm-opt" + tag] = loom([*common, prime, "-o", f"{tmp}/{name}{tag}.opt.wasm"],
@@ -122,10 +136,12 @@ def bench_module(path, runs, jobs, wasm_opt, tmp, before=None):
             times[key].append((cpu, wall))
     with open(f"{tmp}/{name}.cold.wasm", "rb") as f:
         cold = f.read()
-    for tag in trees:
-        for out in (f"{tmp}/{name}{tag}.warm.wasm", primed[tag]):
-            with open(out, "rb") as f:
-                assert f.read() == cold, f"{name}: {out} differs from the cold run's output"
+    outs = [(tag, out) for tag in trees for out in (f"{tmp}/{name}{tag}.warm.wasm", primed[tag])]
+    if compiled:
+        outs.append(("", f"{tmp}/{name}.pure.wasm"))
+    for _tag, out in outs:
+        with open(out, "rb") as f:
+            assert f.read() == cold, f"{name}: {out} differs from the cold run's output"
     with open(path, "rb") as f:
         code = read_module(f.read()).code_size
     row = {"module": name, "code": code}
@@ -218,7 +234,7 @@ def fmt(x):
 
 
 def print_modules(rows):
-    keys = [k for k in ("cold", "warm-same", "warm-opt", "warm-same@before", "warm-opt@before",
+    keys = [k for k in ("cold", "cold-pure", "warm-same", "warm-opt", "warm-same@before", "warm-opt@before",
                         "python") if any(k in r for r in rows)]
     print("| module | code KB | wasm-opt CPU s | python CPU s | cold CPU s | warm-same CPU s | "
           "warm-opt CPU s | " + " | ".join(f"{k} / wasm-opt (CPU, wall)" for k in keys) + " |")
@@ -327,9 +343,12 @@ def main(argv=None):
             if args.raw:
                 paths += sorted(glob.glob(os.path.join(RAW, "*.wasm")))
         wasm_opt = shutil.which("wasm-opt")
+        build = build_of(ROOT)
+        print(f"loom-post: {build}" + (f"; --before: {build_of(args.before)}" if args.before else ""))
+        compiled = build.startswith("compiled")
         rows = []
         for p in paths:
-            rows.append(bench_module(p, args.runs, args.jobs, wasm_opt, tmp, args.before))
+            rows.append(bench_module(p, args.runs, args.jobs, wasm_opt, tmp, args.before, compiled))
             print(f"  {rows[-1]['module']} done", file=sys.stderr, flush=True)
         print_modules(rows)
     return 0

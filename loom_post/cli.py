@@ -43,6 +43,16 @@ exit status: 0 within budget, 1 a budget was exceeded, 2 bad usage or configurat
 3 an input module could not be read (left untouched), 70 an internal error."""
 
 
+class _Version(argparse.Action):
+    """`--version`: the version and which build runs (native.describe), worked
+    out only when asked: it reads the hot modules' sources."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from loom_post import native
+        print(f"loom-post {__version__} ({native.describe()})")
+        parser.exit()
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error raises instead of exiting the interpreter."""
 
@@ -57,7 +67,8 @@ def build_parser(only=None):
     reports) would cost more start-up than a small module's whole run."""
     parser = _Parser(prog="loom-post", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"loom-post {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="show loom-post's version and build, and exit")
     terminal.add_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

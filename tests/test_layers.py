@@ -10,6 +10,7 @@ PKG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 
 # Lowest first. A module may import its own layer and the ones before it.
 LAYERS = [
+    ("native",),  # loads the compiled build of the hot modules; imports nothing
     ("wasm",),
     ("exitcodes", "errors", "symbols", "words"),  # symbols: Rust names, imports nothing
     ("regular", "tempfiles", "locks"),  # opening regular files, temp files, locks

@@ -60,6 +60,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TIMEOUT = 300
 
 CSE = "loom_post/passes/cse.py"
+NATIVE = "loom_post/native.py"
 EFF = "loom_post/passes/effects.py"
 OPS = "loom_post/wasm/opcodes.py"
 PIPE = "loom_post/passes/pipeline.py"
@@ -85,6 +86,7 @@ MSF = "loom_post/passes/merge_similar.py"
 RC = "loom_post/passes/results_cache.py"
 STORE = "loom_post/cache.py"
 T_CACHE = "tests/test_cache.py"
+T_NATIVE = "tests/test_native.py"
 T_WARM = "tests/test_warm.py"
 
 T_GATE = "tests/test_cse_gate.py"
@@ -702,6 +704,17 @@ MUTATIONS = [
      ["tests/test_zero_sets.py"]),
     ("zsets.zero-only", "loom_post/passes/zero_sets.py", "and instrs[i - 1][1] == 0 and", "and",
      ["tests/test_zero_sets.py"]),
+    # -- the compiled build: loaded only while it matches its sources ---------
+    ("native.digest", NATIVE, "if entry.get(\"sha256\") != source_digest(pkg_dir, name):",
+     "if False:", [T_NATIVE]),
+    ("native.pxd-in-digest", NATIVE, 'for p in (base + ".py", base + ".pxd")',
+     'for p in (base + ".py",)', [T_NATIVE]),
+    ("native.own-tag", NATIVE, "EXTENSION_SUFFIXES[0])", "EXTENSION_SUFFIXES[-1])", [T_NATIVE]),
+    ("native.pure-switch", NATIVE, 'pure=environ.get(PURE_ENV, "") not in ("", "0")',
+     "pure=False", [T_NATIVE]),
+    ("native.fallback-recorded", NATIVE, 'self.loaded[spec.name] = "python"', "pass", [T_NATIVE]),
+    ("native.stale-named", NATIVE, 'if state["stale"]:\n        line +=',
+     'if False:\n        line +=', [T_NATIVE]),
 ]
 
 
