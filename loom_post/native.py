@@ -21,10 +21,8 @@ the pure-Python modules (to compare the two, or to rule the compiled build out
 when something looks wrong). This module imports nothing from loom_post.
 """
 
-import hashlib
 import importlib.machinery
 import importlib.util
-import json
 import os
 import sys
 
@@ -58,6 +56,7 @@ def source_files(pkg_dir, name):
 
 def source_digest(pkg_dir, name):
     """SHA-256 over the sources of `name`, each with its file name."""
+    import hashlib  # here, not at the top: `--help` and `inspect` never need it
     h = hashlib.sha256()
     for path in source_files(pkg_dir, name):
         with open(path, "rb") as f:
@@ -70,6 +69,7 @@ def source_digest(pkg_dir, name):
 def read_manifest(pkg_dir):
     """{module name: {"sha256": ..., "file": path relative to pkg_dir}}, or {}
     when there is no compiled build or its manifest cannot be read."""
+    import json
     try:
         with open(os.path.join(pkg_dir, MANIFEST), encoding="utf-8") as f:
             data = json.load(f)
