@@ -139,6 +139,8 @@ class NativeFinder:
         if name not in HOT:
             return None
         py_path = source_files(self.pkg_dir, name)[0]
+        if not os.path.isfile(py_path):
+            return None             # a zip or a sourceless install: Python's own finders
         ext = None if self.pure else compiled_file(self.pkg_dir, name, self.manifest().get(name))
         if ext is None:
             self.loaded[name] = "python"

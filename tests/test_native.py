@@ -121,6 +121,15 @@ def test_an_extension_of_another_interpreter_is_not_loaded(compiled_tree, tmp_pa
     assert _probe(_variant(compiled_tree, tmp_path, foreign)) == "python"
 
 
+def test_a_package_in_a_zip_is_left_to_pythons_own_finders(tmp_path):
+    pkg = _copy_package(str(tmp_path / "src"))
+    archive = shutil.make_archive(str(tmp_path / "app"), "zip", os.path.dirname(pkg), "loom_post")
+    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
+                          cwd=str(tmp_path), env={**os.environ, "PYTHONPATH": archive})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["file"].startswith(archive)
+
+
 def test_the_digest_covers_each_source_file(tmp_path):
     pkg = _copy_package(str(tmp_path))
     before = native.source_digest(pkg, NAME)
