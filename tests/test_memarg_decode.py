@@ -1,6 +1,6 @@
-"""The memarg decoder's inline one-byte path (instructions._read_memarg):
-a padded or multi-byte alignment still takes read_u32, and a memarg cut off
-at its alignment is reported as read_u32 reports it."""
+"""Decoding a memarg (instructions._read_memarg): one-byte, padded and
+multi-memory forms, whether the body is minimal, and a memarg cut off at its
+alignment (reported as read_u32 reports it)."""
 
 import pytest
 

@@ -66,12 +66,7 @@ def _encode_blocktype(bt):
 
 
 def _read_memarg(data, pos):
-    # nearly always one byte: read without a call (read_u32 reports the end of data)
-    align = data[pos] if pos < len(data) else 0x80
-    if align < 0x80:
-        pos += 1
-    else:
-        align, pos = read_u32(data, pos)
+    align, pos = read_u32(data, pos)
     mem = 0
     if align & 0x40:
         align &= ~0x40
