@@ -137,7 +137,7 @@ class _Writes:
     def __init__(self, instrs):
         self.local, self.glob = {}, {}
         self.memory, self.calls, self.loop_end = [], [], {}
-        kinds = _KINDS
+        kinds, openers = _KINDS, E.OPENERS
         opened = []
         for i, ins in enumerate(instrs):
             kind = kinds[ins[0]]
@@ -145,7 +145,7 @@ class _Writes:
                 continue
             if kind == _CTRL:
                 name = ins[0].name
-                if name in E.OPENERS:
+                if name in openers:
                     opened.append(i if name == "loop" else -1)
                 elif (name == "end" or name == "delegate") and opened:
                     start = opened.pop()

@@ -55,15 +55,16 @@ def _redundant(instrs, num_params):
     """Positions of the (constant, set) pairs to remove."""
     removed, written = set(), set()
     opened, in_loops = [], 0   # per open structure: is it a loop; how many are
+    control, local_set, openers = O.CONTROL, O.LOCAL_SET, E.OPENERS
     for i, ins in enumerate(instrs):
         op = ins[0]
-        if op.effect is O.CONTROL:
-            if op.name in E.OPENERS:
+        if op.effect is control:
+            if op.name in openers:
                 opened.append(op.name == "loop")
                 in_loops += opened[-1]
             elif op.name in ("end", "delegate") and opened:
                 in_loops -= opened.pop()
-        elif op.effect is O.LOCAL_SET:
+        elif op.effect is local_set:
             x = ins[1]
             if (op.name == "local.set" and x >= num_params and x not in written
                     and not in_loops and i > 0 and instrs[i - 1][0].name in _ZERO_CONSTS

@@ -715,6 +715,18 @@ MUTATIONS = [
     ("native.fallback-recorded", NATIVE, 'self.loaded[spec.name] = "python"', "pass", [T_NATIVE]),
     ("native.stale-named", NATIVE, 'if state["stale"]:\n        line +=',
      'if False:\n        line +=', [T_NATIVE]),
+    # The compiled build (issue 16, cytype): a wrong static type in a .pxd
+    # changes what the compiled module computes; a run-time import of Cython
+    # breaks the pure-Python package where Cython is missing.
+    ("cy.pxd-type", "loom_post/passes/cse.pxd", "expr=tuple, a=tuple",
+     "expr=list, a=tuple", ["tests/test_compiled.py"]),
+    ("cy.stack-pxd-row", "loom_post/wasm/stack_types.pxd", "row=tuple", "row=list",
+     ["tests/test_compiled.py"]),
+    ("cy.stack-pxd-type", "loom_post/wasm/stack_types.pxd", "dead_depth=Py_ssize_t",
+     "dead_depth=bint", ["tests/test_compiled.py"]),
+    ("cy.no-runtime-cython", CSE, "from bisect import bisect_right\n",
+     "from bisect import bisect_right\nimport cython  # noqa: F401\n",
+     ["tests/test_compiled.py"]),
 ]
 
 
