@@ -44,9 +44,7 @@ class BuildNative(build_ext):
             generated = cythonize(
                 self.extensions, build_dir=os.path.join(self.build_temp, "cython"),
                 quiet=True, nthreads=os.cpu_count() or 1,
-                # Annotations stay Python's: typing comes from .pxd files only,
-                # so compiled and pure modules accept the same values.
-                compiler_directives={"language_level": 3, "annotation_typing": False})
+                compiler_directives=NATIVE["COMPILER_DIRECTIVES"])
         except Exception as e:  # Cython's errors have no common base class
             _warn(f"Cython failed ({e})")
             return

@@ -2,67 +2,41 @@
 
 The `.pxd` files beside cse.py and stack_types.py give Cython
 static types for those modules; plain Python never reads them. These tests
-compile the typed modules into a copy of the package (skipped without Cython
-or a C compiler) and check that the compiled modules are the ones imported and
+compile the typed modules into a copy of the package as setup.py does
+(tests/native_build.py; skipped without Cython or a C compiler) and check that the compiled modules are the ones imported and
 that they give exactly the bytes and report of the pure-Python modules; and
 that the pure-Python package runs where `import cython` fails.
 """
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 
 import pytest
 
 from conftest import corpus_modules
+from native_build import build_copy, copy_package
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "kernel-sched", "kernel_sched.wasm")
 # The modules that have a .pxd beside them.
-TYPED = ["loom_post/passes/cse.py", "loom_post/wasm/stack_types.py"]
+TYPED = ["loom_post.passes.cse", "loom_post.wasm.stack_types"]
 # A small module of the corpus exercises more of each module than the example.
 CORPUS_PICK = ("jsquash-squoosh-hqx.wasm", "wasm-gzip.wasm")
 
 
-def _can_compile():
-    try:
-        import Cython  # noqa: F401
-    except ImportError:
-        return "Cython is not installed"
-    if not shutil.which(sysconfig.get_config_var("CC").split()[0] if sysconfig.get_config_var("CC")
-                        else "cc"):
-        return "no C compiler"
-    if not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")):
-        return "no Python.h (python3-dev)"
-    return None
-
-
-def _copy_package(tree):
-    """loom_post's sources alone: no compiled module a developer built in place."""
-    shutil.copytree(os.path.join(ROOT, "loom_post"), tree / "loom_post",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", "*.c", "*.html",
-                                                  "_native.json"))
-    return tree
-
-
 @pytest.fixture(scope="module")
 def pure_tree(tmp_path_factory):
-    return _copy_package(tmp_path_factory.mktemp("pure"))
+    tree = tmp_path_factory.mktemp("pure")
+    copy_package(tree)
+    return tree
 
 
 @pytest.fixture(scope="module")
 def compiled_tree(tmp_path_factory):
-    why = _can_compile()
-    if why:
-        pytest.skip(why)
-    tree = _copy_package(tmp_path_factory.mktemp("compiled"))
-    proc = subprocess.run([sys.executable, "-m", "Cython.Build.Cythonize", "-i", "-3", "-q",
-                           "-j", "2", *TYPED], cwd=tree, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return tree
+    """A copy whose typed modules are compiled as setup.py compiles them."""
+    return build_copy(tmp_path_factory.mktemp("compiled"), TYPED)
 
 
 def _optimize(tree, src, out_dir, env_extra=None):
@@ -105,7 +79,7 @@ def test_the_compiled_modules_are_the_ones_imported(compiled_tree):
             "for m in sys.argv[1:]:\n"
             "    f = importlib.import_module(m).__file__\n"
             "    assert f.endswith('.so') or f.endswith('.pyd'), f\n")
-    names = [p[:-3].replace("/", ".") for p in TYPED]
+    names = TYPED
     proc = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=str(compiled_tree)), cwd=compiled_tree)
     assert proc.returncode == 0, proc.stderr
@@ -180,7 +154,8 @@ def test_pure_python_runs_where_cython_cannot_be_imported(tmp_path):
     proc = subprocess.run([sys.executable, "-c", "import cython"], capture_output=True,
                           env=dict(os.environ, **env))
     assert proc.returncode != 0  # the blocker works
-    tree = _copy_package(tmp_path / "pure")
+    tree = tmp_path / "pure"
+    copy_package(tree)
     data, report = _optimize(tree, EXAMPLE, out_dir,
                              {"PYTHONPATH": os.pathsep.join([str(blocker), str(tree)])})
     assert data[:4] == b"\0asm" and report

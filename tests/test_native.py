@@ -3,7 +3,8 @@ only while it matches the sources on disk, anything else loads the .py, and
 compiled and pure-Python runs write the same bytes.
 
 The loader tests compile one small hot module (leb128) with Cython into a copy
-of the package, so they do not depend on how this checkout was installed."""
+of the package (tests/native_build.py), so they do not depend on how this
+checkout was installed."""
 
 import json
 import os
@@ -15,6 +16,7 @@ import textwrap
 import pytest
 
 from loom_post import native
+from native_build import build_copy, copy_package
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = "loom_post.wasm.leb128"
@@ -25,37 +27,10 @@ PROBE = textwrap.dedent("""
 """)
 
 
-def _copy_package(dest):
-    shutil.copytree(os.path.join(ROOT, "loom_post"), os.path.join(dest, "loom_post"),
-                    ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", "*.c",
-                                                  native.MANIFEST))
-    return os.path.join(dest, "loom_post")
-
-
 @pytest.fixture(scope="module")
 def compiled_tree(tmp_path_factory):
     """A copy of the package whose leb128 is compiled, with its manifest."""
-    cython_build = pytest.importorskip("Cython.Build", reason="Cython is not installed")
-    from setuptools import Extension
-    from setuptools.dist import Distribution
-    base = str(tmp_path_factory.mktemp("native"))
-    pkg = _copy_package(base)
-    src = os.path.join(pkg, "wasm", "leb128.py")
-    exts = cython_build.cythonize([Extension(NAME, [src])], quiet=True,
-                                  build_dir=os.path.join(base, "cython"),
-                                  compiler_directives={"language_level": 3})
-    cmd = Distribution({"ext_modules": exts}).get_command_obj("build_ext")
-    cmd.build_lib, cmd.build_temp = base, os.path.join(base, "tmp")
-    try:
-        cmd.ensure_finalized()
-        cmd.run()
-    except Exception as e:  # no C compiler or no Python headers here
-        pytest.skip(f"cannot compile a C extension here: {e}")
-    ext = os.path.relpath(cmd.get_ext_fullpath(NAME), pkg)
-    manifest = {NAME: {"file": ext, "sha256": native.source_digest(pkg, NAME)}}
-    with open(os.path.join(pkg, native.MANIFEST), "w") as f:
-        json.dump(manifest, f)
-    return base
+    return build_copy(tmp_path_factory.mktemp("native"), [NAME])
 
 
 def _probe(tree, **env):
@@ -122,7 +97,7 @@ def test_an_extension_of_another_interpreter_is_not_loaded(compiled_tree, tmp_pa
 
 
 def test_a_package_in_a_zip_is_left_to_pythons_own_finders(tmp_path):
-    pkg = _copy_package(str(tmp_path / "src"))
+    pkg = copy_package(str(tmp_path / "src"))
     archive = shutil.make_archive(str(tmp_path / "app"), "zip", os.path.dirname(pkg), "loom_post")
     proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
                           cwd=str(tmp_path), env={**os.environ, "PYTHONPATH": archive})
@@ -131,7 +106,7 @@ def test_a_package_in_a_zip_is_left_to_pythons_own_finders(tmp_path):
 
 
 def test_the_digest_covers_each_source_file(tmp_path):
-    pkg = _copy_package(str(tmp_path))
+    pkg = copy_package(str(tmp_path))
     before = native.source_digest(pkg, NAME)
     _append(os.path.join(pkg, "wasm", "leb128.pxd"), "")
     assert native.source_digest(pkg, NAME) != before   # an empty .pxd is still a file
