@@ -250,10 +250,12 @@ def test_full_run_with_the_real_install_step(tmp_path, project):
     """Copy the package to a temporary repository (pip builds in place) and run every
     step, the pip install into a virtualenv included."""
     repo = tmp_path / "repo"
+    # what a checkout holds: no compiled build of an install in place
     shutil.copytree(os.path.join(ROOT, "loom_post"), repo / "loom_post",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", "*.c",
+                                                  "_native.json"))
     shutil.copytree(ACTION_DIR, repo / "hooks" / "github-action")
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
         if os.path.exists(os.path.join(ROOT, name)):
             shutil.copy(os.path.join(ROOT, name), repo / name)
     (project / "loom-post.toml").write_text("max-code-size = 20\n")
@@ -267,6 +269,9 @@ def test_full_run_with_the_real_install_step(tmp_path, project):
     assert run.rc == 1, run.stdout + run.stderr
     venv_bin = tmp_path / "loom-post-venv" / "bin"
     assert (venv_bin / "loom-post").is_file()
+    version = subprocess.run([str(venv_bin / "loom-post"), "--version"], capture_output=True,
+                             text=True, cwd=tmp_path).stdout
+    assert "pure Python, no compiled build" in version   # the install skipped the compile
     assert run.path_file.read_text().strip() == str(venv_bin)
     assert "::error file=" in run.stdout
     assert summary_rows(run.summary.read_text())[0][7].startswith(":x:")
