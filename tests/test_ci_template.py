@@ -269,8 +269,9 @@ def test_full_run_with_the_real_install_step(tmp_path, project):
     assert run.rc == 1, run.stdout + run.stderr
     venv_bin = tmp_path / "loom-post-venv" / "bin"
     assert (venv_bin / "loom-post").is_file()
+    venv_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the venv's own
     version = subprocess.run([str(venv_bin / "loom-post"), "--version"], capture_output=True,
-                             text=True, cwd=tmp_path).stdout
+                             text=True, cwd=tmp_path, env=venv_env).stdout
     assert "pure Python, no compiled build" in version   # the install skipped the compile
     assert run.path_file.read_text().strip() == str(venv_bin)
     assert "::error file=" in run.stdout

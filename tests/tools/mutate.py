@@ -717,7 +717,7 @@ MUTATIONS = [
      'if False:\n        line +=', [T_NATIVE]),
     ("native.action-skips-compile", "hooks/github-action/action.yml",
      'LOOM_POST_NO_COMPILE: "1"', 'LOOM_POST_NO_COMPILE: ""',
-     ["tests/test_ci_template.py::test_full_run_with_the_real_install_step"]),
+     k(["tests/test_ci_template.py"], "real_install")),
     # The compiled build (issue 16, cytype): a wrong static type in a .pxd
     # changes what the compiled module computes; a run-time import of Cython
     # breaks the pure-Python package where Cython is missing.
