@@ -715,6 +715,18 @@ MUTATIONS = [
     ("native.fallback-recorded", NATIVE, 'self.loaded[spec.name] = "python"', "pass", [T_NATIVE]),
     ("native.stale-named", NATIVE, 'if state["stale"]:\n        line +=',
      'if False:\n        line +=', [T_NATIVE]),
+    # red-team (nativert): a reload, and setup.py's rebuilds after edits
+    ("native.reload", NATIVE,
+     "self.active = importlib.machinery.ExtensionFileLoader(name, ext_path)\n\n"
+     "    def create_module(self, spec):\n        try:\n",
+     "self.active = None\n\n    def create_module(self, spec):\n        try:\n"
+     "            self.active = importlib.machinery.ExtensionFileLoader(spec.name, spec.origin)\n",
+     [T_NATIVE]),
+    ("native.rebuild-older-source", "setup.py", "os.remove(c_file)", "pass",
+     ["tests/test_native_setup.py"]),
+    ("native.digest-before-build", "setup.py", '"sha256": self.digests[name]',
+     '"sha256": NATIVE["source_digest"](os.path.join(ROOT, "loom_post"), name)',
+     ["tests/test_native_setup.py"]),
     # The compiled build (issue 16, cytype): a wrong static type in a .pxd
     # changes what the compiled module computes; a run-time import of Cython
     # breaks the pure-Python package where Cython is missing.
