@@ -33,7 +33,14 @@ class BuildNative(build_ext):
     """Cythonize HOT, compile what compiles, and write the manifest."""
 
     def run(self):
-        self.built = []
+        self.built, self.digests = [], {}
+        self._compile()
+        # Also when nothing compiled: a build directory reused from an earlier
+        # build (pip builds a checkout in its build/) still holds that build's
+        # extension files and manifest, which would be installed as they were.
+        self._write_manifests()
+
+    def _compile(self):
         if os.environ.get("LOOM_POST_NO_COMPILE", "") not in ("", "0"):
             _warn("LOOM_POST_NO_COMPILE is set: the compiled build is skipped")
             return
@@ -63,7 +70,6 @@ class BuildNative(build_ext):
             ext.sources = c_sources[ext.name]
         self.parallel = self.parallel or os.cpu_count() or 1
         super().run()
-        self._write_manifests()
 
     def build_extension(self, ext):
         try:

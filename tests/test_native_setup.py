@@ -14,6 +14,7 @@ import textwrap
 
 import pytest
 
+from loom_post import native
 from native_build import ROOT, copy_package
 
 LEB128 = os.path.join("loom_post", "wasm", "leb128.py")
@@ -38,10 +39,10 @@ EDIT_DURING_BUILD = textwrap.dedent("""
 """)
 
 
-def _build(checkout, *cmd):
+def _build(checkout, *cmd, skip=""):
     proc = subprocess.run([sys.executable, *(cmd or ("setup.py", "-q", "build_ext", "--inplace"))],
                           cwd=checkout, capture_output=True, text=True,
-                          env={**os.environ, "LOOM_POST_NO_COMPILE": ""})
+                          env={**os.environ, "LOOM_POST_NO_COMPILE": skip})
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc
 
@@ -85,3 +86,15 @@ def test_an_edit_saved_during_the_build_runs_as_python(checkout):
     after the C compiler finished."""
     _build(checkout, "-c", EDIT_DURING_BUILD, LEB128)
     assert _probe(checkout) == ("python", "mid-build")
+
+
+def test_a_skipped_build_installs_no_earlier_build(checkout):
+    """LOOM_POST_NO_COMPILE=1 (or no Cython) in a build directory that an
+    earlier build left: what gets installed (build/lib) is pure Python, not
+    the earlier build's extension files and manifest."""
+    _build(checkout, "setup.py", "-q", "build")
+    lib = [d for d in os.listdir(os.path.join(checkout, "build")) if d.startswith("lib")]
+    pkg = os.path.join(checkout, "build", lib[0], "loom_post")
+    assert native.build_state(pkg)["compiled"]      # the earlier, compiled build
+    _build(checkout, "setup.py", "-q", "build", skip="1")
+    assert native.build_state(pkg)["compiled"] == []
