@@ -103,14 +103,15 @@ class _Loader:
     """Loads the extension file; if the dynamic loader refuses it (a damaged
     or foreign file), loads the .py instead, so a bad build costs speed only."""
 
-    def __init__(self, py_path, loaded):
+    def __init__(self, name, ext_path, py_path, loaded):
         self.py_path = py_path
         self.loaded = loaded        # the finder's record, corrected on fallback
-        self.active = None
+        # Set here, not in create_module: importlib.reload calls exec_module
+        # alone (for an extension, a no-op, as for any extension module).
+        self.active = importlib.machinery.ExtensionFileLoader(name, ext_path)
 
     def create_module(self, spec):
         try:
-            self.active = importlib.machinery.ExtensionFileLoader(spec.name, spec.origin)
             return self.active.create_module(spec)
         except ImportError:
             spec.origin = self.py_path
@@ -147,7 +148,7 @@ class NativeFinder:
             self.loaded[name] = "python"
             return importlib.util.spec_from_file_location(name, py_path)
         self.loaded[name] = "compiled"
-        spec = importlib.machinery.ModuleSpec(name, _Loader(py_path, self.loaded), origin=ext)
+        spec = importlib.machinery.ModuleSpec(name, _Loader(name, ext, py_path, self.loaded), origin=ext)
         spec.has_location = True
         return spec
 

@@ -59,6 +59,18 @@ def test_the_pure_switch_loads_python(compiled_tree):
     assert _probe(compiled_tree, **{native.PURE_ENV: "1"}) == "python"
 
 
+def test_a_compiled_module_can_be_reloaded(compiled_tree):
+    """importlib.reload calls the loader's exec_module without create_module:
+    a compiled module reloads as any extension module does (unchanged)."""
+    code = ("import importlib, loom_post.wasm.leb128 as m\n"
+            "assert importlib.reload(m) is m and m.__file__.endswith('.so'), m.__file__\n"
+            "assert m.encode_u(300) == b'\\xac\\x02'\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=compiled_tree, env={**os.environ, "PYTHONPATH": compiled_tree,
+                                                  native.PURE_ENV: ""})
+    assert proc.returncode == 0, proc.stderr
+
+
 def _append(path, text):
     with open(path, "a") as f:
         f.write(text)

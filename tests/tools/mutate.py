@@ -1,7 +1,9 @@
 """Mutation check: break one guard at a time and see whether a test notices.
 
-Score: 244/244 mutations caught (the full run, --jobs 2, 2026-12-02, after the
-speed and guard follow-ups; 186/186 before them). History: the first list scored 46/66 before
+Score: 254/254 mutations caught (the full run, --jobs 2, 2026-12-03, after the
+compiled build and its static types; then the red-team's 4 native. entries and
+native.action-skips-compile, 5/5, on their own). Before: 244/244 after the
+speed and guard follow-ups; 186/186 before them. History: the first list scored 46/66 before
 the tests written for it, then 66/66 and 68/68 (pipe.reencoding-reference
 survived once and led to a pipeline fix). Each feature of the 2026-12-02 round
 added entries and ran them on its own, all caught: merge-similar-functions
@@ -21,7 +23,9 @@ cache. 20/20; cse. and stk. 38/38 on their branch; then the whole list, 244/244.
 Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
 5 were equivalent mutations and were replaced (see the comment above
 MUTATIONS); 14 are caught by tests added for them and 1 (cse.decl-join-leb) by
-an existing test its first selection left out.
+an existing test its first selection left out. The compiled build's red-team
+(nativert): native.reload, native.rebuild-older-source, native.digest-before-build
+and native.manifest-when-skipped, 4/4 caught.
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
@@ -718,6 +722,22 @@ MUTATIONS = [
     ("native.action-skips-compile", "hooks/github-action/action.yml",
      'LOOM_POST_NO_COMPILE: "1"', 'LOOM_POST_NO_COMPILE: ""',
      k(["tests/test_ci_template.py"], "real_install")),
+    # red-team (nativert): a reload, and setup.py's rebuilds after edits
+    ("native.reload", NATIVE,
+     "self.active = importlib.machinery.ExtensionFileLoader(name, ext_path)\n\n"
+     "    def create_module(self, spec):\n        try:\n",
+     "self.active = None\n\n    def create_module(self, spec):\n        try:\n"
+     "            self.active = importlib.machinery.ExtensionFileLoader(spec.name, spec.origin)\n",
+     [T_NATIVE]),
+    ("native.rebuild-older-source", "setup.py", "os.remove(c_file)", "pass",
+     ["tests/test_native_setup.py"]),
+    ("native.digest-before-build", "setup.py", '"sha256": self.digests[name]',
+     '"sha256": NATIVE["source_digest"](os.path.join(ROOT, "loom_post"), name)',
+     ["tests/test_native_setup.py"]),
+    ("native.manifest-when-skipped", "setup.py",
+     "        self._write_manifests()\n\n    def _compile(self):",
+     "        if self.built:\n            self._write_manifests()\n\n    def _compile(self):",
+     ["tests/test_native_setup.py"]),
     # The compiled build (issue 16, cytype): a wrong static type in a .pxd
     # changes what the compiled module computes; a run-time import of Cython
     # breaks the pure-Python package where Cython is missing.
