@@ -1,6 +1,6 @@
 """Mutation check: break one guard at a time and see whether a test notices.
 
-Score: 254/254 mutations caught (the full run, --jobs 2, 2026-12-03, after the
+Score: 254/254 mutations caught (the full run, --jobs 2, 2026-12-02, after the
 compiled build and its static types; then the red-team's 4 native. entries and
 native.action-skips-compile, 5/5, on their own). Before: 244/244 after the
 speed and guard follow-ups; 186/186 before them. History: the first list scored 46/66 before
