@@ -83,13 +83,13 @@ class BuildNative(build_ext):
         pkg_dirs = [os.path.join(self.build_lib, "loom_post")]
         if self.inplace:
             pkg_dirs.append(self.get_finalized_command("build_py").get_package_dir("loom_post"))
+        entries = {}
+        for name in sorted(self.built):
+            # Relative to the package: the same in build_lib and in place.
+            rel = os.path.join(*name.split(".")[1:-1],
+                               os.path.basename(self.get_ext_filename(name)))
+            entries[name] = {"file": rel, "sha256": self.digests[name]}
         for pkg_dir in pkg_dirs:
-            entries = {}
-            for name in sorted(self.built):
-                # Relative to the package: the same in build_lib and in place.
-                rel = os.path.join(*name.split(".")[1:-1],
-                                   os.path.basename(self.get_ext_filename(name)))
-                entries[name] = {"file": rel, "sha256": self.digests[name]}
             os.makedirs(pkg_dir, exist_ok=True)
             _write_json(os.path.join(pkg_dir, NATIVE["MANIFEST"]), entries)
 

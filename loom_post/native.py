@@ -156,13 +156,18 @@ class NativeFinder:
         self._manifest = None
 
 
+def pure_forced(environ=None):
+    """Whether LOOM_POST_PURE asks for the pure-Python modules."""
+    environ = os.environ if environ is None else environ
+    return environ.get(PURE_ENV, "") not in ("", "0")
+
+
 def install(pkg_dir=PKG_DIR, environ=None):
     """Put the finder first on sys.meta_path (once per interpreter)."""
     for finder in sys.meta_path:
         if isinstance(finder, NativeFinder):
             return finder
-    environ = os.environ if environ is None else environ
-    finder = NativeFinder(pkg_dir, pure=environ.get(PURE_ENV, "") not in ("", "0"))
+    finder = NativeFinder(pkg_dir, pure=pure_forced(environ))
     sys.meta_path.insert(0, finder)
     return finder
 
@@ -185,8 +190,7 @@ def build_state(pkg_dir=PKG_DIR):
 
 def describe(pkg_dir=PKG_DIR, environ=None):
     """One line for `--version` and the benchmarks: which build runs."""
-    environ = os.environ if environ is None else environ
-    if environ.get(PURE_ENV, "") not in ("", "0"):
+    if pure_forced(environ):
         return f"pure Python, {PURE_ENV} is set"
     state = build_state(pkg_dir)
     n = len(state["compiled"])
