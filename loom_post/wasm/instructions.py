@@ -447,8 +447,8 @@ def _encode_into(groups, instrs, marked, marks):
     length before and after the immediate."""
     out = bytearray(encode_locals(groups))
     append = out.append
-    # Indices (kind 1), small i32 constants (kind 2), memargs (6) and block
-    # types (7) are most immediates and nearly always fit one byte each:
+    # Indices (kind 1), i32 constants (kind 2), memargs (6) and block types
+    # (7) are most immediates and nearly always fit one or two bytes each:
     # written here without a call.
     for info, imm, _s, _e in instrs:
         out += info.opcode_bytes
@@ -459,15 +459,25 @@ def _encode_into(groups, instrs, marked, marks):
             at = len(out)
             if imm < 0x80:
                 append(imm)
+            elif imm < 0x4000:
+                append(imm & 0x7F | 0x80)
+                append(imm >> 7)
             else:
                 out += encode_u(imm)
             if info in marked:
                 marks.append((at, len(out), imm))
         elif kind == 2 and -0x40 <= imm < 0x40:
             append(imm & 0x7F)
-        elif kind == 6 and imm[0] < 0x80 and not imm[1] and imm[2] < 0x80:
-            append(imm[0])      # memory 0, alignment and offset of one byte
-            append(imm[2])
+        elif kind == 2 and -0x2000 <= imm < 0x2000:
+            append(imm & 0x7F | 0x80)
+            append(imm >> 7 & 0x7F)
+        elif kind == 6 and imm[0] < 0x80 and not imm[1] and imm[2] < 0x4000:
+            append(imm[0])      # memory 0, alignment of one byte, offset of one or two
+            if imm[2] < 0x80:
+                append(imm[2])
+            else:
+                append(imm[2] & 0x7F | 0x80)
+                append(imm[2] >> 7)
         elif kind == 7 and (imm is None or type(imm) is int):
             append(0x40 if imm is None else imm)  # no type, or one value type
         else:
