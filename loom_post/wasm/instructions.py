@@ -258,11 +258,11 @@ def _decode_instrs(data, pos, end):
                 elif pos + 1 < n and data[pos + 1] < 0x80:  # two bytes: any u14 fits
                     imm = (b & 0x7F) | (data[pos + 1] << 7)
                     pos += 2
-                    if minimal and imm < 0x80:  # a u32 ending in 0x00: padded
+                    if minimal and imm < 0x80:  # a second byte 0x00: padded
                         minimal = False
                 else:
                     imm, pos = read_u32(data, pos)
-                    if minimal and data[pos - 1] == 0:
+                    if minimal and data[pos - 1] == 0:  # a u32 ending in 0x00: padded
                         minimal = False
                 if op == _DELEGATE:
                     depth -= 1
