@@ -129,6 +129,17 @@ MINIMAL_CASES = [
     (b"\x00\x42\xff\x7f\x1a\x0b", False),           # i64.const -1 padded
     (b"\x00\x10\x80\x00\x0b", False),               # call 0 padded
     (b"\x00\x10\x80\x01\x0b", True),                # call 128
+    # three bytes and more: past the decoder's inline two-byte paths
+    (b"\x00\x41\xff\xff\x7f\x1a\x0b", False),       # i32.const -1 padded twice
+    (b"\x00\x41\x80\x80\x00\x1a\x0b", False),       # i32.const 0 padded twice
+    (b"\x00\x41\x80\xc0\x00\x1a\x0b", True),        # i32.const 8192 needs its 0x00
+    (b"\x00\x41\x80\x80\x7f\x1a\x0b", True),        # i32.const -16384
+    (b"\x00\x10\x80\x80\x00\x0b", False),           # call 0 padded twice
+    (b"\x00\x10\x80\x80\x01\x0b", True),            # call 16384
+    (b"\x00\x41\x00\x28\x02\x80\x80\x00\x1a\x0b", False),  # i32.load offset 0 padded twice
+    (b"\x00\x41\x00\x28\x02\x80\x80\x01\x1a\x0b", True),   # i32.load offset 16384
+    (b"\x00\x41\x80\x7f\x1a\x0b", True),            # i32.const -128
+    (b"\x00\x41\xc0\x7f\x1a\x0b", False),           # i32.const -64 padded
     (b"\x00\x41\x00\x28\x42\x00\x00\x1a\x0b", False),  # i32.load naming memory 0 explicitly
     (b"\x00\x41\x00\x28\x42\x01\x00\x1a\x0b", True),   # ... memory 1: the flag is needed
     (b"\x00\x41\x00\x28\x02\x80\x00\x1a\x0b", False),  # i32.load offset 0 padded

@@ -1,6 +1,6 @@
 """The optional compiled build of the hot modules (Cython, pure-Python mode).
 
-The `.pxd` files beside cse.py and stack_types.py give Cython
+The `.pxd` files beside cse.py, stack_types.py and instructions.py give Cython
 static types for those modules; plain Python never reads them. These tests
 compile the typed modules into a copy of the package as setup.py does
 (tests/native_build.py; skipped without Cython or a C compiler) and check that the compiled modules are the ones imported and
@@ -21,7 +21,7 @@ from native_build import build_copy, copy_package
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "kernel-sched", "kernel_sched.wasm")
 # The modules that have a .pxd beside them.
-TYPED = ["loom_post.passes.cse", "loom_post.wasm.stack_types"]
+TYPED = ["loom_post.passes.cse", "loom_post.wasm.stack_types", "loom_post.wasm.instructions"]
 # A small module of the corpus exercises more of each module than the example.
 CORPUS_PICK = ("jsquash-squoosh-hqx.wasm", "wasm-gzip.wasm")
 
@@ -134,6 +134,34 @@ for case in cases:
         outs.append(proc.stdout)
     assert outs[0] == outs[1]
     assert outs[0].count("error:") >= 5
+
+
+def test_compiled_decoding_raises_the_same_errors(pure_tree, compiled_tree):
+    """The typed decoder reads bodies cut or damaged on each of its paths
+    (every prefix of a body with each immediate kind, and single-byte
+    damage) to the same instructions, offsets and errors as the pure one."""
+    code = r"""
+from loom_post.wasm.instructions import decode_body
+body = bytes.fromhex("01027f" "4180014100" "2802904e" "2802808001" "104110c001" "1080800100"
+                     "0240" "027f" "02808000" "0b0b0b" "42ffff7f1a" "430000803f1a" "fc0a0000"
+                     "0e020001021a" "1b" "d070" "0b")
+cases = [body[:n] for n in range(len(body) + 1)]
+cases += [body[:n] + bytes([b]) + body[n + 1:] for n in range(len(body)) for b in (0x80, 0xff, 0x0b)]
+for case in cases:
+    try:
+        d = decode_body(case, 0, len(case))
+        print(d.locals, d.instrs, d.code_start, d.minimal)
+    except Exception as e:
+        print("error:", type(e).__name__, e, e.offset)
+"""
+    outs = []
+    for tree in (pure_tree, compiled_tree):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(tree)), cwd=tree)
+        assert proc.returncode == 0, proc.stderr
+        outs.append(proc.stdout)
+    assert outs[0] == outs[1]
+    assert outs[0].count("error:") >= 100 and "LEB128" in outs[0]
 
 
 def test_pure_python_runs_where_cython_cannot_be_imported(tmp_path):

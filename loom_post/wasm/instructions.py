@@ -11,14 +11,14 @@ decoding a body it also learns whether every LEB128 in it is minimal
 encode it to know its minimal size.
 """
 
-from itertools import accumulate
-
 from loom_post.wasm import opcodes as O
 from loom_post.wasm.errors import DecodeError, UnknownInstruction
 from loom_post.wasm.leb128 import (encode_s, encode_u, read_s32, read_s33, read_s64, read_u32,
                      read_u64, size_s)
 
 _SINGLE = O.SINGLE
+# each one-byte opcode's immediate kind, read without the row's attribute
+_SINGLE_KIND = [None if info is None else info.imm for info in _SINGLE]
 _PREFIXED = O.PREFIXED
 _END, _DELEGATE = 0x0B, 0x18
 _SIMPLE_VALTYPES = frozenset((0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F,
@@ -66,7 +66,12 @@ def _encode_blocktype(bt):
 
 
 def _read_memarg(data, pos):
-    align, pos = read_u32(data, pos)
+    b = data[pos] if pos < len(data) else 0x80  # past the end: read_u32 reports it
+    if b < 0x80:
+        align = b
+        pos += 1
+    else:
+        align, pos = read_u32(data, pos)
     mem = 0
     if align & 0x40:
         align &= ~0x40
@@ -74,6 +79,8 @@ def _read_memarg(data, pos):
     b = data[pos]
     if b < 0x80:
         return (align, mem, b), pos + 1
+    if pos + 1 < len(data) and data[pos + 1] < 0x80:  # two bytes: any u14 fits
+        return (align, mem, (b & 0x7F) | (data[pos + 1] << 7)), pos + 2
     offset, pos = read_u64(data, pos)
     return (align, mem, offset), pos
 
@@ -192,8 +199,14 @@ def decode_instrs(data, pos, end):
     Returns `(instrs, pos_after)`. Raises UnknownInstruction for an opcode outside
     the table and DecodeError for anything malformed.
     """
-    out, pos, _minimal = _decode_instrs(data, pos, end)
+    out, pos, _minimal = _decode_instrs(_as_bytes(data), pos, end)
     return out, pos
+
+
+def _as_bytes(data):
+    """`data` as bytes: the compiled decoder indexes bytes only (a bytearray
+    or memoryview decodes to the same instructions, at the same offsets)."""
+    return data if type(data) is bytes else bytes(data)
 
 
 # Immediate kinds written as LEB128s (or holding some) that the inline paths
@@ -210,31 +223,43 @@ def _decode_instrs(data, pos, end):
     out = []
     append = out.append
     readers = _READERS
+    single, kinds = _SINGLE, _SINGLE_KIND
+    n = len(data)
     depth = 0
     minimal = True
+    # `at` is the previous instruction's end, the object its tuple holds: the
+    # next one's start (the compiled build would otherwise box it twice)
+    at = pos
     try:
         while pos < end:
             start = pos
             op = data[pos]
             pos += 1
-            info = _SINGLE[op]
+            info = single[op]
             if info is None:
                 info, pos = _read_prefixed(data, op, pos, start)
                 if minimal and pos - start != len(info.opcode_bytes):
                     minimal = False
-            kind = info.imm
+                kind = info.imm
+            else:
+                kind = kinds[op]
             if kind == 0:
                 imm = None
                 if op == _END:
                     depth -= 1
                     if depth < 0:
-                        append((info, None, start, pos))
+                        append((info, None, at, pos))
                         return out, pos, minimal
             elif kind == 1:
                 b = data[pos]
                 if b < 0x80:
                     imm = b
                     pos += 1
+                elif pos + 1 < n and data[pos + 1] < 0x80:  # two bytes: any u14 fits
+                    imm = (b & 0x7F) | (data[pos + 1] << 7)
+                    pos += 2
+                    if minimal and imm < 0x80:  # a second byte 0x00: padded
+                        minimal = False
                 else:
                     imm, pos = read_u32(data, pos)
                     if minimal and data[pos - 1] == 0:  # a u32 ending in 0x00: padded
@@ -242,9 +267,9 @@ def _decode_instrs(data, pos, end):
                 if op == _DELEGATE:
                     depth -= 1
             elif kind == 6:
-                at = pos
+                begin = pos
                 imm, pos = _read_memarg(data, pos)
-                if minimal and pos - at != 2 and pos - at != len(_encode_memarg(imm)):
+                if minimal and pos - begin != 2 and pos - begin != len(_encode_memarg(imm)):
                     minimal = False
             elif kind == 2:
                 b = data[pos]
@@ -254,6 +279,14 @@ def _decode_instrs(data, pos, end):
                 elif b < 0x80:
                     imm = b - 0x80
                     pos += 1
+                elif pos + 1 < n and data[pos + 1] < 0x80:  # two bytes: any s14 fits
+                    last = data[pos + 1]
+                    imm = (b & 0x7F) | (last << 7)
+                    if last & 0x40:
+                        imm -= 0x4000
+                    pos += 2
+                    if minimal and (last == 0 and not b & 0x40 or last == 0x7F and b & 0x40):
+                        minimal = False
                 else:
                     imm, pos = read_s32(data, pos)
                     # padded: a last byte that only repeats the sign of the one before
@@ -262,21 +295,31 @@ def _decode_instrs(data, pos, end):
                         if (last == 0 and not sign) or (last == 0x7F and sign):
                             minimal = False
             elif kind == 7:
-                at = pos
-                imm, pos = _read_blocktype(data, pos)
-                if minimal and pos - at != 1 and pos - at != len(_encode_blocktype(imm)):
-                    minimal = False
+                b = data[pos]
+                if b == 0x40:
+                    imm = None
+                    pos += 1
+                elif b in _SIMPLE_VALTYPES:
+                    imm = b
+                    pos += 1
+                else:
+                    begin = pos
+                    imm, pos = _read_blocktype(data, pos)
+                    if minimal and pos - begin != len(_encode_blocktype(imm)):
+                        minimal = False
                 depth += 1
             else:
-                at = pos
+                begin = pos
                 imm, pos = readers[kind](data, pos)
-                if minimal and kind in _LEB_KINDS and pos - at != len(encode_imm(info, imm)):
+                if minimal and kind in _LEB_KINDS and pos - begin != len(encode_imm(info, imm)):
                     minimal = False
                 if kind == 17:  # try_table opens a block too
                     depth += 1
             if pos > end:
                 raise DecodeError(f"{info.name} runs past the end of its code", start)
-            append((info, imm, start, pos))
+            after = pos
+            append((info, imm, at, after))
+            at = after
     except IndexError:
         raise _truncated(data, pos)
     raise DecodeError("code ends without its final 'end'", pos)
@@ -369,6 +412,7 @@ def decode_locals(data, pos, end):
 
 def decode_body(data, start, end):
     """Decode the body occupying data[start:end] (after its size prefix)."""
+    data = _as_bytes(data)
     groups, code_start = decode_locals(data, start, end)
     instrs, pos, minimal = _decode_instrs(data, code_start, end)
     if pos != end:
@@ -381,12 +425,9 @@ def encode_locals(groups):
     return encode_u(len(groups)) + b"".join(encode_u(c) + encode_valtype(t) for c, t in groups)
 
 
-_ONE_BYTE = [bytes((b,)) for b in range(256)]
-
-
 def encode_body(groups, instrs):
     """Minimal encoding of a body (without its size prefix)."""
-    return b"".join(_encode_parts(groups, instrs, _NONE_MARKED, None))
+    return bytes(_encode_into(groups, instrs, _NONE_MARKED, None))
 
 
 def encode_body_marked(groups, instrs, marked):
@@ -395,36 +436,53 @@ def encode_body_marked(groups, instrs, marked):
     the calls), offsets relative to the body: what a caller would otherwise
     decode the new bytes again to find."""
     marks = []
-    parts = _encode_parts(groups, instrs, marked, marks)
-    if not marks:
-        return b"".join(parts), []
-    ends = list(accumulate(map(len, parts)))   # part i occupies ends[i-1]:ends[i]
-    return b"".join(parts), [(ends[i - 1], ends[i], imm) for i, imm in marks]
+    return bytes(_encode_into(groups, instrs, marked, marks)), marks
 
 
 _NONE_MARKED = frozenset()
 
 
-def _encode_parts(groups, instrs, marked, marks):
-    parts = [encode_locals(groups)]
-    append = parts.append
-    one = _ONE_BYTE
-    # Indices (kind 1) and small i32 constants (kind 2) are most immediates and
-    # nearly always fit one byte: written here without a call.
+def _encode_into(groups, instrs, marked, marks):
+    """The body's bytes, written into one bytearray: a mark's offsets are its
+    length before and after the immediate."""
+    out = bytearray(encode_locals(groups))
+    append = out.append
+    # Indices (kind 1), i32 constants (kind 2), memargs (6) and block types
+    # (7) are most immediates and nearly always fit one or two bytes each:
+    # written here without a call.
     for info, imm, _s, _e in instrs:
-        append(info.opcode_bytes)
+        out += info.opcode_bytes
         kind = info.imm
         if kind == 0:
             continue
         if kind == 1:
+            at = len(out)
+            if imm < 0x80:
+                append(imm)
+            elif imm < 0x4000:
+                append(imm & 0x7F | 0x80)
+                append(imm >> 7)
+            else:
+                out += encode_u(imm)
             if info in marked:
-                marks.append((len(parts), imm))
-            append(one[imm] if imm < 0x80 else encode_u(imm))
+                marks.append((at, len(out), imm))
         elif kind == 2 and -0x40 <= imm < 0x40:
-            append(one[imm & 0x7F])
+            append(imm & 0x7F)
+        elif kind == 2 and -0x2000 <= imm < 0x2000:
+            append(imm & 0x7F | 0x80)
+            append(imm >> 7 & 0x7F)
+        elif kind == 6 and imm[0] < 0x80 and not imm[1] and imm[2] < 0x4000:
+            append(imm[0])      # memory 0, alignment of one byte, offset of one or two
+            if imm[2] < 0x80:
+                append(imm[2])
+            else:
+                append(imm[2] & 0x7F | 0x80)
+                append(imm[2] >> 7)
+        elif kind == 7 and (imm is None or type(imm) is int):
+            append(0x40 if imm is None else imm)  # no type, or one value type
         else:
-            append(encode_imm(info, imm))
-    return parts
+            out += encode_imm(info, imm)
+    return out
 
 
 def instr_size(info, imm):

@@ -25,7 +25,9 @@ Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
 MUTATIONS); 14 are caught by tests added for them and 1 (cse.decl-join-leb) by
 an existing test its first selection left out. The compiled build's red-team
 (nativert): native.reload, native.rebuild-older-source, native.digest-before-build
-and native.manifest-when-skipped, 4/4 caught.
+and native.manifest-when-skipped, 4/4 caught. The typed decoder and encoder
+(typed-codec): codec. 13/13, and bodies.minimal-* and dec.* (which follow
+the decoder) 11/11.
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
@@ -125,6 +127,7 @@ T_COMP = "tests/test_compressed.py"
 T_MSF = "tests/test_merge_similar.py"
 BOD = "loom_post/passes/bodies.py"
 T_BOD = "tests/test_bodies.py"
+T_CODEC = "tests/test_codec_inline.py"
 STK = "loom_post/wasm/stack_types.py"
 T_STK = "tests/test_stack_types.py"
 
@@ -620,18 +623,45 @@ MUTATIONS = [
      [T_BOD]),
     ("bodies.minimal-s32-negative", INS, "if (last == 0 and not sign) or (last == 0x7F and sign):",
      "if last == 0 and not sign:", [T_BOD]),
-    ("bodies.minimal-memarg", INS, "if minimal and pos - at != 2 and pos - at != len(_encode_memarg(imm)):",
+    ("bodies.minimal-memarg", INS,
+     "if minimal and pos - begin != 2 and pos - begin != len(_encode_memarg(imm)):",
      "if False:", [T_BOD]),
     ("bodies.minimal-prefix", INS, "if minimal and pos - start != len(info.opcode_bytes):", "if False:",
      [T_BOD]),
     ("bodies.minimal-blocktype", INS,
-     "if minimal and pos - at != 1 and pos - at != len(_encode_blocktype(imm)):", "if False:", [T_BOD]),
+     "if minimal and pos - begin != len(_encode_blocktype(imm)):", "if False:", [T_BOD]),
     ("bodies.minimal-other-kinds", INS,
-     "if minimal and kind in _LEB_KINDS and pos - at != len(encode_imm(info, imm)):", "if False:",
+     "if minimal and kind in _LEB_KINDS and pos - begin != len(encode_imm(info, imm)):", "if False:",
      [T_BOD]),
     ("bodies.minimal-locals", INS,
      "minimal = minimal and code_start - start == len(encode_locals(groups))",
      "minimal = minimal", [T_BOD]),
+    # the decoder's and encoder's inline two-byte LEB128 paths (typed-codec)
+    ("codec.u32-two-bytes", INS, "elif pos + 1 < n and data[pos + 1] < 0x80:  # two bytes: any u14",
+     "elif pos + 1 < n:  # two bytes: any u14", [T_BOD, T_CODEC]),
+    ("codec.u32-two-bytes-bound", INS, "elif pos + 1 < n and data[pos + 1] < 0x80:  # two bytes: any u14",
+     "elif pos + 1 <= n and data[pos + 1] < 0x80:  # two bytes: any u14", [T_BOD, T_CODEC]),
+    ("codec.u32-two-bytes-padded", INS, "if minimal and imm < 0x80:  # a second byte 0x00",
+     "if False:", [T_BOD, T_CODEC]),
+    ("codec.s32-two-bytes", INS, "elif pos + 1 < n and data[pos + 1] < 0x80:  # two bytes: any s14",
+     "elif pos + 1 < n:  # two bytes: any s14", [T_BOD, T_CODEC]),
+    ("codec.s32-two-bytes-sign", INS, "imm -= 0x4000", "imm -= 0", [T_BOD, T_CODEC]),
+    ("codec.s32-two-bytes-padded", INS,
+     "if minimal and (last == 0 and not b & 0x40 or last == 0x7F and b & 0x40):",
+     "if minimal and last == 0 and not b & 0x40:", [T_BOD, T_CODEC]),
+    ("codec.memarg-offset-two-bytes", INS, "if pos + 1 < len(data) and data[pos + 1] < 0x80:",
+     "if pos + 1 <= len(data) and data[pos + 1] < 0x80:", [T_BOD, T_CODEC]),
+    ("codec.encode-u-two-bytes", INS, "elif imm < 0x4000:", "elif imm < 0x8000:", [T_CODEC]),
+    ("codec.encode-s-two-bytes", INS, "-0x2000 <= imm < 0x2000:", "-0x2000 <= imm < 0x4000:",
+     [T_CODEC]),
+    ("codec.encode-memarg-memory", INS, "imm[0] < 0x80 and not imm[1] and imm[2] < 0x4000:",
+     "imm[0] < 0x80 and imm[2] < 0x4000:", [T_CODEC]),
+    ("codec.encode-memarg-two-bytes", INS, "imm[0] < 0x80 and not imm[1] and imm[2] < 0x4000:",
+     "imm[0] < 0x80 and not imm[1] and imm[2] < 0x8000:", [T_CODEC]),
+    ("codec.encode-blocktype", INS, "elif kind == 7 and (imm is None or type(imm) is int):",
+     "elif kind == 7 and (imm is None or type(imm) is not str):", [T_CODEC]),
+    ("codec.encode-marks", INS, "marks.append((at, len(out), imm))", "marks.append((at, at + 1, imm))",
+     [T_CODEC]),
     ("bodies.minimal-trusted-only", PIPE, "same = (data, None) if body.minimal else None",
      "same = (data, None)", ["tests/test_compact.py"]),
     ("bodies.dedupe-reads-store", "loom_post/passes/dedupe.py",

@@ -1,0 +1,22 @@
+# Static types for the compiled build of instructions.py (Cython, pure-Python
+# mode): Cython reads this file when it compiles instructions.py; plain Python
+# never does. The decoder's positions, depth and kinds become C integers,
+# `data[pos]` a C index into the body's bytes, and the memarg reader a C call.
+cimport cython
+
+cdef Py_ssize_t _END, _DELEGATE
+cdef list _SINGLE, _SINGLE_KIND
+cdef frozenset _LEB_KINDS, _SIMPLE_VALTYPES
+cdef dict _READERS
+
+@cython.locals(b=Py_ssize_t)
+cpdef tuple _read_memarg(bytes data, Py_ssize_t pos)
+
+@cython.locals(out=list, readers=dict, single=list, kinds=list, n=Py_ssize_t,
+               depth=Py_ssize_t, minimal=bint, start=Py_ssize_t, op=Py_ssize_t,
+               kind=Py_ssize_t, b=Py_ssize_t, begin=Py_ssize_t, last=Py_ssize_t,
+               sign=Py_ssize_t)
+cpdef tuple _decode_instrs(bytes data, Py_ssize_t pos, Py_ssize_t end)
+
+@cython.locals(out=bytearray, kind=Py_ssize_t, at=Py_ssize_t)
+cpdef bytearray _encode_into(groups, instrs, marked, marks)
