@@ -118,7 +118,7 @@ def _near_file_names(d):
         stem, ext = os.path.splitext(low)
         near = (stem in ("loom-post", "loompost") and ext in _NEAR_EXTS) or (
             ext == ".toml" and similar(low, CONFIG_NAME, 0.85))
-        # the name first: a stat of every entry cost a run in a full directory ms
+        # the name first: a stat per entry cost ms when run from a full directory
         if near and os.path.isfile(os.path.join(d, name)):
             out.append(name)
     return out

@@ -25,7 +25,11 @@ Before the tests written for it: 46/66 on the first list. Of the 20 survivors,
 MUTATIONS); 14 are caught by tests added for them and 1 (cse.decl-join-leb) by
 an existing test its first selection left out. The compiled build's red-team
 (nativert): native.reload, native.rebuild-older-source, native.digest-before-build
-and native.manifest-when-skipped, 4/4 caught.
+and native.manifest-when-skipped, 4/4 caught. Warm runs, third round (warm-path):
+the warm. entries 24/24 (15 new; warm.lazy-github, warm.registry-private and
+warm.opcode-signature survived first and were caught by a check-imports
+assertion, a copy of a registry entry and the stack-typing tests), and
+lint.near-file and cache.output-digest, rewritten to follow the code, 2/2.
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
