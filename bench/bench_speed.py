@@ -70,8 +70,16 @@ def timed(cmd, env=None):
     return usage.ru_utime + usage.ru_stime, wall, proc.returncode
 
 
+def tree_env(tree):
+    """The environment that imports loom_post from `tree`. PYTHONSAFEPATH
+    (Python 3.11+): `python -m` puts the working directory first on sys.path,
+    so run from a checkout every tree timed that checkout's loom_post (a
+    --before column measured the tree after)."""
+    return dict(os.environ, PYTHONPATH=tree, PYTHONSAFEPATH="1")
+
+
 def loom(args, cache_dir=None, tree=ROOT, command="optimize"):
-    env = dict(os.environ, PYTHONPATH=tree, PYTHONPYCACHEPREFIX=os.path.join(
+    env = dict(tree_env(tree), PYTHONPYCACHEPREFIX=os.path.join(
         tempfile.gettempdir(), "loom-bench-pyc"))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if cache_dir:
@@ -95,7 +103,7 @@ def _prime(cmd):
 def build_of(tree):
     """native.describe() of the loom_post in `tree`: which build runs there."""
     return subprocess.run([sys.executable, "-c", "import loom_post.native as n; print(n.describe())"],
-                          env=dict(os.environ, PYTHONPATH=tree), capture_output=True,
+                          env=tree_env(tree), capture_output=True,
                           text=True, check=True).stdout.strip()
 
 
@@ -210,7 +218,7 @@ def bench_watch(paths, runs, before=None):
     trees = {"": ROOT, "@before": before} if before else {"": ROOT}
     found = {}
     for tag, tree in trees.items():
-        env = dict(os.environ, PYTHONPATH=tree)
+        env = tree_env(tree)
         out = subprocess.run([sys.executable, "-c", _WATCH_CHILD, str(runs), *paths], env=env,
                              capture_output=True, text=True, check=True).stdout
         for line in out.splitlines():

@@ -11,7 +11,7 @@ import sys
 import pytest
 import wasmtime
 
-from loom_post.cache import MAGIC, Store, default_dir
+from loom_post.cache import MAGIC, Store, default_dir, sha256_of
 from loom_post.cli import main
 from loom_post.passes import default_names, results_cache
 from loom_post.passes.pipeline import optimize
@@ -52,6 +52,19 @@ def store(tmp_path):
 def figures(r):
     return (r.data, r.changed, r.functions_changed, r.bytes_saved_by_reencoding,
             {n: s.to_json() for n, s in r.passes.items()}, r.notes, r.not_understood)
+
+
+def test_sha256_of_remembers_bytes_but_not_what_can_change():
+    import hashlib
+    data = bytes(range(256)) * 64
+    assert sha256_of(data) == hashlib.sha256(data).digest() == sha256_of(data)
+    buf = bytearray(data)
+    assert sha256_of(buf) == hashlib.sha256(data).digest()
+    buf[0] ^= 1           # the same object, other bytes: hashed again
+    assert sha256_of(buf) == hashlib.sha256(buf).digest() != hashlib.sha256(data).digest()
+    other = [bytes([i]) * 1000 for i in range(3)]
+    for b in other + other:     # more objects than it keeps: each still right
+        assert sha256_of(b) == hashlib.sha256(b).digest()
 
 
 def test_hit_gives_what_a_cold_run_gives(store):

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from loom_post.budget.config import glob_regex, load_config, resolve_paths, strip_hash
+from loom_post.budget.config import glob_regex, load_config, resolve_paths, similar, strip_hash
 from loom_post.cli import main
 from cli_util import run  # noqa: E402
 
@@ -80,6 +80,33 @@ def test_a_misnamed_config_file_is_named(project, capsys, name):
     assert code == 0
     assert any(f"{name} is not read: the file must be named loom-post.toml" in w
                for w in warnings(err)), err
+
+
+def test_a_directory_with_a_near_miss_name_is_not_a_config_file(project, capsys):
+    (project / "loom-post.yaml").mkdir()
+    (project / "loom-psot.toml").mkdir()
+    code, _, err = run(capsys, "check", "--no-brotli")
+    assert code == 0 and not any("is not read" in w for w in warnings(err)), err
+
+
+def test_similar_is_difflib_s_ratio_against_the_cutoff():
+    """config.similar rules names out by length before asking difflib: same answers."""
+    import difflib
+    import random
+    rng = random.Random(16)
+    seen = set()
+    for _ in range(3000):
+        for b, cutoff in (("loom-post.toml", 0.85), ("loom-post", 0.8)):
+            a = list(b)     # a few edits away, so that both answers come up
+            for _ in range(rng.randint(0, 5)):
+                i = rng.randint(0, len(a))
+                edit = rng.choice("di")
+                a[i:i + (edit == "d")] = [] if edit == "d" else [rng.choice("lomp-st._x")]
+            a = "".join(a)
+            want = difflib.SequenceMatcher(None, a, b).ratio() >= cutoff
+            assert similar(a, b, cutoff) == want, (a, b)
+            seen.add(want)
+    assert seen == {True, False}
 
 
 def test_explicit_pyproject_without_the_table_names_the_near_miss(project, capsys):

@@ -90,6 +90,14 @@ _PROBE = ("import sys\n"
           "print(code, ' '.join(sorted(sys.modules)))\n")
 HEAVY = ("wasmtime", "brotli", "_brotli", "urllib.request", "http.client", "wcmatch.glob",
          "subprocess", "secrets")
+# A hit runs no pass (loom_post/passes/__init__.py knows them without importing
+# them) and needs none of check's reports, the near-miss or unit parsers, the
+# baseline or the demangler.
+UNUSED_BY_A_HIT = ("loom_post.passes.cse", "loom_post.passes.zero_sets",
+                   "loom_post.passes.merge_similar", "loom_post.passes.dedupe",
+                   "loom_post.passes.compact", "loom_post.passes.renumber",
+                   "loom_post.passes.effects", "loom_post.commands.check", "difflib", "decimal",
+                   "loom_post.budget.baseline", "loom_post.report.demangle")
 
 
 def imported(*argv):
@@ -99,16 +107,61 @@ def imported(*argv):
     return int(out[0]), set(out[1:])
 
 
-def test_a_hit_imports_neither_the_validator_nor_the_compressors(project, capsys):
+def test_a_hit_imports_neither_the_validator_nor_the_compressors_nor_the_passes(project, capsys):
     modules(project)
     optimize(capsys, "--never-grow", "code", "cse.wasm", "-o", "primed.wasm")
     for name in ("cse.wasm", "primed.wasm"):   # warm-same, warm-opt
         code, loaded = imported("optimize", "--never-grow", "code", name, "-o", "again.wasm")
         assert code == 0 and "loom_post.postlink" in loaded
         assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+        assert not loaded & set(UNUSED_BY_A_HIT), sorted(loaded & set(UNUSED_BY_A_HIT))
+    code, loaded = imported("check", "--no-brotli", "primed.wasm")  # its reports, no client
+    assert code == 0 and "loom_post.commands.check" in loaded
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
     code, loaded = imported("optimize", "--no-cache", "--never-grow", "code", "cse.wasm",
                             "-o", "cold.wasm")
     assert code == 0 and "wasmtime" in loaded   # a cold run validates
+    assert "loom_post.passes.cse" in loaded     # and runs the passes
+
+
+_PROGRAM = ("import gc, sys\n"
+            "from loom_post.cli import main\n"
+            "frozen = gc.get_freeze_count()\n"
+            "sys.argv[0] = 'loom-post'\n"
+            "code = main()\n"
+            "print(code, gc.get_freeze_count() > frozen)\n")
+
+
+def as_program(*argv, probe=_PROGRAM):
+    """loom-post as the program (main() reads sys.argv): (stdout lines, stderr)."""
+    done = subprocess.run([sys.executable, "-c", probe, *argv],
+                          env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True)
+    return done.stdout.splitlines(), done.stderr
+
+
+def test_the_program_freezes_its_start_up_and_exits_cleanly(project, capsys):
+    """cli._start_up: the command's imports are frozen out of the collector's
+    reach (a warm run's largest saving); a cold run, which loads wasmtime into
+    a frozen module, still exits without a word on stderr."""
+    modules(project)
+    for argv in (["--no-cache", "cse.wasm", "-o", "cold.wasm"],     # validates
+                 ["cse.wasm", "-o", "primed.wasm"], ["cse.wasm", "-o", "same.wasm"]):
+        out, err = as_program("optimize", "--never-grow", "code", "--quiet", *argv)
+        assert out[-1] == "0 True" and err == "", (argv, out, err)
+    same = subprocess.run([sys.executable, "-m", "loom_post", "optimize", "--no-cache",
+                           "cse.wasm", "-o", "again.wasm"], env=dict(os.environ, PYTHONPATH=ROOT),
+                          capture_output=True, text=True)
+    assert same.returncode == 0 and same.stderr == "", same.stderr
+
+
+def test_a_caller_s_main_freezes_nothing(project, capsys):
+    """Freezing is process-wide: main(argv), called by a test or another
+    program, leaves the caller's garbage to the collector."""
+    import gc
+    modules(project)
+    frozen = gc.get_freeze_count()
+    run(capsys, "optimize", "--never-grow", "code", "cse.wasm", "-o", "o.wasm")
+    assert gc.get_freeze_count() == frozen
 
 
 def count_brotli(monkeypatch):

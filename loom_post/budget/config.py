@@ -33,7 +33,6 @@ Sizes are ints (bytes); growth allowances are ints or units.Percent; a key set t
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 import re
 import sys
@@ -231,6 +230,7 @@ class _Reader:
         raise ConfigError(f"{label} = {_show(value)}: {problem}", path=self.path)
 
     def unknown(self, label, value, allowed):
+        import difflib  # here: only a mistake needs it, and a warm run has none
         key = label.rsplit(" ", 1)[-1].rsplit(".", 1)[-1]
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         hint = f" (did you mean `{close[0]}`?)" if close else ""
@@ -450,7 +450,18 @@ def near_tool_tables(doc):
     norm = TOOL_KEY.replace("-", "")
     return [k for k in tool if k != TOOL_KEY and isinstance(k, str) and (
         k.lower().replace("_", "").replace("-", "") == norm
-        or difflib.SequenceMatcher(None, k.lower(), TOOL_KEY).ratio() >= 0.8)]
+        or similar(k.lower(), TOOL_KEY, 0.8))]
+
+
+def similar(a, b, cutoff):
+    """difflib's ratio of `a` to `b` is at least `cutoff`. The ratio is at most
+    2 * min(len) / (len(a) + len(b)) (difflib's real_quick_ratio), so most
+    names are ruled out without importing difflib (~1 ms of every run's
+    start-up, for a warning almost no run prints)."""
+    if 2 * min(len(a), len(b)) < cutoff * (len(a) + len(b)):
+        return False
+    import difflib
+    return difflib.SequenceMatcher(None, a, b).ratio() >= cutoff
 
 
 def read_config_file(path):

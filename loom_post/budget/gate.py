@@ -30,7 +30,6 @@ API other layers rely on:
 
 from __future__ import annotations
 
-from loom_post.budget import baseline as baseline_mod
 from loom_post.budget.measures import (KEYS, SIZE_KEYS, WARN_KEYS, attr, hard_key,
                                        measure_of, warn_key)
 from loom_post.sizes import LABELS, MEASURES, Sizes
@@ -237,6 +236,7 @@ def _against_baseline(verdict, module, config, settings, missing_ok=False):
         return
     verdict.baseline_bytes = entry["code_bytes"]
     verdict.baseline_functions = entry.get("functions", {})
+    from loom_post.budget import baseline as baseline_mod  # with a baseline entry only
     verdict.functions = baseline_mod.function_sizes(module)
     verdict.baseline_sizes = {m: entry[f"{m}_bytes"] for m in MEASURES
                               if isinstance(entry.get(f"{m}_bytes"), int)}
@@ -271,4 +271,5 @@ def grew_most(verdict, top=5):
     """Functions that grew most since the baseline, largest first ([] without one)."""
     if verdict.baseline_functions is None or verdict.functions is None:
         return []
+    from loom_post.budget import baseline as baseline_mod
     return baseline_mod.grew_most(verdict.baseline_functions, verdict.functions, top)

@@ -6,16 +6,15 @@ project. Each is one warning line on stderr; with `--strict` (or `strict = true`
 they are a configuration error (exit 2) before any module is touched.
 
 API: review(config, given, strict=False, cwd=None, globs=True, paths=None) -> list
-of warning messages; fresh_clone(config, given, paths) -> bool.
+of warning messages; fresh_clone(config, given, paths) -> bool; add_strict(parser).
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 
 from loom_post.budget.config import (CONFIG_NAME, PYPROJECT, _parse_toml, _show,
-                                     near_tool_tables, resolve_paths)
+                                     near_tool_tables, resolve_paths, similar)
 from loom_post.budget.globs import Matcher, glob_files, split
 from loom_post.errors import ConfigError, print_warning
 from loom_post.words import plural
@@ -46,6 +45,15 @@ def review(config, given, strict=False, cwd=None, globs=True, paths=None):
                           f"{'mistake' if len(found) == 1 else 'mistakes'} (see the "
                           f"warnings above); --strict or `strict = true` makes them fatal")
     return found
+
+
+def add_strict(parser):
+    """The --strict option of the commands that review their configuration
+    (here, not in commands/check.py: optimize would import check's reports)."""
+    parser.add_argument("--strict", action="store_true",
+                        help="configuration mistakes (a glob that matches nothing, a misspelt "
+                             "config file or table, no configuration found) exit 2 instead of "
+                             "warning (config key: strict = true)")
 
 
 def _quiet_resolve(config):
@@ -104,13 +112,14 @@ def _near_file_names(d):
         return []
     out = []
     for name in sorted(names):
-        if name == CONFIG_NAME or not os.path.isfile(os.path.join(d, name)):
+        if name == CONFIG_NAME:
             continue
         low = name.lower().lstrip(".").replace("_", "-")
         stem, ext = os.path.splitext(low)
-        if stem in ("loom-post", "loompost") and ext in _NEAR_EXTS:
-            out.append(name)
-        elif ext == ".toml" and difflib.SequenceMatcher(None, low, CONFIG_NAME).ratio() >= 0.85:
+        near = (stem in ("loom-post", "loompost") and ext in _NEAR_EXTS) or (
+            ext == ".toml" and similar(low, CONFIG_NAME, 0.85))
+        # the name first: a stat per entry cost ms when run from a full directory
+        if near and os.path.isfile(os.path.join(d, name)):
             out.append(name)
     return out
 
@@ -220,6 +229,7 @@ def _near(pattern, keys):
     for key in keys:
         if loose.matches(key):
             return f"; did you mean {_show(key)}? (cargo writes `-` in crate names as `_`)"
+    import difflib  # only for this warning: not on every run's start-up
     close = difflib.get_close_matches(pattern, keys, n=1, cutoff=0.6)
     if close:
         return f"; did you mean {_show(close[0])}?"

@@ -19,9 +19,9 @@ import os
 from loom_post import exitcodes
 from loom_post.budget.baseline import load_baseline
 from loom_post.budget.config import load_config, require_paths, resolve_paths
-from loom_post.budget.lint import fresh_clone, review
+from loom_post.budget.lint import add_strict, fresh_clone, review
 from loom_post.errors import ConfigError, InputError, print_error
-from loom_post.commands.check import add_no_brotli, add_strict, nothing_built_text
+from loom_post.commands.check import add_no_brotli, nothing_built_text
 from loom_post.fileio import load_module, locked_dir, read_bytes
 from loom_post.postlink_component import is_component, measured as component_measured
 from loom_post.sizes import MEASURES, Sizes

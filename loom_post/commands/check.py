@@ -26,7 +26,7 @@ import sys
 from loom_post import exitcodes
 from loom_post.cache import measure_sizes, open_store
 from loom_post.budget.config import load_config, require_paths, resolve_paths
-from loom_post.budget.lint import fresh_clone, review
+from loom_post.budget.lint import add_strict, fresh_clone, review
 from loom_post.errors import ConfigError, InputError, print_error
 from loom_post.fileio import load_module, read_bytes
 from loom_post.postlink_component import is_component, verdicts as component_verdicts
@@ -66,13 +66,6 @@ def add_ci_options(p):
     p.add_argument("--write", action="append", default=[], metavar="FORMAT:PATH",
                    help="also write the report in FORMAT (text, json, markdown, github) "
                         "to PATH (repeatable)")
-
-
-def add_strict(p):
-    p.add_argument("--strict", action="store_true",
-                   help="configuration mistakes (a glob that matches nothing, a misspelt "
-                        "config file or table, no configuration found) exit 2 instead of "
-                        "warning (config key: strict = true)")
 
 
 def add_no_brotli(p):

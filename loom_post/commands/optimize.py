@@ -8,8 +8,7 @@ import sys
 
 from loom_post.budget.config import load_config, require_paths
 from loom_post.budget.gate import require_baselines
-from loom_post.budget.lint import review
-from loom_post.commands.check import add_strict
+from loom_post.budget.lint import add_strict, review
 from loom_post.errors import ConfigError
 from loom_post.fileio import kind_of
 from loom_post.passes import PASSES, UnknownPass, resolve

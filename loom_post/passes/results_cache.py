@@ -26,7 +26,7 @@ import json
 import marshal
 import os
 
-from loom_post.cache import digest, installed
+from loom_post.cache import digest, installed, sha256_of
 from loom_post.passes import base
 
 
@@ -73,7 +73,7 @@ class ResultsCache:
 
     def _module_key(self, data):
         if self._last[0] is not data:
-            self._last = (data, digest(self.config, hashlib.sha256(data).digest()))
+            self._last = (data, digest(self.config, sha256_of(data)))
         return self._last[1]
 
     def get_module(self, data):
@@ -90,7 +90,7 @@ class ResultsCache:
         if not isinstance(figures, dict) or figures.get("key") != key:
             return None   # foreign: written under another key, or by an older loom-post
         out = payload[4 + n:] if figures.get("changed") else None
-        if out is not None and hashlib.sha256(out).hexdigest() != figures.get("out_sha256"):
+        if out is not None and sha256_of(out).hex() != figures.get("out_sha256"):
             return None
         return figures, out
 
@@ -100,7 +100,7 @@ class ResultsCache:
         key = self._module_key(data)
         figures = dict(figures, key=key)
         if out is not None:
-            figures["out_sha256"] = hashlib.sha256(out).hexdigest()
+            figures["out_sha256"] = sha256_of(out).hex()
         head = json.dumps(figures, sort_keys=True).encode()
         self.store.put("module", key, len(head).to_bytes(4, "little") + head + (out or b""))
 

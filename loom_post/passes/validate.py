@@ -19,6 +19,7 @@ message that names a feature or proposal as unsupported, disabled or not
 enabled counts as "not supported"; anything else as invalid.
 """
 
+import atexit
 import re
 
 from loom_post.errors import InputError, OutputInvalid
@@ -63,8 +64,18 @@ def _validator():
         return None
     if _engine is None:
         _engine = wasmtime.Engine(engine_config(wasmtime))
+        atexit.register(_release_engine)
     engine = _engine
     return lambda data: wasmtime.Module.validate(engine, data)
+
+
+def _release_engine():
+    """At exit, while wasmtime is still whole: the engine frees itself through
+    wasmtime's module globals, which the interpreter's teardown may clear first
+    (it does when the CLI has frozen this module out of the collector's reach:
+    cli._start_up)."""
+    global _engine
+    _engine = None
 
 
 def _first_line(e):

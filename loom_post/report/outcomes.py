@@ -16,7 +16,6 @@ from loom_post.budget.gate import grew_most
 from loom_post.budget.units import percent, signed
 from loom_post.errors import print_error
 from loom_post.report import JSON_VERSION
-from loom_post.report.demangle import demangle
 from loom_post.words import counted, plural
 
 STRIPPED = "input without its stale DWARF"   # the never-grow guard's reference, when not the input
@@ -125,6 +124,7 @@ def _budget_lines(verdict, out):
     if verdict.status == "fail":
         grown = grew_most(verdict, 5)
         if grown:
+            from loom_post.report.demangle import demangle  # (its regexes) only here
             out.write("  functions that grew most since the baseline:\n")
             for c in grown:
                 was = "new" if c.old is None else f"{c.old} -> {c.new} bytes"

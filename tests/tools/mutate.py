@@ -27,7 +27,11 @@ an existing test its first selection left out. The compiled build's red-team
 (nativert): native.reload, native.rebuild-older-source, native.digest-before-build
 and native.manifest-when-skipped, 4/4 caught. The typed decoder and encoder
 (typed-codec): codec. 13/13, and bodies.minimal-* and dec.* (which follow
-the decoder) 11/11.
+the decoder) 11/11. Warm runs, third round (warm-path):
+the warm. entries 24/24 (15 new; warm.lazy-github, warm.registry-private and
+warm.opcode-signature survived first and were caught by a check-imports
+assertion, a copy of a registry entry and the stack-typing tests), and
+lint.near-file and cache.output-digest, rewritten to follow the code, 2/2.
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
@@ -351,8 +355,8 @@ MUTATIONS = [
      "out.append(c)", [T_MIS]),
     ("lint.module-rule", LINT, "if not keys or any(rule.matcher.matches(k) for k in keys):",
      "if True:", [T_MIS]),
-    ("lint.near-file", LINT, 'if stem in ("loom-post", "loompost") and ext in _NEAR_EXTS:',
-     "if False:", [T_MIS]),
+    ("lint.near-file", LINT, '(stem in ("loom-post", "loompost") and ext in _NEAR_EXTS)',
+     "False", [T_MIS]),
     ("lint.outside-project", LINT, "        for marker in (CONFIG_NAME, \"Cargo.toml\"):",
      "        for marker in ():", [T_MIS]),
     ("lint.shadowed-table", LINT, "if config.path == os.path.join(d, CONFIG_NAME) and",
@@ -690,7 +694,7 @@ MUTATIONS = [
     ("cache.lru-touch", STORE, "os.utime(path)  # a hit is a use", "pass  # a hit is a use",
      [T_CACHE]),
     ("cache.output-digest", RC,
-     'if out is not None and hashlib.sha256(out).hexdigest() != figures.get("out_sha256"):',
+     'if out is not None and sha256_of(out).hex() != figures.get("out_sha256"):',
      "if False:", [T_CACHE]),
     ("cache.entry-key", RC, 'if not isinstance(figures, dict) or figures.get("key") != key:',
      "if not isinstance(figures, dict):", [T_CACHE]),
@@ -719,6 +723,34 @@ MUTATIONS = [
      "", [T_WARM]),
     ("warm.sizes-entry-typed", STORE, "if isinstance(known.get(m), int):", "if m in known:",
      [T_WARM]),
+    # -- warm runs, third round: what a hit imports, hashes and collects ------------
+    ("warm.lazy-pass-modules", "loom_post/passes/__init__.py", "import importlib\n",
+     "import importlib\nfrom loom_post.passes import cse  # noqa\n", [T_WARM]),
+    ("warm.registry-facts", "loom_post/passes/__init__.py", '("sets_removed",)',
+     '("sets_removed", "zeros")', ["tests/test_passes_registry.py"]),
+    ("warm.registry-keeps", "loom_post/passes/__init__.py", "self.__dict__[attr] = value",
+     "pass", ["tests/test_passes_registry.py"]),
+    ("warm.registry-private", "loom_post/passes/__init__.py", 'if attr.startswith("_"):',
+     "if False:", ["tests/test_passes_registry.py"]),
+    ("warm.lazy-check", "loom_post/commands/optimize.py", "from loom_post.errors import ConfigError\n",
+     "from loom_post.errors import ConfigError\nimport loom_post.commands.check  # noqa\n",
+     [T_WARM]),
+    ("warm.lazy-difflib", CFG, "import copy\nimport os\n", "import copy\nimport difflib  # noqa\nimport os\n",
+     [T_WARM]),
+    ("warm.lazy-decimal", UNI, "import re\n", "import decimal  # noqa\nimport re\n", [T_WARM]),
+    ("warm.lazy-baseline", GATE, "from loom_post.budget.measures import",
+     "import loom_post.budget.baseline  # noqa\nfrom loom_post.budget.measures import", [T_WARM]),
+    ("warm.similar-bound", CFG, "if 2 * min(len(a), len(b)) < cutoff * (len(a) + len(b)):",
+     "if 2 * min(len(a), len(b)) < (cutoff + 0.05) * (len(a) + len(b)):", [T_MIS]),
+    ("warm.near-file-is-a-file", LINT, "if near and os.path.isfile(os.path.join(d, name)):",
+     "if near:", [T_MIS]),
+    ("warm.digest-bytes-only", STORE, "if type(data) is bytes:", "if True:", [T_CACHE]),
+    ("warm.freeze", "loom_post/cli.py", "        gc.freeze()\n", "", [T_WARM]),
+    ("warm.freeze-program-only", "loom_post/cli.py", "if not program or not gc.isenabled():",
+     "if not gc.isenabled():", [T_WARM]),
+    ("warm.engine-released", VAL, "        atexit.register(_release_engine)\n", "", [T_WARM]),
+    ("warm.opcode-signature", OPS, "pops = tuple(map(VALTYPE_OF_LETTER.__getitem__, params))",
+     "pops = tuple(map(VALTYPE_OF_LETTER.__getitem__, results))", ["tests/test_stack_types.py"]),
     # -- start-up and -j --------------------------------------------------------
     ("speed.lazy-commands", "loom_post/cli.py", "parser = build_parser(argv[0] if argv else None)",
      "parser = build_parser()", ["tests/test_speed.py"]),
