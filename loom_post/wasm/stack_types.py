@@ -87,8 +87,8 @@ class _Typer:
         self.info = None
 
     def pop(self, expect=None):
-        stack = self.stack
-        if len(stack) <= self.ctrl[-1].height:
+        stack, frame = self.stack, self.ctrl[-1]
+        if len(stack) <= frame.height:
             raise StackTypeError(f"stack underflow at {self.info.name}")
         t = stack.pop()
         if expect is not None and not _same(t, expect):
@@ -327,10 +327,17 @@ def _ref_operands(t, imm):
 
 def _calling(operands):
     def call(t, imm):
-        n, r = operands(t, imm)
-        t.stack.extend(r)
-        t.effects.append((n, tuple(r)))
+        _returned(t, *operands(t, imm))
     return call
+
+
+def _returned(t, n, r):
+    t.stack.extend(r)
+    t.effects.append((n, tuple(r)))
+
+
+def _call(t, imm):              # the common call, without the factory's indirection
+    _returned(t, *_direct_operands(t, imm))
 
 
 def _tail_calling(operands):
@@ -551,7 +558,7 @@ def _table_fill(t, imm):
 _RULES_BY_NAME = {
     "local.set": _local_set, "local.tee": _local_tee,
     "global.get": _global_get, "global.set": _global_set,
-    "call": _calling(_direct_operands), "return_call": _tail_calling(_direct_operands),
+    "call": _call, "return_call": _tail_calling(_direct_operands),
     "call_indirect": _calling(_indirect_operands),
     "return_call_indirect": _tail_calling(_indirect_operands),
     "call_ref": _calling(_ref_operands), "return_call_ref": _tail_calling(_ref_operands),
