@@ -22,7 +22,8 @@ cdef class _Writes:
     cdef note(self, instrs)
 
 cdef class _Scan:
-    cdef object mutable, shared, instrs, effects, writes
+    cdef object mutable, shared, writes
+    cdef list instrs, effects
     cdef dict intern, leaves, avail, laters, local_writes, global_writes
     cdef list shadow, added, scopes, loops
     cdef Py_ssize_t open_loops, last_memory, last_call
@@ -30,6 +31,7 @@ cdef class _Scan:
 
     @cython.locals(i=Py_ssize_t, kind=Py_ssize_t, npops=Py_ssize_t, eff=tuple, ins=tuple,
                    expr=tuple, a=tuple, b=tuple, leaf=tuple, shadow=list, kinds=dict,
+                   instrs=list, effects=list,
                    leaves=dict, intern=dict, local_writes=dict)
     cpdef list run(self)
     @cython.locals(npops=Py_ssize_t, shadow=list)

@@ -266,8 +266,9 @@ class _Scan:
         self.last_memory = self.last_call = -1
 
     def run(self):
+        # (shadow.append and .pop are called as methods: Python specializes
+        # those calls, and Cython inlines them on a typed list)
         instrs, effects, shadow = self.instrs, self.effects, self.shadow
-        push, pop = shadow.append, shadow.pop
         kinds, leaves, intern, shared = _KINDS, self.leaves, self.intern, self.shared
         local_writes = self.local_writes
         for i, eff in enumerate(effects):
@@ -282,7 +283,7 @@ class _Scan:
                     if eff[1]:
                         shadow[-1] = None   # local.tee
                     else:
-                        pop()
+                        shadow.pop()
                 elif self.step(i, ins[1], eff, kind):
                     break
                 continue
@@ -294,10 +295,10 @@ class _Scan:
                     leaf = self.new_leaf(kind, op, imm)
                 expr = (i, i + 1, leaf[0], leaf[2], leaf[3], False, leaf[1])
             elif npops == 1:
-                a = pop()
+                a = shadow.pop()
                 imm = ins[1]
                 if a is None or a[1] != i or (kind == _LOAD and imm[1] in shared):
-                    push(None)
+                    shadow.append(None)
                     continue
                 raw = (op, imm, a[2])
                 key = intern.get(raw)
@@ -306,12 +307,12 @@ class _Scan:
                 expr = (a[0], i + 1, key, a[3], a[4], a[5] or kind == _LOAD,
                         a[6] + (op.fixed_size or instr_size(op, imm)))
             elif npops == 2:
-                b = pop()
-                a = pop()
+                b = shadow.pop()
+                a = shadow.pop()
                 imm = ins[1]
                 if (a is None or b is None or a[1] != b[0] or b[1] != i
                         or (kind == _LOAD and imm[1] in shared)):
-                    push(None)
+                    shadow.append(None)
                     continue
                 raw = (op, imm, a[2], b[2])
                 key = intern.get(raw)
@@ -322,7 +323,7 @@ class _Scan:
                         a[6] + b[6] + (op.fixed_size or instr_size(op, imm)))
             else:
                 expr = self.expression(i, op, ins[1], npops, kind == _LOAD)
-            push(expr)
+            shadow.append(expr)
             if expr is not None and expr[6] >= _MIN_COST and self.reachable:
                 self.record(expr, eff[1][0], i)
         return self.groups()

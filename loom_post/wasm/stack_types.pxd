@@ -26,7 +26,7 @@ cdef class _Typer:
 @cython.locals(t=_Typer, stack=list, ctrl=list, local_types=list, n_locals=Py_ssize_t,
                rules=dict, fixed=dict, got=dict, teed=dict, dead=bint, height=Py_ssize_t,
                dead_depth=Py_ssize_t, last=Py_ssize_t, idx=Py_ssize_t, ins=tuple,
-               row=tuple, shape=Py_ssize_t, frame=_Frame)
+               row=tuple, shape=Py_ssize_t, frame=_Frame, instrs=list, effects=list)
 cpdef list stack_effects(module, pos, body)
 
 @cython.locals(want=object, have=object)
