@@ -33,7 +33,8 @@ from loom_post.wasm import opcodes as O
 
 # What the walk does with each row of the opcode table, derived once, so it
 # branches on one small int per instruction instead of reading the row's fields.
-_OTHER, _OPEN, _LOOP, _CLOSE, _SET, _TEE, _ZERO_CONST = range(7)
+# The two kinds that need nothing but to be remembered come first.
+_OTHER, _ZERO_CONST, _OPEN, _LOOP, _CLOSE, _SET, _TEE = range(7)
 
 
 def _kinds():
@@ -76,6 +77,9 @@ def _walk(instrs, num_params):
     kinds, prev = _KINDS, _OTHER  # prev: the kind of the instruction before
     for i, ins in enumerate(instrs):
         kind = kinds[ins[0]]
+        if kind <= _ZERO_CONST:
+            prev = kind
+            continue
         if kind == _SET or kind == _TEE:
             x = ins[1]
             if (kind == _SET and prev == _ZERO_CONST and x >= num_params and x not in written
