@@ -29,7 +29,8 @@ import sys
 # The modules worth compiling, measured (docs/speed.md, "The compiled
 # build"): compiling the other seven of the passes and the format layer made
 # runs no faster (1.02x, 1.00x, 0.99x the CPU of these six) and the install
-# slower. cse and stack_types have a .pxd of static types beside them.
+# slower. cse, stack_types and zero_sets have a .pxd of static types beside
+# them.
 HOT = (
     "loom_post.wasm.instructions",
     "loom_post.wasm.leb128",

@@ -101,6 +101,24 @@ def test_the_rewrite_behaves_like_the_input():
     assert compare(data, out, small) == len(small)
 
 
+def test_a_zero_tee_stays_and_counts_as_a_write():
+    """`local.tee $x (i32.const 0)` leaves its value on the stack: the pair is
+    never removed (the walk tells a tee from a set by its row), and it writes $x,
+    so a later zero set of $x stays too; a zero set of another local goes."""
+    data = wat("""
+(module
+  (func (export "zero_tee") (param i32) (result i32) (local i32 i32)
+    (local.set 2 (i32.const 0))
+    (local.set 0 (i32.add (local.tee 1 (i32.const 0)) (local.get 0)))
+    (local.set 1 (i32.const 0))
+    (i32.add (local.get 1) (i32.add (local.get 2) (local.get 0)))))
+""")
+    result = optimize(data, passes=ONLY, never_grow=("code",))
+    assert result.passes["redundant-zero-sets"].get("sets_removed") == 1
+    assert [b - a for b, a in zip(_sets(data), _sets(result.data))] == [1]
+    assert compare(data, result.data, [("zero_tee", (k,)) for k in (-1, 0, 5)]) == 3
+
+
 @pytest.mark.parametrize("forget", ["written", "loops"])
 def test_the_harness_catches_a_wrong_version(monkeypatch, forget):
     """Removing a zero set after a write, or inside a loop, changes results."""

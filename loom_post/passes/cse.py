@@ -137,17 +137,18 @@ class _Writes:
     def __init__(self, instrs):
         self.local, self.glob = {}, {}
         self.memory, self.calls, self.loop_end = [], [], {}
-        kinds, openers = _KINDS, E.OPENERS
-        opened = []
+        self.note(instrs)
+
+    def note(self, instrs):
+        kinds, opened = _KINDS, []
         for i, ins in enumerate(instrs):
             kind = kinds[ins[0]]
             if kind <= _GGET or kind == _OTHER:
                 continue
-            if kind == _CTRL:
-                name = ins[0].name
-                if name in openers:
-                    opened.append(i if name == "loop" else -1)
-                elif (name == "end" or name == "delegate") and opened:
+            if kind >= _CTRL:
+                if kind <= _TRY_TABLE:  # opens a block, loop, if, try or try_table
+                    opened.append(i if kind == _LOOP else -1)
+                elif kind == _END and opened:
                     start = opened.pop()
                     if start >= 0:
                         self.loop_end[start] = i
@@ -157,7 +158,7 @@ class _Writes:
                 self.glob.setdefault(ins[1], []).append(i)
             elif kind == _MEMW:
                 self.memory.append(i)
-            else:  # a call
+            else:  # a call or tail call
                 self.calls.append(i)
                 self.memory.append(i)
 
@@ -186,18 +187,33 @@ def _next(positions, pos):
 
 
 # What the scan does with each row of the opcode table, derived from its effect
-# class once, so the walk branches on one small int per instruction.
-_PURE, _LOAD, _LGET, _GGET, _LSET, _GSET, _MEMW, _CALL, _CTRL, _OTHER = range(10)
+# class (and, for control rows and calls, its name) once, so the walk branches on
+# one small int per instruction and never reads a row's name.
+_PURE, _LOAD, _LGET, _GGET, _LSET, _GSET, _MEMW, _CALL, _TAIL_CALL, _OTHER = range(10)
+# Control rows, all >= _CTRL: how each steers the table of available values.
+# The first five open a structure (a scope's kind is the kind of its opener).
+_CTRL = 10
+(_BLOCK, _IF, _TRY, _LOOP, _TRY_TABLE, _ARM, _END, _BR, _BR_IF, _BR_TABLE, _STOPS,
+ _NOP) = range(_CTRL, _CTRL + 12)
+_FUNC = -1  # the function's own scope
+_CONTROL_KINDS = {"block": _BLOCK, "if": _IF, "try": _TRY, "loop": _LOOP,
+                  "try_table": _TRY_TABLE, "else": _ARM, "catch": _ARM, "catch_all": _ARM,
+                  "end": _END, "delegate": _END, "br": _BR, "br_if": _BR_IF,
+                  "br_on_null": _BR_IF, "br_on_non_null": _BR_IF, "br_table": _BR_TABLE}
 
 
 def _kinds():
     by_class = {O.PURE: _PURE, O.LOAD: _LOAD, O.LOCAL_GET: _LGET, O.GLOBAL_GET: _GGET,
-                O.LOCAL_SET: _LSET, O.GLOBAL_SET: _GSET, O.CALL: _CALL, O.CONTROL: _CTRL}
+                O.LOCAL_SET: _LSET, O.GLOBAL_SET: _GSET, O.CALL: _CALL}
     by_class.update(dict.fromkeys(E.WRITES_MEMORY, _MEMW))
     kinds = {}
     for op in O.ALL:
         kind = by_class.get(op.effect, _OTHER)
-        if op.effect in E.REUSABLE and op.pushes is not None and len(op.pushes) != 1:
+        if op.effect is O.CONTROL:
+            kind = _CONTROL_KINDS.get(op.name, _STOPS if op.name in E.ENDS_PATH else _NOP)
+        elif kind == _CALL and op.name in E.ENDS_PATH:
+            kind = _TAIL_CALL
+        elif op.effect in E.REUSABLE and op.pushes is not None and len(op.pushes) != 1:
             kind = _OTHER  # a reusable class, but not one value: only replayed
         kinds[op] = kind
     return kinds
@@ -238,7 +254,7 @@ class _Scan:
         # (start, end + 1, key, locals, globals, has load, cost).
         self.shadow = []
         self.added = []         # first occurrences made available, in program order
-        self.scopes = [_Scope("func", 0)]
+        self.scopes = [_Scope(_FUNC, 0)]
         # Loop headers: the open loops, outermost first, then the closed loops
         # entered since the innermost open one (see `killed_by_loop`).
         self.loops = []
@@ -250,8 +266,9 @@ class _Scan:
         self.last_memory = self.last_call = -1
 
     def run(self):
+        # (shadow.append and .pop are called as methods: Python specializes
+        # those calls, and Cython inlines them on a typed list)
         instrs, effects, shadow = self.instrs, self.effects, self.shadow
-        push, pop = shadow.append, shadow.pop
         kinds, leaves, intern, shared = _KINDS, self.leaves, self.intern, self.shared
         local_writes = self.local_writes
         for i, eff in enumerate(effects):
@@ -266,8 +283,8 @@ class _Scan:
                     if eff[1]:
                         shadow[-1] = None   # local.tee
                     else:
-                        pop()
-                elif self.step(i, op, ins[1], eff, kind):
+                        shadow.pop()
+                elif self.step(i, ins[1], eff, kind):
                     break
                 continue
             npops = eff[0]
@@ -278,10 +295,10 @@ class _Scan:
                     leaf = self.new_leaf(kind, op, imm)
                 expr = (i, i + 1, leaf[0], leaf[2], leaf[3], False, leaf[1])
             elif npops == 1:
-                a = pop()
+                a = shadow.pop()
                 imm = ins[1]
                 if a is None or a[1] != i or (kind == _LOAD and imm[1] in shared):
-                    push(None)
+                    shadow.append(None)
                     continue
                 raw = (op, imm, a[2])
                 key = intern.get(raw)
@@ -290,12 +307,12 @@ class _Scan:
                 expr = (a[0], i + 1, key, a[3], a[4], a[5] or kind == _LOAD,
                         a[6] + (op.fixed_size or instr_size(op, imm)))
             elif npops == 2:
-                b = pop()
-                a = pop()
+                b = shadow.pop()
+                a = shadow.pop()
                 imm = ins[1]
                 if (a is None or b is None or a[1] != b[0] or b[1] != i
                         or (kind == _LOAD and imm[1] in shared)):
-                    push(None)
+                    shadow.append(None)
                     continue
                 raw = (op, imm, a[2], b[2])
                 key = intern.get(raw)
@@ -306,12 +323,12 @@ class _Scan:
                         a[6] + b[6] + (op.fixed_size or instr_size(op, imm)))
             else:
                 expr = self.expression(i, op, ins[1], npops, kind == _LOAD)
-            push(expr)
+            shadow.append(expr)
             if expr is not None and expr[6] >= _MIN_COST and self.reachable:
                 self.record(expr, eff[1][0], i)
         return self.groups()
 
-    def step(self, i, op, imm, eff, kind):
+    def step(self, i, imm, eff, kind):
         """Replay what any other instruction does to the stack, note its writes
         and steer through structure; True at the function's final end."""
         npops, pushes = eff
@@ -320,13 +337,13 @@ class _Scan:
             del shadow[-npops:]
         if pushes:
             shadow.extend([None] * len(pushes))
-        if kind == _CTRL:
-            return self.control(i, op.name, imm)
+        if kind >= _CTRL:
+            return self.control(i, kind, imm)
         if kind == _MEMW:
             self.last_memory = i
-        elif kind == _CALL:
+        elif kind == _CALL or kind == _TAIL_CALL:
             self.last_call = self.last_memory = i
-            if op.name in E.ENDS_PATH:
+            if kind == _TAIL_CALL:
                 self.reachable = False
         elif kind == _GSET:
             self.global_writes[imm] = i
@@ -336,7 +353,7 @@ class _Scan:
         """Make `expr` available, or note a later occurrence of it. A new local
         needs a default value: a non-nullable reference local (0x64 ht) would
         count as unset after the block that sets it."""
-        if vtype.__class__ is tuple and vtype[0] == 0x64:
+        if type(vtype) is tuple and vtype[0] == 0x64:
             return
         key = expr[2]
         first = self.avail.get(key)
@@ -445,24 +462,24 @@ class _Scan:
         # Everything still available here (in any open scope) was added
         # before this first branch, at a position before i.
         target = self.scopes[-1 - depth]
-        if target.cut is None and target.kind != "loop":
+        if target.cut is None and target.kind != _LOOP:
             target.cut = i
 
     def enter_loop(self, i):
         del self.loops[self.open_loops:]  # closed loops that end before this one
         self.loops.append(i)
         self.open_loops += 1
-        self.scopes.append(_Scope("loop", len(self.added)))
+        self.scopes.append(_Scope(_LOOP, len(self.added)))
 
     def close(self):
         """`end`/`delegate`; True at the function's final end."""
         scope = self.scopes.pop()
         if not self.scopes:
             return True
-        if scope.kind == "loop":
+        if scope.kind == _LOOP:
             self.open_loops -= 1
             cut = _ALL if self.reachable else 0
-        elif scope.kind == "block":
+        elif scope.kind == _BLOCK:
             cut = scope.cut if scope.cut is not None else (_ALL if self.reachable else 0)
         else:
             cut = 0  # an if arm, or a try body or handler
@@ -470,30 +487,31 @@ class _Scan:
         self.reachable = True
         return False
 
-    def control(self, i, name, imm):
+    def control(self, i, kind, imm):
         """Steer the table through one control instruction; True at the end."""
-        if name == "block" or name == "try" or name == "if":
-            self.scopes.append(_Scope(name, len(self.added)))
-        elif name == "loop":
-            self.enter_loop(i)
-        elif name == "try_table":
+        if kind == _END:
+            return self.close()
+        if kind == _BR or kind == _BR_IF:
+            self.branch_to(imm, i)
+            if kind == _BR:
+                self.reachable = False
+        elif kind == _BLOCK or kind == _LOOP or kind == _IF or kind == _TRY:
+            if kind == _LOOP:
+                self.enter_loop(i)
+            else:
+                self.scopes.append(_Scope(kind, len(self.added)))
+        elif kind == _TRY_TABLE:
             for _kind, _tag, label in imm[1]:
                 self.branch_to(label, i)
-            self.scopes.append(_Scope("block", len(self.added)))
-        elif name == "else" or name == "catch" or name == "catch_all":
+            self.scopes.append(_Scope(_BLOCK, len(self.added)))
+        elif kind == _ARM:
             self.leave(self.scopes[-1], 0)
             self.reachable = True
-        elif name == "end" or name == "delegate":
-            return self.close()
-        elif name in ("br", "br_if", "br_on_null", "br_on_non_null"):
-            self.branch_to(imm, i)
-            if name == "br":
-                self.reachable = False
-        elif name == "br_table":
+        elif kind == _BR_TABLE:
             for label in set(imm[0]) | {imm[1]}:
                 self.branch_to(label, i)
             self.reachable = False
-        elif name in E.ENDS_PATH:
+        elif kind == _STOPS:
             self.reachable = False
         return False
 

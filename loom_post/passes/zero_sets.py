@@ -31,7 +31,20 @@ from loom_post.passes import effects as E
 from loom_post.passes.base import FunctionPass
 from loom_post.wasm import opcodes as O
 
-_ZERO_CONSTS = frozenset(("i32.const", "i64.const"))
+# What the walk does with each row of the opcode table, derived once, so it
+# branches on one small int per instruction instead of reading the row's fields.
+# The two kinds that need nothing but to be remembered come first.
+_OTHER, _ZERO_CONST, _OPEN, _LOOP, _CLOSE, _SET, _TEE = range(7)
+
+
+def _kinds():
+    by_name = {"local.set": _SET, "local.tee": _TEE, "loop": _LOOP, "end": _CLOSE,
+               "delegate": _CLOSE, "i32.const": _ZERO_CONST, "i64.const": _ZERO_CONST}
+    by_name.update((name, _OPEN) for name in E.OPENERS if name != "loop")
+    return {op: by_name.get(op.name, _OTHER) for op in O.ALL}
+
+
+_KINDS = _kinds()
 
 
 class ZeroSetsPass(FunctionPass):
@@ -52,24 +65,32 @@ PASS = ZeroSetsPass()
 
 
 def _redundant(instrs, num_params):
-    """Positions of the (constant, set) pairs to remove."""
+    """Positions of the (constant, set) pairs to remove. (A Python-level name
+    the pass looks up at each call, so a test can put another analysis in its
+    place also in the compiled build, where `_walk` is a C function.)"""
+    return _walk(instrs, num_params)
+
+
+def _walk(instrs, num_params):
     removed, written = set(), set()
     opened, in_loops = [], 0   # per open structure: is it a loop; how many are
-    control, local_set, openers = O.CONTROL, O.LOCAL_SET, E.OPENERS
+    kinds, prev = _KINDS, _OTHER  # prev: the kind of the instruction before
     for i, ins in enumerate(instrs):
-        op = ins[0]
-        if op.effect is control:
-            if op.name in openers:
-                opened.append(op.name == "loop")
-                in_loops += opened[-1]
-            elif op.name in ("end", "delegate") and opened:
-                in_loops -= opened.pop()
-        elif op.effect is local_set:
+        kind = kinds[ins[0]]
+        if kind <= _ZERO_CONST:
+            prev = kind
+            continue
+        if kind == _SET or kind == _TEE:
             x = ins[1]
-            if (op.name == "local.set" and x >= num_params and x not in written
-                    and not in_loops and i > 0 and instrs[i - 1][0].name in _ZERO_CONSTS
-                    and instrs[i - 1][1] == 0 and i - 1 not in removed):
+            if (kind == _SET and prev == _ZERO_CONST and x >= num_params and x not in written
+                    and not in_loops and instrs[i - 1][1] == 0 and i - 1 not in removed):
                 removed.update((i - 1, i))
             else:
                 written.add(x)
+        elif kind == _OPEN or kind == _LOOP:
+            opened.append(kind == _LOOP)
+            in_loops += kind == _LOOP
+        elif kind == _CLOSE and opened:
+            in_loops -= opened.pop()
+        prev = kind
     return removed

@@ -87,8 +87,8 @@ class _Typer:
         self.info = None
 
     def pop(self, expect=None):
-        stack = self.stack
-        if len(stack) <= self.ctrl[-1].height:
+        stack, frame = self.stack, self.ctrl[-1]
+        if len(stack) <= frame.height:
             raise StackTypeError(f"stack underflow at {self.info.name}")
         t = stack.pop()
         if expect is not None and not _same(t, expect):
@@ -142,28 +142,30 @@ def stack_effects(module, pos, body):
     """The `(pops, pushes)` of every instruction of `body`, the body of code
     entry `pos`; raises StackTypeError where it does not type-check."""
     t = _Typer(module, pos, body)
-    stack, ctrl, local_types = t.stack, t.ctrl, t.local_types
-    push, record = stack.append, t.effects.append
+    # (append is called as a method: Python specializes that call, and Cython
+    # inlines it on a typed list)
+    stack, ctrl, local_types, effects = t.stack, t.ctrl, t.local_types, t.effects
     n_locals = len(local_types)
     rules, fixed, local_get, got = _RULES, _FIXED, _LOCAL_GET, _GOT
-    local_set, sets, teed = _LOCAL_SET, _SETS, _TEED
+    local_set, local_tee, teed = _LOCAL_SET, _LOCAL_TEE, _TEED
     dead, height, dead_depth = False, 0, 0
-    last = len(body.instrs) - 1
-    for idx, ins in enumerate(body.instrs):
+    instrs = body.instrs
+    last = len(instrs) - 1
+    for idx, ins in enumerate(instrs):
         info = ins[0]
         if dead:
             depth = _dead_depth(info, dead_depth)
             if depth is not None:
                 dead_depth = depth
-                record(None)
+                effects.append(None)
                 continue
         if info is local_get:
             imm = ins[1]
             if imm >= n_locals:
                 raise StackTypeError(f"local {imm} out of range")
             vt = local_types[imm]
-            push(vt)
-            record(got.get(vt) or (0, (vt,)))
+            stack.append(vt)
+            effects.append(got.get(vt) or (0, (vt,)))
             continue
         row = fixed.get(info)
         if row is not None:
@@ -172,27 +174,27 @@ def stack_effects(module, pos, body):
                 if len(stack) - height > 1 and stack[-1] == row[1] and stack[-2] == row[2]:
                     del stack[-2:]
                     if row[3] is not None:
-                        push(row[3])
-                    record(row[4])
+                        stack.append(row[3])
+                    effects.append(row[4])
                     continue
             elif shape == _PUSH:
-                push(row[3])
-                record(row[4])
+                stack.append(row[3])
+                effects.append(row[4])
                 continue
             elif shape == _UNARY and len(stack) > height and stack[-1] == row[1]:
                 stack[-1] = row[3]
-                record(row[4])
+                effects.append(row[4])
                 continue
             _pop_fixed(stack, height, info)
             stack.extend(info.pushes)
-            record(info.stack_effect)
-        elif info in sets and ins[1] < n_locals and len(stack) > height \
-                and stack[-1] == local_types[ins[1]]:
+            effects.append(info.stack_effect)
+        elif (info is local_set or info is local_tee) and ins[1] < n_locals \
+                and len(stack) > height and stack[-1] == local_types[ins[1]]:
             if info is local_set:
                 del stack[-1]
-                record(_SET)
+                effects.append(_SET)
             else:
-                record(teed[stack[-1]] if stack[-1] in teed else (1, (stack[-1],)))
+                effects.append(teed[stack[-1]] if stack[-1] in teed else (1, (stack[-1],)))
         else:
             t.info = info
             if rules[info](t, ins[1]):
@@ -327,10 +329,18 @@ def _ref_operands(t, imm):
 
 def _calling(operands):
     def call(t, imm):
-        n, r = operands(t, imm)
-        t.stack.extend(r)
-        t.effects.append((n, tuple(r)))
+        _returned(t, *operands(t, imm))
     return call
+
+
+def _returned(t, n, r):
+    t.stack.extend(r)
+    t.effects.append((n, tuple(r)))
+
+
+def _call(t, imm):              # the common call, without the factory's indirection
+    n, r = _direct_operands(t, imm)
+    _returned(t, n, r)
 
 
 def _tail_calling(operands):
@@ -551,7 +561,7 @@ def _table_fill(t, imm):
 _RULES_BY_NAME = {
     "local.set": _local_set, "local.tee": _local_tee,
     "global.get": _global_get, "global.set": _global_set,
-    "call": _calling(_direct_operands), "return_call": _tail_calling(_direct_operands),
+    "call": _call, "return_call": _tail_calling(_direct_operands),
     "call_indirect": _calling(_indirect_operands),
     "return_call_indirect": _tail_calling(_indirect_operands),
     "call_ref": _calling(_ref_operands), "return_call_ref": _tail_calling(_ref_operands),
@@ -570,7 +580,7 @@ _RULES_BY_NAME = {
 # the name. Every row without a fixed signature needs a rule (or local.get).
 _LOCAL_GET = O.BY_NAME["local.get"]
 _LOCAL_SET = O.BY_NAME["local.set"]
-_SETS = frozenset((_LOCAL_SET, O.BY_NAME["local.tee"]))
+_LOCAL_TEE = O.BY_NAME["local.tee"]
 _RULES = {O.BY_NAME[name]: rule for name, rule in _RULES_BY_NAME.items()}
 _untyped = [op.name for op in O.ALL if op.pops is None and op not in _RULES and op is not _LOCAL_GET]
 if _untyped:
