@@ -127,12 +127,7 @@ for case in cases:
     except StackTypeError as e:
         print("error:", e)
 """
-    outs = []
-    for tree in (pure_tree, compiled_tree):
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(tree)), cwd=tree)
-        assert proc.returncode == 0, proc.stderr
-        outs.append(proc.stdout)
+    outs = [_stdout_in(tree, code) for tree in (pure_tree, compiled_tree)]
     assert outs[0] == outs[1]
     assert outs[0].count("error:") >= 5
 
@@ -155,14 +150,17 @@ for case in cases:
     except Exception as e:
         print("error:", type(e).__name__, e, e.offset)
 """
-    outs = []
-    for tree in (pure_tree, compiled_tree):
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(tree)), cwd=tree)
-        assert proc.returncode == 0, proc.stderr
-        outs.append(proc.stdout)
+    outs = [_stdout_in(tree, code) for tree in (pure_tree, compiled_tree)]
     assert outs[0] == outs[1]
     assert outs[0].count("error:") >= 100 and "LEB128" in outs[0]
+
+
+def _stdout_in(tree, code):
+    """What `python -c code` prints with `tree`'s loom_post first on the path."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(tree)), cwd=tree)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
 
 
 def test_pure_python_runs_where_cython_cannot_be_imported(tmp_path):
