@@ -32,6 +32,8 @@ the warm. entries 24/24 (15 new; warm.lazy-github, warm.registry-private and
 warm.opcode-signature survived first and were caught by a check-imports
 assertion, a copy of a registry entry and the stack-typing tests), and
 lint.near-file and cache.output-digest, rewritten to follow the code, 2/2.
+On the merged tree of that round (typed-codec, hot-phase, warm-path;
+2026-12-02): cse. 30/30, stk. 8/8, zsets. 6/6, codec. 13/13, warm. 24/24.
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
