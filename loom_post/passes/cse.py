@@ -58,6 +58,7 @@ How it runs
 from bisect import bisect_right
 
 from loom_post.passes import effects as E
+from loom_post.passes import facts
 from loom_post.passes.base import FunctionPass
 from loom_post.wasm import opcodes as O
 from loom_post.wasm.instructions import encode_valtype, instr_size
@@ -73,9 +74,7 @@ _MAX_ROUNDS = 8
 
 
 class CsePass(FunctionPass):
-    name = "cse"
-    summary = "compute repeated pure expressions once and reuse them through a new local"
-    counters = ("deduplicated", "rejected_by_cost_gate")
+    name, default, counters, summary = facts(__name__)
     analysis_counters = ("rejected_by_cost_gate",)
 
     def prepare(self, module):
