@@ -16,6 +16,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = {entry[1]: f"loom_post.passes.{entry[0]}" for entry in passes._REGISTRY}
 
 
+def _printed(probe):
+    """The lines `probe` prints, run in a fresh interpreter (nothing imported yet)."""
+    return subprocess.run([sys.executable, "-c", probe], env=dict(os.environ, PYTHONPATH=ROOT),
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+
+
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_every_registered_module_s_pass_is_the_one_named(name):
     real = importlib.import_module(MODULES[name]).PASS
@@ -34,9 +40,7 @@ def test_a_pass_cannot_drift_from_the_registry():
              "for short in passes._FACTS:\n"
              "    p = __import__('loom_post.passes.' + short, fromlist=['PASS']).PASS\n"
              "    print(short, p.name, p.default, p.counters, p.summary)\n")
-    out = subprocess.run([sys.executable, "-c", probe], env=dict(os.environ, PYTHONPATH=ROOT),
-                         capture_output=True, text=True, check=True).stdout.splitlines()
-    assert out == [f"{e[0]} {e[0]}-renamed False {(e[0],)} said {e[0]}" for e in passes._REGISTRY]
+    assert _printed(probe) == [f"{e[0]} {e[0]}-renamed False {(e[0],)} said {e[0]}" for e in passes._REGISTRY]
 
 
 def test_every_pass_module_is_registered():
@@ -71,8 +75,7 @@ def test_resolving_and_listing_the_passes_imports_no_pass():
              "print(([p.name for p in chosen], [p.counters for p in chosen]))\n"
              "main(['optimize', '--list-passes'])\n"
              "print(' '.join(sorted(sys.modules)))\n")
-    out = subprocess.run([sys.executable, "-c", probe], env=dict(os.environ, PYTHONPATH=ROOT),
-                         capture_output=True, text=True, check=True).stdout.splitlines()
+    out = _printed(probe)
     assert out[0] == str(([n for n in MODULES], [passes.PASSES[n].counters for n in MODULES]))
     # --list-passes: one line a pass, in the registry's order
     assert out[1:-1] == [f"{e[1]:<20} {e[4]} ({'on' if e[2] else 'off'} by default)"
