@@ -8,10 +8,16 @@ two memory.size calls changes it), a load is not pure (a store changes it), and
 memory.grow / a call must kill what they can change.
 """
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from loom_post.passes import effects as E
 from loom_post.wasm import opcodes as O
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CONTROL_NAMES = {"unreachable", "block", "loop", "if", "else", "try", "catch", "throw",
                  "rethrow", "throw_ref", "end", "br", "br_if", "br_table", "return",
@@ -139,3 +145,18 @@ def test_locals_globals_and_control():
     assert _of("unreachable").may_trap and not _of("br").may_trap
     assert E.REUSABLE == {O.PURE, O.LOAD, O.LOCAL_GET, O.GLOBAL_GET}
     assert E.WRITES_MEMORY == {O.STORE, O.MEMORY, O.ATOMIC}
+
+
+@pytest.mark.parametrize("change, loads", [("E.OPENERS", True), ("E.OPENERS | {'try_new'}", False),
+                                           ("E.OPENERS - {'try_table'}", False)])
+def test_cse_loads_only_while_its_openers_are_effects_openers(change, loads):
+    """cse gives each opener of OPENERS a scope kind of its own: an opener added
+    to one and not the other stops cse from loading, instead of being walked as
+    a plain instruction whose `end` closes the scope around it."""
+    probe = ("from loom_post.passes import effects as E\n"
+             f"E.OPENERS = {change}\n"
+             "import loom_post.passes.cse\n")
+    proc = subprocess.run([sys.executable, "-c", probe], env=dict(os.environ, PYTHONPATH=ROOT),
+                          capture_output=True, text=True)
+    assert (proc.returncode == 0) == loads, proc.stderr
+    assert loads or "are not effects.OPENERS" in proc.stderr, proc.stderr

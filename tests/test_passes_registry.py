@@ -1,6 +1,6 @@
 """The pass registry (loom_post/passes/__init__.py) knows each pass by name
-without importing its module: what it lists must be the pass's own, and
-anything else it is asked is the pass's own."""
+without importing its module: what it lists is what the pass itself reads
+there (passes.facts), and anything else it is asked is the pass's own."""
 
 import copy
 import importlib
@@ -16,13 +16,31 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = {entry[1]: f"loom_post.passes.{entry[0]}" for entry in passes._REGISTRY}
 
 
-@pytest.mark.parametrize("name", sorted(MODULES))
-def test_what_the_registry_lists_is_the_pass_s_own(name):
-    real = importlib.import_module(MODULES[name]).PASS
-    entry = passes.Registered(*next(e for e in passes._REGISTRY if e[1] == name))
-    assert (entry.name, entry.default, entry.counters, entry.summary) == \
-        (real.name, real.default, real.counters, real.summary)
-    assert entry.load() is real
+def _printed(probe):
+    """The lines `probe` prints, run in a fresh interpreter (nothing imported yet)."""
+    return subprocess.run([sys.executable, "-c", probe], env=dict(os.environ, PYTHONPATH=ROOT),
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+@pytest.mark.parametrize("entry", passes._REGISTRY, ids=lambda entry: entry[1])
+def test_every_registered_module_s_pass_is_the_one_named(entry):
+    real = importlib.import_module(f"loom_post.passes.{entry[0]}").PASS
+    hit = passes.PASSES[entry[1]]   # what a cache hit reads, the module not imported
+    assert (real.name, real.default, real.counters, real.summary) == entry[1:] == \
+        (hit.name, hit.default, hit.counters, hit.summary)
+    assert hit.load() is real
+
+
+def test_a_pass_cannot_drift_from_the_registry():
+    """Every pass's name, default, counters and summary are what the registry
+    says, whatever it says: its class reads them there (also compiled)."""
+    probe = ("from loom_post import passes\n"
+             "for short in passes._FACTS:\n"
+             "    passes._FACTS[short] = (short + '-renamed', False, (short,), 'said ' + short)\n"
+             "for short in passes._FACTS:\n"
+             "    p = __import__('loom_post.passes.' + short, fromlist=['PASS']).PASS\n"
+             "    print(short, p.name, p.default, p.counters, p.summary)\n")
+    assert _printed(probe) == [f"{e[0]} {e[0]}-renamed False {(e[0],)} said {e[0]}" for e in passes._REGISTRY]
 
 
 def test_every_pass_module_is_registered():
@@ -49,14 +67,18 @@ def test_anything_else_is_the_pass_s_own_and_then_kept():
     assert twin.name == "dedupe-functions" and twin.load() is passes.PASSES[twin.name].load()
 
 
-def test_resolving_the_defaults_imports_no_pass():
+def test_resolving_and_listing_the_passes_imports_no_pass():
     probe = ("import sys\n"
+             "from loom_post.cli import main\n"
              "from loom_post.passes import resolve\n"
              "chosen = resolve(None)\n"
              "print(([p.name for p in chosen], [p.counters for p in chosen]))\n"
+             "main(['optimize', '--list-passes'])\n"
              "print(' '.join(sorted(sys.modules)))\n")
-    out = subprocess.run([sys.executable, "-c", probe], env=dict(os.environ, PYTHONPATH=ROOT),
-                         capture_output=True, text=True, check=True).stdout.splitlines()
+    out = _printed(probe)
     assert out[0] == str(([n for n in MODULES], [passes.PASSES[n].counters for n in MODULES]))
-    loaded = set(out[1].split())
+    # --list-passes: one line a pass, in the registry's order
+    assert out[1:-1] == [f"{e[1]:<20} {e[4]} ({'on' if e[2] else 'off'} by default)"
+                         for e in passes._REGISTRY]
+    loaded = set(out[-1].split())
     assert not loaded & set(MODULES.values()), sorted(loaded & set(MODULES.values()))

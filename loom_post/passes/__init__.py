@@ -7,13 +7,14 @@ The registry names each pass's module without importing it: a run answered by
 the result cache runs no pass, yet importing all six (three of them compiled,
 with the analyses they share) cost ~8M instructions, 3% of a warm run on a
 large module. What a hit reads of a pass (its name, default and counters; the
-summary for --list-passes) is listed here, and tests/test_passes_registry.py
-checks it against the pass itself; anything else imports the pass's module.
+summary for --list-passes) is written here only: each pass's class takes it
+from `facts`. Anything else imports the pass's module.
 """
 
 import importlib
 
-# (module, name, on by default, counters, summary): the pass's own attributes
+# (module, name, on by default, counters, summary): the pass's own attributes,
+# which its class reads through `facts`
 _REGISTRY = (
     ("dedupe", "dedupe-functions", True, ("functions_removed", "rounds"),
      "merge functions with identical type and body; redirect every reference"),
@@ -57,6 +58,14 @@ class Registered:
 
 
 PASSES = {entry[1]: Registered(*entry) for entry in _REGISTRY}
+_FACTS = {entry[0]: entry[1:] for entry in _REGISTRY}
+
+
+def facts(module):
+    """(name, default, counters, summary) of the pass in `module`, a pass
+    module's __name__: its class body assigns them from here, so the registry
+    is the one place they are written."""
+    return _FACTS[module.rpartition(".")[2]]
 
 
 class UnknownPass(ValueError):

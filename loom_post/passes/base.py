@@ -76,7 +76,8 @@ class Function:
 
 class FunctionPass:
     """Rewrites functions one at a time. Subclasses set `name`, `summary`,
-    `default` and implement `run_function`."""
+    `default` and `counters` (a registered pass from the registry, through
+    `passes.facts`) and implement `run_function`."""
 
     level = "function"
     name = ""

@@ -32,16 +32,15 @@ What it costs
     sections are counted in `other_section_bytes_saved`.
 """
 
+from loom_post.passes import facts
 from loom_post.passes.base import FunctionPass
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.sections import ENCODERS, encode_function_section
 
 
 class CompactPass(FunctionPass):
-    name = "compact"
-    summary = "write every function body and index-holding section with minimal LEB128s"
+    name, default, counters, summary = facts(__name__)
     reencodes = True
-    counters = ("other_section_bytes_saved",)
 
     def run_function(self, context, func, stats):
         return True  # nothing to rewrite: the pipeline re-encodes and measures

@@ -58,6 +58,7 @@ How it runs
 from bisect import bisect_right
 
 from loom_post.passes import effects as E
+from loom_post.passes import facts
 from loom_post.passes.base import FunctionPass
 from loom_post.wasm import opcodes as O
 from loom_post.wasm.instructions import encode_valtype, instr_size
@@ -73,9 +74,7 @@ _MAX_ROUNDS = 8
 
 
 class CsePass(FunctionPass):
-    name = "cse"
-    summary = "compute repeated pure expressions once and reuse them through a new local"
-    counters = ("deduplicated", "rejected_by_cost_gate")
+    name, default, counters, summary = facts(__name__)
     analysis_counters = ("rejected_by_cost_gate",)
 
     def prepare(self, module):
@@ -196,8 +195,13 @@ _CTRL = 10
 (_BLOCK, _IF, _TRY, _LOOP, _TRY_TABLE, _ARM, _END, _BR, _BR_IF, _BR_TABLE, _STOPS,
  _NOP) = range(_CTRL, _CTRL + 12)
 _FUNC = -1  # the function's own scope
-_CONTROL_KINDS = {"block": _BLOCK, "if": _IF, "try": _TRY, "loop": _LOOP,
-                  "try_table": _TRY_TABLE, "else": _ARM, "catch": _ARM, "catch_all": _ARM,
+_OPENER_KINDS = {"block": _BLOCK, "if": _IF, "try": _TRY, "loop": _LOOP, "try_table": _TRY_TABLE}
+# Checked once here, not per instruction: an opener of effects.OPENERS missing
+# above would be walked as a plain instruction, and its `end` would close the
+# scope around it.
+if _OPENER_KINDS.keys() != E.OPENERS:
+    raise AssertionError(f"cse's openers {sorted(_OPENER_KINDS)} are not effects.OPENERS")
+_CONTROL_KINDS = {**_OPENER_KINDS, "else": _ARM, "catch": _ARM, "catch_all": _ARM,
                   "end": _END, "delegate": _END, "br": _BR, "br_if": _BR_IF,
                   "br_on_null": _BR_IF, "br_on_non_null": _BR_IF, "br_table": _BR_TABLE}
 

@@ -40,14 +40,12 @@ What it costs
     module got strictly smaller.
 """
 
-from loom_post.passes import funcindex
+from loom_post.passes import facts, funcindex
 from loom_post.passes.base import ModulePass
 
 
 class DedupeFunctionsPass(ModulePass):
-    name = "dedupe-functions"
-    summary = "merge functions with identical type and body; redirect every reference"
-    counters = ("functions_removed", "rounds")
+    name, default, counters, summary = facts(__name__)
     shares_bodies = True
 
     def run_module(self, module, protected, stats, bodies=None):

@@ -60,7 +60,7 @@ What it costs
     strictly smaller and its code section did not grow.
 """
 
-from loom_post.passes import funcindex
+from loom_post.passes import facts, funcindex
 from loom_post.passes.base import ModulePass
 from loom_post.passes.bodies import Bodies
 from loom_post.wasm import opcodes
@@ -81,9 +81,7 @@ _MAX_PARAMS, _MAX_LOCALS = 1000, 50000
 
 
 class MergeSimilarFunctionsPass(ModulePass):
-    name = "merge-similar-functions"
-    summary = "functions differing only in constants: one shared body, thin thunks"
-    counters = ("functions_merged", "shared_bodies", "params_added")
+    name, default, counters, summary = facts(__name__)
     shares_bodies = True
 
     def run_module(self, module, protected, stats, bodies=None):

@@ -28,16 +28,14 @@ What it costs
     moves back; the gate weighs that exactly, on the whole module).
 """
 
-from loom_post.passes import funcindex
+from loom_post.passes import facts, funcindex
 from loom_post.passes.base import ModulePass
 
 _WBINDGEN = "__wasm_bindgen_unstable"
 
 
 class RenumberFunctionsPass(ModulePass):
-    name = "renumber-functions"
-    summary = "give the most referenced functions the shortest indices"
-    counters = ("functions_moved",)
+    name, default, counters, summary = facts(__name__)
     shares_bodies = True
 
     def run_module(self, module, protected, stats, bodies=None):

@@ -28,6 +28,7 @@ What it costs
 """
 
 from loom_post.passes import effects as E
+from loom_post.passes import facts
 from loom_post.passes.base import FunctionPass
 from loom_post.wasm import opcodes as O
 
@@ -48,9 +49,7 @@ _KINDS = _kinds()
 
 
 class ZeroSetsPass(FunctionPass):
-    name = "redundant-zero-sets"
-    summary = "remove `local.set $x (i32/i64.const 0)` where $x still holds its zero default"
-    counters = ("sets_removed",)
+    name, default, counters, summary = facts(__name__)
 
     def run_function(self, context, func, stats):
         removed = _redundant(func.instrs, len(func.params))

@@ -34,6 +34,8 @@ assertion, a copy of a registry entry and the stack-typing tests), and
 lint.near-file and cache.output-digest, rewritten to follow the code, 2/2.
 On the merged tree of that round (typed-codec, hot-phase, warm-path;
 2026-12-02): cse. 30/30, stk. 8/8, zsets. 6/6, codec. 13/13, warm. 24/24.
+One source for the passes' facts and cse's openers (registry-source): reg.
+7/7 (warm.registry-facts left out, see below), warm.registry 2/2.
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
@@ -154,6 +156,8 @@ def k(files, expr):
 #   occurrence (greedy order takes the larger group first otherwise); no corpus
 #   module's output changes without it.
 # - effects `and "_sat" not in name`: no saturating operator contains ".trunc_f".
+# - warm.registry-facts (one counter added in the registry): each pass reads its
+#   facts there, so the change is the pass's own; reg.facts-* break the one source.
 # The decoder's "runs past the end" checks have later checks behind them (the
 # input is refused either way); the mutations are caught by the error message.
 
@@ -729,8 +733,6 @@ MUTATIONS = [
     # -- warm runs, third round: what a hit imports, hashes and collects ------------
     ("warm.lazy-pass-modules", "loom_post/passes/__init__.py", "import importlib\n",
      "import importlib\nfrom loom_post.passes import cse  # noqa\n", [T_WARM]),
-    ("warm.registry-facts", "loom_post/passes/__init__.py", '("sets_removed",)',
-     '("sets_removed", "zeros")', ["tests/test_passes_registry.py"]),
     ("warm.registry-keeps", "loom_post/passes/__init__.py", "self.__dict__[attr] = value",
      "pass", ["tests/test_passes_registry.py"]),
     ("warm.registry-private", "loom_post/passes/__init__.py", 'if attr.startswith("_"):',
@@ -764,6 +766,23 @@ MUTATIONS = [
      ["tests/test_speed.py"]),
     ("speed.jobs-load", "loom_post/postlink.py", "return max(1, min(cpus, round(cpus - load)))",
      "return max(1, cpus)", ["tests/test_speed.py"]),
+    # -- one source: a pass's facts are the registry's, cse's openers effects' ----
+    ("reg.facts-zero-sets", "loom_post/passes/zero_sets.py", "= facts(__name__)\n",
+     '= facts(__name__)\n    counters = ("sets_removed",)\n', ["tests/test_passes_registry.py"]),
+    ("reg.facts-renumber", "loom_post/passes/renumber.py", "= facts(__name__)\n",
+     '= facts(__name__)\n    summary = "give the most referenced functions the shortest indices"\n',
+     ["tests/test_passes_registry.py"]),
+    ("reg.facts-compact", "loom_post/passes/compact.py", "= facts(__name__)\n",
+     "= facts(__name__)\n    default = True\n", ["tests/test_passes_registry.py"]),
+    ("reg.facts-cse", CSE, "= facts(__name__)\n", '= facts(__name__)\n    name = "cse"\n',
+     ["tests/test_passes_registry.py"]),
+    ("reg.facts-lookup", "loom_post/passes/__init__.py", "_FACTS = {entry[0]: entry[1:]",
+     "_FACTS = {entry[0]: entry[1:3] + (entry[3][:1], entry[4])",
+     ["tests/test_passes_registry.py"]),
+    ("reg.openers-checked", CSE, "if _OPENER_KINDS.keys() != E.OPENERS:", "if False:",
+     k([T_EFF], "openers")),
+    ("reg.openers-cse-only", CSE, '"try_table": _TRY_TABLE}', '"try_table": _TRY_TABLE, "else": _ARM}',
+     k([T_EFF], "openers")),
     # -- redundant-zero-sets ---------------------------------------------------------
     ("zsets.params-kept", "loom_post/passes/zero_sets.py", "x >= num_params and", "x >= 0 and",
      ["tests/test_zero_sets.py"]),
