@@ -6,7 +6,7 @@ memoryview as for bytes (the compiled decoder indexes bytes only)."""
 
 import pytest
 
-from loom_post.wasm import opcodes as O
+from loom_post.wasm import instructions, opcodes as O
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.instructions import (decode_body, decode_instrs, encode_body,
                                          encode_body_marked, encode_instr)
@@ -110,6 +110,20 @@ def test_bodies_decoded_apart_share_the_objects_of_equal_offsets():
     assert [ins[2:] for ins in a] == [(k, k + 1) for k in range(1, 402)]
     assert all(x[2] is y[2] and x[3] is y[3] for x, y in zip(a, b))
     assert all(x[3] is y[2] for x, y in zip(a, a[1:]))  # an end is the next start
+
+
+def test_only_bodies_grow_the_table():
+    """A module's constant expressions sit at offsets into the whole module
+    (a data segment's after the code section): they use the table as it is."""
+    decode_body(_nops(2000), 0, 2002)
+    del instructions._OFFSETS[1000:]
+    far = 5000
+    data = b"\x00" * far + b"\x41\x05\x0b"   # i32.const 5, end
+    instrs, pos = decode_instrs(data, far, len(data))
+    assert [ins[2:] for ins in instrs] == [(far, far + 2), (far + 2, far + 3)]
+    assert len(instructions._OFFSETS) == 1000 and pos == len(data)
+    decode_body(_nops(3000), 0, 3002)
+    assert len(instructions._OFFSETS) == 3003
 
 
 def test_offsets_past_the_shared_table_are_exact_and_not_kept():

@@ -9,7 +9,6 @@ cdef list _SINGLE, _SINGLE_KIND
 cdef frozenset _LEB_KINDS, _SIMPLE_VALTYPES
 cdef dict _READERS
 cdef Py_ssize_t _SHARED_OFFSETS
-cdef list _OFFSETS
 
 @cython.locals(have=Py_ssize_t)
 cdef list _offsets(Py_ssize_t end)

@@ -222,6 +222,8 @@ _LEB_KINDS = frozenset((O.I64, O.BR_TABLE, O.U32X2, O.SELECT_T, O.HEAPTYPE, O.ME
 # them, 27 MB at the run's peak) and an allocation and a free each. Offsets
 # from _SHARED_OFFSETS on are boxed as before: a table up to the largest body's
 # end costs more than it saves only in a module that is mostly one function.
+# Only bodies grow the table (their offsets start at 0): a module's constant
+# expressions are decoded at offsets into the whole module.
 _SHARED_OFFSETS = 1 << 17
 _OFFSETS = []
 
@@ -248,7 +250,7 @@ def _decode_instrs(data, pos, end):
     minimal = True
     # `at` is the previous instruction's end, the object its tuple holds: the
     # next one's start (the compiled build would otherwise box it twice)
-    offsets = _offsets(end)
+    offsets = _OFFSETS    # grown by decode_body only (see _offsets)
     shared = len(offsets)
     at = offsets[pos] if pos < shared else pos
     try:
@@ -435,6 +437,7 @@ def decode_body(data, start, end):
     """Decode the body occupying data[start:end] (after its size prefix)."""
     data = _as_bytes(data)
     groups, code_start = decode_locals(data, start, end)
+    _offsets(end)
     instrs, pos, minimal = _decode_instrs(data, code_start, end)
     if pos != end:
         raise DecodeError("function body has bytes after its final 'end'", pos)

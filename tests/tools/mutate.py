@@ -676,6 +676,8 @@ MUTATIONS = [
      [T_CODEC]),
     ("alloc.offsets-final-end", INS, "append((info, None, at, offsets[pos] if pos < shared else pos))",
      "append((info, None, at, pos))", [T_CODEC]),
+    ("alloc.offsets-bodies-only", INS, "offsets = _OFFSETS    # grown by decode_body only",
+     "offsets = _offsets(end)", [T_CODEC]),
     ("alloc.offsets-limit", INS, "if have <= end and have < _SHARED_OFFSETS:", "if have <= end:",
      [T_CODEC]),
     ("alloc.msf-consts-shared", MSF, "self.consts = [ins for ins in",
