@@ -34,6 +34,9 @@ assertion, a copy of a registry entry and the stack-typing tests), and
 lint.near-file and cache.output-digest, rewritten to follow the code, 2/2.
 On the merged tree of that round (typed-codec, hot-phase, warm-path;
 2026-12-02): cse. 30/30, stk. 8/8, zsets. 6/6, codec. 13/13, warm. 24/24.
+Shared offsets and merge-similar's constants (cold-alloc): alloc. 6/6
+(alloc.offsets-limit first survived as an equivalent mutation, the cap being
+applied twice, and was rewritten to remove the cap itself).
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
@@ -678,7 +681,7 @@ MUTATIONS = [
      "append((info, None, at, pos))", [T_CODEC]),
     ("alloc.offsets-bodies-only", INS, "offsets = _OFFSETS    # grown by decode_body only",
      "offsets = _offsets(end)", [T_CODEC]),
-    ("alloc.offsets-limit", INS, "if have <= end and have < _SHARED_OFFSETS:", "if have <= end:",
+    ("alloc.offsets-limit", INS, "range(have, min(end + 1, _SHARED_OFFSETS))", "range(have, end + 1)",
      [T_CODEC]),
     ("alloc.msf-consts-shared", MSF, "self.consts = [ins for ins in",
      "self.consts = [tuple(list(ins)) for ins in", k([T_MSF], "shapes_hold")),
