@@ -6,7 +6,7 @@ memoryview as for bytes (the compiled decoder indexes bytes only)."""
 
 import pytest
 
-from loom_post.wasm import opcodes as O
+from loom_post.wasm import instructions, opcodes as O
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.instructions import (decode_body, decode_instrs, encode_body,
                                          encode_body_marked, encode_instr)
@@ -90,3 +90,50 @@ def test_a_bytearray_or_memoryview_decodes_as_bytes_do(wrap):
     got, want = decode_body(wrap(data), 0, len(data)), decode_body(data, 0, len(data))
     assert (got.locals, got.instrs, got.minimal) == (want.locals, want.instrs, want.minimal)
     assert decode_instrs(wrap(data), 3, len(data)) == decode_instrs(data, 3, len(data))
+
+
+# -- offsets shared between decoded bodies (instructions._offsets) -----------
+
+NOP = O.BY_NAME["nop"]
+
+
+def _nops(n):
+    """A body of `n` nops (one byte each) and its final end."""
+    return b"\x00" + b"\x01" * n + b"\x0b"
+
+
+def test_bodies_decoded_apart_share_the_objects_of_equal_offsets():
+    # Past 256 Python boxes each int afresh: the shared table is the only
+    # reason two bodies hold the same object, the final end's included.
+    a = decode_body(_nops(400), 0, 402).instrs
+    b = decode_body(bytes(bytearray(_nops(400))), 0, 402).instrs
+    assert [ins[2:] for ins in a] == [(k, k + 1) for k in range(1, 402)]
+    assert all(x[2] is y[2] and x[3] is y[3] for x, y in zip(a, b))
+    assert all(x[3] is y[2] for x, y in zip(a, a[1:]))  # an end is the next start
+
+
+def test_only_bodies_grow_the_table():
+    """A module's constant expressions sit at offsets into the whole module
+    (a data segment's after the code section): they use the table as it is."""
+    decode_body(_nops(2000), 0, 2002)
+    del instructions._OFFSETS[1000:]
+    far = 5000
+    data = b"\x00" * far + b"\x41\x05\x0b"   # i32.const 5, end
+    instrs, pos = decode_instrs(data, far, len(data))
+    assert [ins[2:] for ins in instrs] == [(far, far + 2), (far + 2, far + 3)]
+    assert len(instructions._OFFSETS) == 1000 and pos == len(data)
+    decode_body(_nops(3000), 0, 3002)
+    assert len(instructions._OFFSETS) == 3003
+
+
+def test_offsets_past_the_shared_table_are_exact_and_not_kept():
+    """The table stops at _SHARED_OFFSETS (a module that is mostly one long
+    function would pay more for it than it saves): past it, each body boxes
+    its own offsets, and they are still exact."""
+    n = (1 << 17) + 300
+    body = decode_body(_nops(n), 0, n + 2)
+    again = decode_body(bytes(bytearray(_nops(n))), 0, n + 2)
+    assert len(body.instrs) == n + 1
+    assert [ins[2:] for ins in body.instrs[-400:]] == [(k, k + 1) for k in range(n - 398, n + 2)]
+    assert body.instrs[-1][0] is END and body.instrs[0][0] is NOP
+    assert body.instrs[-1][3] is not again.instrs[-1][3]

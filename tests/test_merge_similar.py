@@ -432,3 +432,18 @@ def test_raw_cargo_modules_behave_the_same(name):
     assert compare(data, res.data, calls) >= 1
     for export, _kinds in exports:
         compare(data, res.data, random_calls(data, rng, 2, exports={export}))
+
+
+def test_shapes_hold_the_decoded_instructions_not_copies():
+    """Every function has a shape until the groups are known (the run's
+    peak memory): its constants are the decoded body's own instruction tuples,
+    and the group key is the body with just their immediates cut out."""
+    data = _pair(3, 2)
+    m = read_module(data)
+    (_sig, members), = merge_similar._groups(m, set())
+    for shape in members:
+        instrs = shape.decoded.instrs
+        assert shape.consts and all(any(c is ins for ins in instrs) for c in shape.consts)
+        assert [c[0].name for c in shape.consts] == ["i32.const"] * 2
+        cut = b"".join(shape.key(None)[1])
+        assert len(cut) == len(shape.body) - sum(c[3] - c[2] - 1 for c in shape.consts)

@@ -109,8 +109,11 @@ def _supported(module):
 
 class _Shape:
     """One function as a candidate: its bytes with the constant immediates
-    cut out (the group key), the constants' spans and immediates, and the
-    spans of local indices past the parameters."""
+    cut out (the group key), its constant instructions and the spans of local
+    indices past the parameters. `consts` holds the decoded body's own
+    instruction tuples (op, imm, start, end), not copies: every function of
+    the module has a shape until the groups are known, and a new record per
+    constant cost a tuple each (memory at the run's peak, and time)."""
 
     __slots__ = ("pos", "body", "decoded", "n_params", "consts", "locals_")
 
@@ -121,8 +124,7 @@ class _Shape:
         self.decoded = bodies.of_bytes(self.body)  # shared: read, never changed
         self.n_params = len(module.func_type(module.func_index(pos))[0])
         rows = _CONST_ROWS
-        self.consts = [(s, e, info.name, info, imm) for info, imm, s, e in self.decoded.instrs
-                       if info in rows]
+        self.consts = [ins for ins in self.decoded.instrs if ins[0] in rows]
         self.locals_ = None
 
     def local_refs(self):
@@ -136,18 +138,18 @@ class _Shape:
 
     def key(self, signature):
         chunks, last = [], 0
-        for s, e, *_rest in self.consts:
-            chunks.append(self.body[last:s + 1])
-            last = e
+        for ins in self.consts:
+            chunks.append(self.body[last:ins[2] + 1])
+            last = ins[3]
         chunks.append(self.body[last:])
         return signature, tuple(chunks)
 
     def value(self, j):
-        s, e = self.consts[j][:2]
-        return self.body[s:e]  # opcode and immediate, as written
+        ins = self.consts[j]
+        return self.body[ins[2]:ins[3]]  # opcode and immediate, as written
 
     def minimal_const(self, j):
-        info, imm = self.consts[j][3:]
+        info, imm = self.consts[j][:2]
         return info.opcode_bytes + encode_imm(info, imm)
 
     def minimal_size(self):
@@ -215,7 +217,8 @@ def _plan(module, groups, bodies=None, pays=_pays):
         extra, slots = _differing(members)
         if not extra or len(params) + len(extra) > _MAX_PARAMS:
             continue
-        sig = _signature(params + tuple(_CONST_TYPES[members[0].consts[j][2]] for j in extra), results)
+        types = tuple(_CONST_TYPES[members[0].consts[j][0].name] for j in extra)
+        sig = _signature(params + types, results)
         shared_type, type_cost = _type_for(module, new_types, sig)
         body = _shared_body(members[0], slots, len(extra), len(params))
         if body is None:
@@ -285,7 +288,7 @@ def _shared_body(template, slots, m, n_params):
     """The template's body with the differing constants read from the `m` new
     parameters and the declared locals moved past them; None when it would
     exceed the engines' local limit."""
-    edits = [(template.consts[j][0], template.consts[j][1], _LOCAL_GET + encode_u(n_params + k))
+    edits = [(template.consts[j][2], template.consts[j][3], _LOCAL_GET + encode_u(n_params + k))
              for j, k in slots]
     edits += [(s, e, encode_u(imm + m)) for s, e, imm in template.local_refs()]
     declared = _declared(template.body)

@@ -8,6 +8,10 @@ cdef Py_ssize_t _END, _DELEGATE
 cdef list _SINGLE, _SINGLE_KIND
 cdef frozenset _LEB_KINDS, _SIMPLE_VALTYPES
 cdef dict _READERS
+cdef Py_ssize_t _SHARED_OFFSETS
+
+@cython.locals(have=Py_ssize_t)
+cdef list _offsets(Py_ssize_t end)
 
 @cython.locals(b=Py_ssize_t)
 cpdef tuple _read_memarg(bytes data, Py_ssize_t pos)
@@ -15,7 +19,7 @@ cpdef tuple _read_memarg(bytes data, Py_ssize_t pos)
 @cython.locals(out=list, readers=dict, single=list, kinds=list, n=Py_ssize_t,
                depth=Py_ssize_t, minimal=bint, start=Py_ssize_t, op=Py_ssize_t,
                kind=Py_ssize_t, b=Py_ssize_t, begin=Py_ssize_t, last=Py_ssize_t,
-               sign=Py_ssize_t)
+               sign=Py_ssize_t, offsets=list, shared=Py_ssize_t)
 cpdef tuple _decode_instrs(bytes data, Py_ssize_t pos, Py_ssize_t end)
 
 @cython.locals(out=bytearray, kind=Py_ssize_t, at=Py_ssize_t)

@@ -36,6 +36,9 @@ On the merged tree of that round (typed-codec, hot-phase, warm-path;
 2026-12-02): cse. 30/30, stk. 8/8, zsets. 6/6, codec. 13/13, warm. 24/24.
 One source for the passes' facts and cse's openers (registry-source): reg.
 7/7 (warm.registry-facts left out, see below), warm.registry 2/2.
+Shared offsets and merge-similar's constants (cold-alloc): alloc. 6/6
+(alloc.offsets-limit first survived as an equivalent mutation, the cap being
+applied twice, and was rewritten to remove the cap itself).
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
@@ -673,6 +676,19 @@ MUTATIONS = [
      "elif kind == 7 and (imm is None or type(imm) is not str):", [T_CODEC]),
     ("codec.encode-marks", INS, "marks.append((at, len(out), imm))", "marks.append((at, at + 1, imm))",
      [T_CODEC]),
+    # shared offsets and constants held by reference (cold-alloc)
+    ("alloc.offsets-bound", INS, "after = offsets[pos] if pos < shared else pos",
+     "after = offsets[pos]", [T_CODEC]),
+    ("alloc.offsets-cover-end", INS, "min(end + 1, _SHARED_OFFSETS)", "min(end, _SHARED_OFFSETS)",
+     [T_CODEC]),
+    ("alloc.offsets-final-end", INS, "append((info, None, at, offsets[pos] if pos < shared else pos))",
+     "append((info, None, at, pos))", [T_CODEC]),
+    ("alloc.offsets-bodies-only", INS, "offsets = _OFFSETS    # grown by decode_body only",
+     "offsets = _offsets(end)", [T_CODEC]),
+    ("alloc.offsets-limit", INS, "range(have, min(end + 1, _SHARED_OFFSETS))", "range(have, end + 1)",
+     [T_CODEC]),
+    ("alloc.msf-consts-shared", MSF, "self.consts = [ins for ins in",
+     "self.consts = [tuple(list(ins)) for ins in", k([T_MSF], "shapes_hold")),
     ("bodies.minimal-trusted-only", PIPE, "same = (data, None) if body.minimal else None",
      "same = (data, None)", ["tests/test_compact.py"]),
     ("bodies.dedupe-reads-store", "loom_post/passes/dedupe.py",
