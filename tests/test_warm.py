@@ -92,12 +92,18 @@ HEAVY = ("wasmtime", "brotli", "_brotli", "urllib.request", "http.client", "wcma
          "subprocess", "secrets")
 # A hit runs no pass (loom_post/passes/__init__.py knows them without importing
 # them) and needs none of check's reports, the near-miss or unit parsers, the
-# baseline or the demangler.
+# baseline or the demangler; it is answered by passes/cached_run.py, without
+# the pipeline, the pass protocol, stack typing, the guard or the validator's
+# module.
 UNUSED_BY_A_HIT = ("loom_post.passes.cse", "loom_post.passes.zero_sets",
                    "loom_post.passes.merge_similar", "loom_post.passes.dedupe",
                    "loom_post.passes.compact", "loom_post.passes.renumber",
                    "loom_post.passes.effects", "loom_post.commands.check", "difflib", "decimal",
-                   "loom_post.budget.baseline", "loom_post.report.demangle")
+                   "loom_post.budget.baseline", "loom_post.report.demangle",
+                   "loom_post.passes.pipeline", "loom_post.passes.base",
+                   "loom_post.wasm.stack_types", "loom_post.passes.guard",
+                   "loom_post.passes.funcindex", "loom_post.passes.bodies",
+                   "loom_post.passes.validate")
 
 
 def imported(*argv):
@@ -122,6 +128,7 @@ def test_a_hit_imports_neither_the_validator_nor_the_compressors_nor_the_passes(
                             "-o", "cold.wasm")
     assert code == 0 and "wasmtime" in loaded   # a cold run validates
     assert "loom_post.passes.cse" in loaded     # and runs the passes
+    assert "loom_post.passes.pipeline" in loaded and "loom_post.wasm.stack_types" in loaded
 
 
 _PROGRAM = ("import gc, sys\n"

@@ -27,7 +27,7 @@ import marshal
 import os
 
 from loom_post.cache import digest, installed, sha256_of
-from loom_post.passes import base
+from loom_post.passes.stats import PassStats
 
 
 def code_version(pkg=None):
@@ -160,7 +160,7 @@ def decode_outcome(value):
                 raise ValueError("bad body")
         out = []
         for name, changed, saved, counters in stats:
-            s = base.PassStats(name)
+            s = PassStats(name)
             s.functions_changed, s.bytes_saved = int(changed), int(saved)
             s.counters = {str(k): int(v) for k, v in counters.items()}
             out.append(s)

@@ -76,6 +76,7 @@ NATIVE = "loom_post/native.py"
 EFF = "loom_post/passes/effects.py"
 OPS = "loom_post/wasm/opcodes.py"
 PIPE = "loom_post/passes/pipeline.py"
+RUN = "loom_post/passes/cached_run.py"
 VAL = "loom_post/passes/validate.py"
 FIO = "loom_post/fileio.py"
 LEB = "loom_post/wasm/leb128.py"
@@ -550,7 +551,7 @@ MUTATIONS = [
      "return _candidate(module, True, keep_dwarf)   # none kept: the reference",
      "return _candidate(module, bool(keep) or bool(fixed), keep_dwarf)",
      k([T_COMP], "compares_with_the_stripped")),
-    ("guard.cached-reference", PIPE, "for m, size in result.guard_reference.items():",
+    ("guard.cached-reference", RUN, "for m, size in result.guard_reference.items():",
      "for m, size in {}.items():", k([T_COMP], "cached")),
     ("guard.report-labelled", OUTC, 'before, of = r.guard_reference[m], f" ({STRIPPED})"',
      'before, of = r.guard_reference[m], ""', k([T_COMP], "reports_say")),
@@ -706,10 +707,11 @@ MUTATIONS = [
     ("cache.key-validator", RC, "digest(version or code_version(), validator_version(),",
      "digest(version or code_version(),", [T_CACHE]),
     # -- warm runs: what a hit skips, and the sizes cache ---------------------------
-    ("warm.figures-restored", PIPE, '"dwarf_dropped", "notes", "functions_reverted",',
+    ("warm.figures-restored", RUN, '"dwarf_dropped", "notes", "functions_reverted",',
      '"dwarf_dropped", "notes",', [T_WARM]),
-    ("warm.no-validator-on-hit", PIPE, "new_module = read_module(out)  # the report's view",
-     "new_module = validate_output(out)  # the report's view", [T_WARM]),
+    ("warm.no-validator-on-hit", RUN, "new_module = read_module(out)  # the report's view",
+     "from loom_post.passes.validate import validate_output\n"
+     "        new_module = validate_output(out)  # the report's view", [T_WARM]),
     ("warm.lazy-github", "loom_post/commands/check.py",
      "from loom_post.cache import measure_sizes, open_store\n",
      "from loom_post.cache import measure_sizes, open_store\n"
@@ -748,6 +750,16 @@ MUTATIONS = [
     ("warm.near-file-is-a-file", LINT, "if near and os.path.isfile(os.path.join(d, name)):",
      "if near:", [T_MIS]),
     ("warm.digest-bytes-only", STORE, "if type(data) is bytes:", "if True:", [T_CACHE]),
+    # -- warm runs, fourth round: a hit without the pipeline; per-run digests --------
+    ("warm.hit-without-pipeline", "loom_post/postlink.py",
+     "from loom_post.passes.cached_run import OptimizeResult, optimize\n",
+     "from loom_post.passes.pipeline import OptimizeResult, optimize\n", [T_WARM]),
+    ("warm.stats-without-stack-typing", RC, "from loom_post.passes.stats import PassStats\n",
+     "from loom_post.passes.base import PassStats\n", [T_WARM]),
+    ("warm.never-grow-without-guard", "loom_post/commands/optimize.py",
+     "    from loom_post.sizes import guarded_measures, parse_measures\n",
+     "    from loom_post.sizes import guarded_measures, parse_measures\n"
+     "    import loom_post.passes.guard  # noqa\n", [T_WARM]),
     ("warm.freeze", "loom_post/cli.py", "        gc.freeze()\n", "", [T_WARM]),
     ("warm.freeze-program-only", "loom_post/cli.py", "if not program or not gc.isenabled():",
      "if not gc.isenabled():", [T_WARM]),
