@@ -54,12 +54,13 @@ class OptimizeResult:
 
 
 def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1, never_grow=("code",),
-             optimize_for="code", cache=None):
+             optimize_for="code", cache=None, digests=None):
     """Run the passes named in `passes` (None: the defaults) over `data`; keep
     the output only where no measure in `never_grow` grew, preferring the
     smaller `optimize_for` measure where rewrites trade one against another
     (guard.py). `cache`: a loom_post.cache.Store to reuse and record results
-    in, or None."""
+    in, or None. `digests`: the calling run's loom_post.cache.Digests, so
+    that the bytes it hashes again (the sizes' keys) are hashed once."""
     with no_cyclic_gc():
         module = module if module is not None else read_module(data)
         chosen = resolve(passes)
@@ -68,7 +69,7 @@ def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1, never_gro
                                  optimize_for, None)
         rc = results_cache.ResultsCache(cache, [p.name for p in chosen],
                                         guarded_measures(never_grow), keep_dwarf,
-                                        optimize_for=optimize_for)
+                                        optimize_for=optimize_for, digests=digests)
         result = _cached(rc, data, module, chosen, never_grow)
         if result is None:
             result = _run_pipeline(data, module, chosen, keep_dwarf, jobs, never_grow,
