@@ -1,5 +1,7 @@
 """Runs the chosen passes over one module under one exact byte gate, and checks
-the result before anyone sees it.
+the result before anyone sees it. The entry, `optimize` (re-exported here),
+lives in cached_run.py: it answers from the module-level result cache and
+calls `run` on a miss, so a hit never imports this module.
 
 Each defined function is decoded and typed once; the consecutive function
 passes then run on it in order, and it is encoded once. The new body is kept
