@@ -61,7 +61,7 @@ def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1, never_gro
     (guard.py). `cache`: a loom_post.cache.Store to reuse and record results
     in, or None. `digests`: the calling run's loom_post.cache.Digests, so
     that the bytes it hashes again (the sizes' keys) are hashed once."""
-    with no_cyclic_gc():
+    with _no_cyclic_gc():
         module = module if module is not None else read_module(data)
         chosen = resolve(passes)
         if cache is None:
@@ -86,7 +86,7 @@ def _run_pipeline(*args):
 
 
 @contextlib.contextmanager
-def no_cyclic_gc():
+def _no_cyclic_gc():
     """Decoded functions are millions of small tuples and lists with no cycles;
     the cyclic collector's passes over them cost more than half the time on a
     function of 10^6 instructions (bench/adversarial.py many-instrs: 31 s on,
