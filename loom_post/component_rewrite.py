@@ -4,7 +4,8 @@ component validated and guarded before the caller's store replaces the input.
 """
 
 from loom_post.errors import InputError
-from loom_post.passes.cached_run import OptimizeResult, optimize
+from loom_post.passes.cached_run import optimize
+from loom_post.passes.result import OptimizeResult
 from loom_post.passes.validate_component import ComponentInvalid, component_validator
 from loom_post.postlink_component import WholeComponent, load_component
 from loom_post.sizes import Sizes, guarded_measures

@@ -15,7 +15,8 @@ from loom_post.budget.gate import evaluate
 from loom_post.errors import InputError
 from loom_post.fileio import (load_module, locked, read_snapshot, replace_module,
                               still_unchanged, write_atomic)
-from loom_post.passes.cached_run import OptimizeResult, optimize
+from loom_post.passes.cached_run import optimize
+from loom_post.passes.result import OptimizeResult
 from loom_post.postlink_component import is_component
 from loom_post.sizes import MEASURES
 

@@ -14,7 +14,7 @@ import wasmtime
 from loom_post.cache import MAGIC, Digests, Store, default_dir
 from loom_post.cli import main
 from loom_post.passes import default_names, results_cache
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 from loom_post.wasm.module import read_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -9,7 +9,7 @@ passes before it have been applied. Either kind counts what it did in its
 the worker pool, the wasm-bindgen protection and DWARF.
 """
 
-from loom_post.passes.stats import PassStats  # noqa: F401 (passes name it base.PassStats)
+from loom_post.passes.result import PassStats  # noqa: F401 (passes name it base.PassStats)
 from loom_post.wasm.instructions import Body
 from loom_post.wasm.stack_types import stack_effects
 

@@ -1,56 +1,21 @@
-"""One optimizer run over a module as its callers see it (`optimize`, its
-`OptimizeResult`): answered from the module-level result cache when the cache
-holds it, by the pipeline (pipeline.py) when it does not; a miss's result is
-recorded here for the next run.
+"""One optimizer run over a module as its callers see it (`optimize`, the
+entry every route and test uses): answered from the module-level result cache
+when the cache holds it, by the pipeline (pipeline.py, `run`) when it does
+not; a miss's result is recorded here for the next run.
 
 A hit runs no pass, types no function and validates nothing (docs/speed.md,
-"Warm runs"), so this module imports neither the pipeline nor stack typing nor
-the guard, and a hit pays for none of their imports (tests/test_warm.py); the
-pipeline imports this module back for `OptimizeResult`, and re-exports
-`optimize` for its callers.
+"Warm runs"), so the pipeline, stack typing and the guard are imported on a
+miss only, and a hit pays for none of their imports (tests/test_warm.py).
 """
 
 import contextlib
 import gc
 
 from loom_post.passes import resolve, results_cache
-from loom_post.passes.stats import PassStats
+from loom_post.passes.result import OptimizeResult
 from loom_post.sizes import Sizes, guarded_measures
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.module import read_module
-
-
-class OptimizeResult:
-    def __init__(self, data, module, code_bytes_before, passes=(), dwarf_dropped=()):
-        self.data = data                     # the output bytes (the input when unchanged)
-        self.input_data = data               # the input bytes
-        self.module = module                 # `data`, parsed
-        self.changed = False                 # data is not the input
-        self.code_bytes_before = code_bytes_before
-        self.code_bytes_after = module.code_size
-        self.passes = {p.name: PassStats(p.name, p.counters) for p in passes}
-        self.functions_changed = 0
-        self.bytes_saved_by_reencoding = 0   # of the bytes saved: minimal LEB128s alone
-        self.not_understood = 0              # functions kept as they are
-        self.skipped = 0                     # wasm-bindgen descriptors and their callees
-        self.dwarf_dropped = list(dwarf_dropped)  # names of .debug_* sections dropped
-        self.notes = []                      # one line each, e.g. why it was not rewritten
-        self.function_stats = {}             # position -> [PassStats] of a kept rewrite
-        self.never_grow = ("code",)          # the measures the guard kept from growing
-        self.functions_reverted = 0          # rewrites the guard undid
-        self.guard_confirmations = 0         # whole-file measurements the guard made
-        self.guard_after = lambda out: {}    # bytes -> the sizes the guard measured of them
-        self.guard_reference = {}            # sizes of the stripped input the guard judged by
-        self.sizes_before = Sizes(data, code_bytes_before)
-        self.sizes_after = self.sizes_before
-        self.code_offsets_changed = False    # a module pass moved or removed code
-        self.cache = "off"                   # off, miss, module (a cached result) or own-output
-        self.functions_cached = 0            # functions whose outcome came from the cache
-
-    @classmethod
-    def unchanged(cls, data, module):
-        """A module measured without running the passes (`optimize = false`)."""
-        return cls(data, module, module.code_size)
 
 
 def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1, never_grow=("code",),

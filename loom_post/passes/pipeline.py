@@ -1,7 +1,7 @@
 """Runs the chosen passes over one module under one exact byte gate, and checks
-the result before anyone sees it. The entry, `optimize` (re-exported here),
-lives in cached_run.py: it answers from the module-level result cache and
-calls `run` on a miss, so a hit never imports this module.
+the result before anyone sees it. The entry, `optimize`, is in cached_run.py:
+it answers from the module-level result cache and calls `run` here on a miss,
+so a hit never imports this module.
 
 Each defined function is decoded and typed once; the consecutive function
 passes then run on it in order, and it is encoded once. The new body is kept
@@ -46,8 +46,7 @@ The pipeline, not a pass, owns:
 
 from loom_post.passes import PASSES, base, funcindex, guard as guard_mod, results_cache
 from loom_post.passes.bodies import Bodies
-from loom_post.passes.cached_run import OptimizeResult
-from loom_post.passes.cached_run import optimize  # noqa: F401 (the entry; callers import it here)
+from loom_post.passes.result import OptimizeResult
 from loom_post.passes.validate import check_input, validate_output
 from loom_post.sizes import Sizes, guarded_measures
 from loom_post.wasm.instructions import encode_body, encode_body_marked

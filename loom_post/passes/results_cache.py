@@ -27,7 +27,7 @@ import marshal
 import os
 
 from loom_post.cache import Digests, digest, installed
-from loom_post.passes.stats import PassStats
+from loom_post.passes.result import PassStats
 
 
 def code_version(pkg=None):

@@ -754,10 +754,10 @@ MUTATIONS = [
      "if near:", [T_MIS]),
     ("warm.digest-bytes-only", STORE, "if type(data) is bytes:", "if True:", [T_CACHE]),
     # -- warm runs, fourth round: a hit without the pipeline; per-run digests --------
-    ("warm.hit-without-pipeline", "loom_post/postlink.py",
-     "from loom_post.passes.cached_run import OptimizeResult, optimize\n",
-     "from loom_post.passes.pipeline import OptimizeResult, optimize\n", [T_WARM]),
-    ("warm.stats-without-stack-typing", RC, "from loom_post.passes.stats import PassStats\n",
+    ("warm.hit-without-pipeline", RUN, "from loom_post.passes import resolve, results_cache\n",
+     "from loom_post.passes import resolve, results_cache\n"
+     "from loom_post.passes.pipeline import run  # noqa\n", [T_WARM]),
+    ("warm.stats-without-stack-typing", RC, "from loom_post.passes.result import PassStats\n",
      "from loom_post.passes.base import PassStats\n", [T_WARM]),
     ("warm.never-grow-without-guard", "loom_post/commands/optimize.py",
      "    from loom_post.sizes import guarded_measures, parse_measures\n",
