@@ -36,7 +36,8 @@ On the merged tree of that round (typed-codec, hot-phase, warm-path;
 2026-12-02): cse. 30/30, stk. 8/8, zsets. 6/6, codec. 13/13, warm. 24/24.
 Warm runs, fourth round (warm-lookup: a hit without the pipeline, per-run
 digests): warm. 32/32 (8 new; warm.no-validator-on-hit rewritten to import
-the validator, as cached_run.py does not).
+the validator, as cached_run.py does not), with guard.cached-reference and
+cache.output-digest (their lines moved) 34/34.
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
