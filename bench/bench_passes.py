@@ -39,7 +39,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from loom_post.passes.pipeline import optimize  # noqa: E402
+from loom_post.passes.cached_run import optimize  # noqa: E402
 from loom_post.wasm.errors import DecodeError  # noqa: E402
 from loom_post.wasm.module import read_module  # noqa: E402
 

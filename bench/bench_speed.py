@@ -289,7 +289,7 @@ def bench_functions(paths, runs):
     key misses, every function's key hits) is optimized cold and from the
     cache; process CPU, median of `runs`, outputs must be identical."""
     from loom_post.cache import Store
-    from loom_post.passes.pipeline import optimize
+    from loom_post.passes.cached_run import optimize
     from loom_post.wasm.leb128 import encode_u
     print("| module | cold CPU s | per-function hits CPU s | ratio | functions from the cache |")
     print("|---|---:|---:|---:|---:|")

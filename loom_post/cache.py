@@ -52,25 +52,27 @@ def digest(*parts):
     return h.hexdigest()
 
 
-# The last few byte strings hashed, with their SHA-256 (a run looks the same
-# input and output bytes up several times: the module key, the output's check,
-# the compressed sizes' keys; ~0.7 ms per MB each, 4 of a warm run's ~15 ms).
-# Only `bytes`, which cannot change; kept by identity, so holding them is what
-# makes an `is` match mean the same object.
-_RECENT_DIGESTS = []
-_RECENT_MAX = 2
+class Digests:
+    """One run's SHA-256 digests of the bytes it hashes: a run looks the same
+    input and output bytes up several times (the module key, the output's
+    check, the compressed sizes' keys; ~0.7 ms per MB each), and hashes each
+    once. The run owns it and drops it when it ends, so no module image
+    outlives its run (a watch process runs for hours). Only `bytes`, which
+    cannot change, are remembered; by identity, holding the object so that
+    its id cannot be reused while remembered."""
 
+    def __init__(self):
+        self._known = {}   # id(bytes) -> (the bytes, their digest)
 
-def sha256_of(data):
-    """The SHA-256 digest (bytes) of `data`, computed once per bytes object."""
-    for seen, d in _RECENT_DIGESTS:
-        if seen is data:
-            return d
-    d = hashlib.sha256(data).digest()
-    if type(data) is bytes:
-        _RECENT_DIGESTS.insert(0, (data, d))
-        del _RECENT_DIGESTS[_RECENT_MAX:]
-    return d
+    def sha256(self, data):
+        """The SHA-256 digest (bytes) of `data`."""
+        known = self._known.get(id(data))
+        if known is not None:
+            return known[1]
+        d = hashlib.sha256(data).digest()
+        if type(data) is bytes:
+            self._known[id(data)] = (data, d)
+        return d
 
 
 class Store:
@@ -186,22 +188,23 @@ def installed(module_name):
         return ""
 
 
-def _sizes_key(data):
+def _sizes_key(data, digests):
     import zlib
     return digest("sizes", zlib.ZLIB_RUNTIME_VERSION, installed("brotli"),
-                  sha256_of(data))
+                  digests.sha256(data))
 
 
-def measure_sizes(sizes, wanted, store):
+def measure_sizes(sizes, wanted, store, digests=None):
     """Measure `wanted` (measure names) of a sizes.Sizes. gzip and brotli sizes
     are deterministic in the bytes and the compressor: with a store, those
     measured before for the same bytes are read back instead of compressing
-    again (brotli q11 costs ~5 s per MB), and new ones are recorded."""
+    again (brotli q11 costs ~5 s per MB), and new ones are recorded.
+    `digests`: the calling run's Digests (None: the bytes are hashed anew)."""
     slow = [m for m in wanted if m in ("gzip", "brotli") and sizes.known(m) is None]
     if store is None or not slow:
         sizes.measure(wanted)
         return sizes
-    key = _sizes_key(sizes.data)
+    key = _sizes_key(sizes.data, digests if digests is not None else Digests())
     try:
         known = json.loads(store.get("sizes", key) or b"{}")
     except ValueError:

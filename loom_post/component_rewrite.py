@@ -4,11 +4,11 @@ component validated and guarded before the caller's store replaces the input.
 """
 
 from loom_post.errors import InputError
-from loom_post.passes.guard import normalize
-from loom_post.passes.pipeline import OptimizeResult, optimize
+from loom_post.passes.cached_run import optimize
+from loom_post.passes.result import OptimizeResult
 from loom_post.passes.validate_component import ComponentInvalid, component_validator
 from loom_post.postlink_component import WholeComponent, load_component
-from loom_post.sizes import Sizes
+from loom_post.sizes import Sizes, guarded_measures
 
 
 def optimize_component(outcome, data, st, config, hooks, output=None, keep_dwarf=False,
@@ -77,8 +77,8 @@ def _optimize_member(part, m, config, can_rewrite, keep_dwarf, jobs, passes, nev
 
 
 def _guarded(config, path, never_grow):
-    return normalize(config.settings_for(path).never_grow if never_grow is None
-                     else never_grow)
+    return guarded_measures(config.settings_for(path).never_grow if never_grow is None
+                            else never_grow)
 
 
 def _reject(data, new, validator, guarded):

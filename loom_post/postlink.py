@@ -10,12 +10,13 @@ Outcome carries the error; nothing here prints.
 import os
 
 from loom_post import exitcodes
-from loom_post.cache import measure_sizes, open_store
+from loom_post.cache import Digests, measure_sizes, open_store
 from loom_post.budget.gate import evaluate
 from loom_post.errors import InputError
 from loom_post.fileio import (load_module, locked, read_snapshot, replace_module,
                               still_unchanged, write_atomic)
-from loom_post.passes.pipeline import OptimizeResult, optimize
+from loom_post.passes.cached_run import optimize
+from loom_post.passes.result import OptimizeResult
 from loom_post.postlink_component import is_component
 from loom_post.sizes import MEASURES
 
@@ -75,6 +76,7 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
     settings = config.settings_for(outcome.path)
     passes = passes if passes is not None else config.passes
     store = open_store(config)
+    digests = Digests()   # this run's: the input and the output are each hashed once
     try:
         with locked(path, timeout=config.lock_timeout):
             data, st = read_snapshot(path, config.max_input_size)
@@ -93,11 +95,11 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
                 outcome.result = optimize(data, module, passes=passes, keep_dwarf=keep_dwarf,
                                           jobs=jobs, never_grow=guarded,
                                           optimize_for=optimize_for or settings.optimize_for,
-                                          cache=store)
+                                          cache=store, digests=digests)
                 outcome.notes.extend(outcome.result.notes)
             _store(path, output, outcome, st)
         outcome.verdict = _gate(output or outcome.path, outcome, config, settings, measures,
-                                first_run, store)
+                                first_run, store, digests)
         if outcome.verdict.missing_baseline:
             outcome.notes.append(missing_baseline_note(outcome.verdict.missing_baseline))
     except FileNotFoundError:
@@ -116,7 +118,8 @@ def missing_baseline_note(baseline):
             f"not checked; `loom-post baseline` records it")
 
 
-def _gate(path, outcome, config, settings, measures, first_run=False, store=None):
+def _gate(path, outcome, config, settings, measures, first_run=False, store=None,
+          digests=None):
     """The budgets' verdict, with the sizes reports show measured: code, file
     and gzip always (cheap), brotli when a budget needs it or it was asked for."""
     from loom_post.budget.measures import measures_needed
@@ -124,7 +127,7 @@ def _gate(path, outcome, config, settings, measures, first_run=False, store=None
     wanted = {"code", "file", "gzip"} | set(measures) | set(
         measures_needed(settings, optimizing=True))
     for sizes in (r.sizes_before, r.sizes_after):
-        measure_sizes(sizes, [m for m in MEASURES if m in wanted], store)
+        measure_sizes(sizes, [m for m in MEASURES if m in wanted], store, digests)
     return evaluate(path, r.module, config, sizes=r.sizes_after,
                     sizes_before=r.sizes_before, missing_baseline_ok=first_run)
 

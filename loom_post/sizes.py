@@ -79,6 +79,12 @@ class Sizes:
         return f"Sizes({self._known!r})"
 
 
+def guarded_measures(measures):
+    """The never-grow measures in canonical order; `code` is always guarded."""
+    chosen = set(measures or ()) | {"code"}
+    return tuple(m for m in MEASURES if m in chosen)
+
+
 def parse_measures(text_or_list, what):
     """A list of measure names from "code,gzip" or ["code", "gzip"]; ValueError
     naming `what` for anything else."""

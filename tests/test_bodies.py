@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from loom_post.passes import bodies as bodies_mod, pipeline
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 from loom_post.wasm import instructions
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.module import read_module

@@ -11,10 +11,10 @@ import sys
 import pytest
 import wasmtime
 
-from loom_post.cache import MAGIC, Store, default_dir, sha256_of
+from loom_post.cache import MAGIC, Digests, Store, default_dir
 from loom_post.cli import main
 from loom_post.passes import default_names, results_cache
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 from loom_post.wasm.module import read_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,17 +54,24 @@ def figures(r):
             {n: s.to_json() for n, s in r.passes.items()}, r.notes, r.not_understood)
 
 
-def test_sha256_of_remembers_bytes_but_not_what_can_change():
+def test_digests_remember_bytes_but_not_what_can_change(monkeypatch):
     import hashlib
     data = bytes(range(256)) * 64
-    assert sha256_of(data) == hashlib.sha256(data).digest() == sha256_of(data)
+    digests = Digests()
+    assert digests.sha256(data) == hashlib.sha256(data).digest() == digests.sha256(data)
     buf = bytearray(data)
-    assert sha256_of(buf) == hashlib.sha256(data).digest()
+    assert digests.sha256(buf) == hashlib.sha256(data).digest()
     buf[0] ^= 1           # the same object, other bytes: hashed again
-    assert sha256_of(buf) == hashlib.sha256(buf).digest() != hashlib.sha256(data).digest()
+    assert digests.sha256(buf) == hashlib.sha256(buf).digest() != hashlib.sha256(data).digest()
     other = [bytes([i]) * 1000 for i in range(3)]
-    for b in other + other:     # more objects than it keeps: each still right
-        assert sha256_of(b) == hashlib.sha256(b).digest()
+    for b in other + other:
+        assert digests.sha256(b) == hashlib.sha256(b).digest()
+    hashed, real = [], hashlib.sha256
+    monkeypatch.setattr(hashlib, "sha256", lambda b=b"": hashed.append(b) or real(b))
+    digests.sha256(data)
+    assert hashed == []           # this run hashed it already
+    Digests().sha256(data)
+    assert hashed == [data]       # another run's digests know nothing of it
 
 
 def test_hit_gives_what_a_cold_run_gives(store):

@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 from loom_post.wasm import instructions, sections
 from loom_post.wasm.leb128 import encode_u
 from loom_post.wasm.module import read_module

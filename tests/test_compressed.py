@@ -11,7 +11,7 @@ import brotli
 import pytest
 
 from loom_post.cli import main
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 from loom_post.wasm.module import read_module
 
 wasmtime = pytest.importorskip("wasmtime")

@@ -29,7 +29,7 @@ import pytest
 import wasmtime
 
 from loom_post.wasm.module import read_module
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 
 from conftest import corpus_modules
 from differential import compare, compile_module, numeric_exports, random_calls, validate

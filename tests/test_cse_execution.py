@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from loom_post.wasm.module import read_module
 from loom_post.wasm.instructions import decode_body
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 
 from differential import compare, differs, random_calls, run_module, validate
 

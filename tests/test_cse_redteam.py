@@ -17,7 +17,7 @@ import wasmtime
 
 from loom_post.wasm.module import read_module
 from loom_post.wasm.instructions import decode_body
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 from loom_post.passes.validate import engine_config
 
 from differential import compare, random_calls, validate

@@ -10,7 +10,7 @@ import wasmtime
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.adversarial import nested_blocks, nested_loops  # noqa: E402
-from loom_post.passes.pipeline import optimize  # noqa: E402
+from loom_post.passes.cached_run import optimize  # noqa: E402
 
 
 def _call(data, arg):

@@ -17,7 +17,7 @@ import random
 import pytest
 
 from loom_post.passes import dedupe, funcindex
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 from loom_post.wasm.module import read_module
 
 from differential import compare, differs, random_calls, validate

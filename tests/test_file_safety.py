@@ -17,7 +17,7 @@ import pytest
 import wasmtime
 
 from conftest import CORPUS_DIR, ROOT
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 try:
     from loom_post.tempfiles import STALE_AFTER
 except ImportError:  # lets this file run against an older loom-post

@@ -20,7 +20,7 @@ import random
 import pytest
 
 from loom_post.passes import merge_similar
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 from loom_post.wasm.leb128 import read_u32, size_u
 from loom_post.wasm.module import read_module
 

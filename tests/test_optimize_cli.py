@@ -15,7 +15,7 @@ import wasmtime
 from loom_post.wasm.module import read_module
 from loom_post.cli import main
 from loom_post.passes import default_names
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 
 REPEATS = """
   (func (export "f{i}") (param $p i32) (result i32)

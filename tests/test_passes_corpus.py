@@ -16,7 +16,7 @@ import random
 import pytest
 import wasmtime
 
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 from loom_post.wasm.module import read_module
 
 from conftest import ROOT, corpus_modules

@@ -10,7 +10,7 @@ import wasmtime
 from loom_post import passes
 from loom_post.cli import main
 from loom_post.passes.base import FunctionPass, ModulePass
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 from loom_post.wasm import opcodes as O
 from loom_post.wasm.instructions import decode_body
 from loom_post.wasm.module import read_module

@@ -9,7 +9,7 @@ import wasmtime
 from loom_post import passes
 from loom_post.errors import OutputInvalid
 from loom_post.passes.base import FunctionPass
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 from loom_post.passes.validate import validate_output
 from loom_post.wasm import opcodes as O
 from loom_post.wasm.instructions import decode_body

@@ -14,7 +14,7 @@ import random
 import pytest
 
 from loom_post.passes import funcindex
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 from loom_post.wasm import sections
 from loom_post.wasm.module import read_module
 

@@ -3,6 +3,8 @@ exactly what a cold run reports and writes exactly the same bytes, without
 importing the validator or the compressors; `check` reads compressed sizes
 it measured before instead of compressing again."""
 
+import gc
+import hashlib
 import json
 import os
 import shutil
@@ -84,6 +86,55 @@ def test_the_cse_module_changes_so_the_comparison_means_something(project, capsy
     assert report["functions_changed"] == 1 and report["bytes_saved"] > 0
 
 
+def _primed_hits(project, capsys, monkeypatch):
+    """cse.wasm, its recorded output, and a pipeline that fails if it runs."""
+    from loom_post.passes import cached_run
+    modules(project)
+    optimize(capsys, "--never-grow", "code", "cse.wasm", "-o", "primed.wasm")
+    data, out = (project / "cse.wasm").read_bytes(), (project / "primed.wasm").read_bytes()
+    assert data != out
+
+    def no_pipeline(*args):
+        raise AssertionError("a hit ran the pipeline")
+    monkeypatch.setattr(cached_run, "_run_pipeline", no_pipeline)
+    return data, out
+
+
+def test_a_hit_hashes_its_input_and_its_output_once_each(project, capsys, monkeypatch):
+    """The module key, the cached output's check and both compressed sizes'
+    keys (--brotli) share the run's digests (cache.Digests)."""
+    data, out = _primed_hits(project, capsys, monkeypatch)
+    hashed, real = [], hashlib.sha256
+
+    def counting(b=b"", **kw):
+        hashed.append(bytes(b))
+        return real(b, **kw)
+    monkeypatch.setattr(hashlib, "sha256", counting)
+    optimize(capsys, "--never-grow", "code", "cse.wasm", "-o", "same.wasm")     # warm-same
+    assert (hashed.count(data), hashed.count(out)) == (1, 1)
+    hashed.clear()
+    optimize(capsys, "--never-grow", "code", "primed.wasm", "-o", "opt.wasm")   # warm-opt
+    assert (hashed.count(data), hashed.count(out)) == (0, 1)
+
+
+def test_a_run_keeps_no_module_bytes_once_it_returned(project, capsys, monkeypatch):
+    """The digests live as long as their run: a long watch process holds no
+    module image of a run that ended (no memo outlives the run)."""
+    from loom_post import postlink
+    _primed_hits(project, capsys, monkeypatch)
+    read, kept = postlink.read_snapshot, []
+
+    def keep(*args, **kw):
+        data, st = read(*args, **kw)
+        kept.append(data)
+        return data, st
+    monkeypatch.setattr(postlink, "read_snapshot", keep)
+    for name in ("cse.wasm", "primed.wasm", "cse.wasm"):    # warm-same, warm-opt, again
+        optimize(capsys, "--never-grow", "code", name, "-o", "again.wasm")
+    gc.collect()
+    assert [sys.getrefcount(kept[i]) for i in range(3)] == [2] * 3   # `kept`, the call
+
+
 _PROBE = ("import sys\n"
           "from loom_post.cli import main\n"
           "code = main(sys.argv[1:])\n"
@@ -92,12 +143,18 @@ HEAVY = ("wasmtime", "brotli", "_brotli", "urllib.request", "http.client", "wcma
          "subprocess", "secrets")
 # A hit runs no pass (loom_post/passes/__init__.py knows them without importing
 # them) and needs none of check's reports, the near-miss or unit parsers, the
-# baseline or the demangler.
+# baseline or the demangler; it is answered by passes/cached_run.py, without
+# the pipeline, the pass protocol, stack typing, the guard or the validator's
+# module.
 UNUSED_BY_A_HIT = ("loom_post.passes.cse", "loom_post.passes.zero_sets",
                    "loom_post.passes.merge_similar", "loom_post.passes.dedupe",
                    "loom_post.passes.compact", "loom_post.passes.renumber",
                    "loom_post.passes.effects", "loom_post.commands.check", "difflib", "decimal",
-                   "loom_post.budget.baseline", "loom_post.report.demangle")
+                   "loom_post.budget.baseline", "loom_post.report.demangle",
+                   "loom_post.passes.pipeline", "loom_post.passes.base",
+                   "loom_post.wasm.stack_types", "loom_post.passes.guard",
+                   "loom_post.passes.funcindex", "loom_post.passes.bodies",
+                   "loom_post.passes.validate")
 
 
 def imported(*argv):
@@ -122,6 +179,7 @@ def test_a_hit_imports_neither_the_validator_nor_the_compressors_nor_the_passes(
                             "-o", "cold.wasm")
     assert code == 0 and "wasmtime" in loaded   # a cold run validates
     assert "loom_post.passes.cse" in loaded     # and runs the passes
+    assert "loom_post.passes.pipeline" in loaded and "loom_post.wasm.stack_types" in loaded
 
 
 _PROGRAM = ("import gc, sys\n"
@@ -207,7 +265,7 @@ def test_damaged_or_foreign_size_entries_are_measured_again(project, capsys, mon
     first = check_json(capsys, *names)
     store = cache.Store(cache.default_dir())
     for name in names:
-        key = cache._sizes_key((project / name).read_bytes())
+        key = cache._sizes_key((project / name).read_bytes(), cache.Digests())
         store.put("sizes", key, b'{"gzip": "many", "brotli": [1]}')
     calls = count_brotli(monkeypatch)
     assert check_json(capsys, *names) == first and len(calls) == 2

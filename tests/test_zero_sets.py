@@ -13,7 +13,7 @@ import random
 import pytest
 
 from loom_post.passes import zero_sets
-from loom_post.passes.pipeline import optimize
+from loom_post.passes.cached_run import optimize
 from loom_post.wasm.instructions import decode_body
 from loom_post.wasm.module import read_module
 

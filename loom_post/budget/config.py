@@ -291,12 +291,11 @@ class _Reader:
             self.fail(label, value, str(e))
 
     def never_grow(self, label, value):
-        from loom_post.passes.guard import normalize
-        from loom_post.sizes import parse_measures
+        from loom_post.sizes import guarded_measures, parse_measures
         if not isinstance(value, list):
             self.fail(label, value, 'expected a list of measures, e.g. ["code", "gzip", "brotli"]')
         try:
-            return normalize(parse_measures(value, label))
+            return guarded_measures(parse_measures(value, label))
         except ValueError as e:
             self.fail(label, value, str(e))
 

@@ -101,10 +101,9 @@ def run(args):
 
 
 def parse_never_grow(text):
-    from loom_post.passes.guard import normalize
-    from loom_post.sizes import parse_measures
+    from loom_post.sizes import guarded_measures, parse_measures
     try:
-        return normalize(parse_measures(text, "--never-grow"))
+        return guarded_measures(parse_measures(text, "--never-grow"))
     except ValueError as e:
         raise ConfigError(f"--never-grow {text}: {e}")
 

@@ -9,36 +9,9 @@ passes before it have been applied. Either kind counts what it did in its
 the worker pool, the wasm-bindgen protection and DWARF.
 """
 
+from loom_post.passes.result import PassStats  # noqa: F401 (passes name it base.PassStats)
 from loom_post.wasm.instructions import Body
 from loom_post.wasm.stack_types import stack_effects
-
-
-class PassStats:
-    """Per pass: functions changed, bytes saved (both filled in by the pipeline
-    from what it kept) and the pass's own counters."""
-
-    def __init__(self, name, counters=()):
-        self.name = name
-        self.functions_changed = 0
-        self.bytes_saved = 0
-        self.counters = dict.fromkeys(counters, 0)
-
-    def count(self, key, n=1):
-        self.counters[key] = self.counters.get(key, 0) + n
-
-    def get(self, key):
-        return self.counters.get(key, 0)
-
-    def add(self, other):
-        self.functions_changed += other.functions_changed
-        self.bytes_saved += other.bytes_saved
-        for key, n in other.counters.items():
-            self.count(key, n)
-
-    def to_json(self):
-        out = {"bytes_saved": self.bytes_saved, "functions_changed": self.functions_changed}
-        out.update(sorted(self.counters.items()))
-        return out
 
 
 class Function:

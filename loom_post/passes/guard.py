@@ -92,7 +92,7 @@ a module pass ran, the guard can only keep the whole output or the input.
 import hashlib
 import zlib
 
-from loom_post.sizes import MEASURES, brotli_size, gzip_size
+from loom_post.sizes import MEASURES, brotli_size, guarded_measures, gzip_size
 from loom_post.wasm.leb128 import encode_u
 
 WINDOW = 32768        # deflate's own window: the context a function is compressed in
@@ -106,12 +106,6 @@ DEFAULT = MEASURES    # the `never-grow` default: nothing the user downloads may
 OPTIMIZE_FOR = ("code", "gzip", "brotli")   # the measures `optimize-for` may name
 
 
-def normalize(measures):
-    """The guarded measures in canonical order; `code` is always included."""
-    chosen = set(measures or ()) | {"code"}
-    return tuple(m for m in MEASURES if m in chosen)
-
-
 class Guard:
     """Measures the input (and the reference, see above) once and judges
     candidate outputs against them.
@@ -123,7 +117,7 @@ class Guard:
 
     def __init__(self, data, measures, prefer="code", deferred=True, early=False,
                  reference=None):
-        self.measures = normalize(measures)
+        self.measures = guarded_measures(measures)
         self.prefer = prefer
         self.data = data
         # The bytes the compressed sizes are judged against: `reference` (the

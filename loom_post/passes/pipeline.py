@@ -1,5 +1,7 @@
 """Runs the chosen passes over one module under one exact byte gate, and checks
-the result before anyone sees it.
+the result before anyone sees it. The entry, `optimize`, is in cached_run.py:
+it answers from the module-level result cache and calls `run` here on a miss,
+so a hit never imports this module.
 
 Each defined function is decoded and typed once; the consecutive function
 passes then run on it in order, and it is encoded once. The new body is kept
@@ -42,13 +44,11 @@ The pipeline, not a pass, owns:
   the configuration's default (`never-grow`) is every measure.
 """
 
-import contextlib
-import gc
-
-from loom_post.passes import PASSES, base, funcindex, guard as guard_mod, resolve, results_cache
+from loom_post.passes import PASSES, base, funcindex, guard as guard_mod, results_cache
 from loom_post.passes.bodies import Bodies
+from loom_post.passes.result import OptimizeResult
 from loom_post.passes.validate import check_input, validate_output
-from loom_post.sizes import Sizes
+from loom_post.sizes import Sizes, guarded_measures
 from loom_post.wasm.instructions import encode_body, encode_body_marked
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.leb128 import read_u32, size_u
@@ -58,81 +58,10 @@ from loom_post.wasm.stack_types import StackTypeError
 PARALLEL_MIN_CODE = 256 * 1024  # below this, starting workers costs more than it saves
 
 
-class OptimizeResult:
-    def __init__(self, data, module, code_bytes_before, passes=(), dwarf_dropped=()):
-        self.data = data                     # the output bytes (the input when unchanged)
-        self.input_data = data               # the input bytes
-        self.module = module                 # `data`, parsed
-        self.changed = False                 # data is not the input
-        self.code_bytes_before = code_bytes_before
-        self.code_bytes_after = module.code_size
-        self.passes = {p.name: base.PassStats(p.name, p.counters) for p in passes}
-        self.functions_changed = 0
-        self.bytes_saved_by_reencoding = 0   # of the bytes saved: minimal LEB128s alone
-        self.not_understood = 0              # functions kept as they are
-        self.skipped = 0                     # wasm-bindgen descriptors and their callees
-        self.dwarf_dropped = list(dwarf_dropped)  # names of .debug_* sections dropped
-        self.notes = []                      # one line each, e.g. why it was not rewritten
-        self.function_stats = {}             # position -> [PassStats] of a kept rewrite
-        self.never_grow = ("code",)          # the measures the guard kept from growing
-        self.functions_reverted = 0          # rewrites the guard undid
-        self.guard_confirmations = 0         # whole-file measurements the guard made
-        self.guard_after = lambda out: {}    # bytes -> the sizes the guard measured of them
-        self.guard_reference = {}            # sizes of the stripped input the guard judged by
-        self.sizes_before = Sizes(data, code_bytes_before)
-        self.sizes_after = self.sizes_before
-        self.code_offsets_changed = False    # a module pass moved or removed code
-        self.cache = "off"                   # off, miss, module (a cached result) or own-output
-        self.functions_cached = 0            # functions whose outcome came from the cache
-
-    @classmethod
-    def unchanged(cls, data, module):
-        """A module measured without running the passes (`optimize = false`)."""
-        return cls(data, module, module.code_size)
-
-
-def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1, never_grow=("code",),
-             optimize_for="code", cache=None):
-    """Run the passes named in `passes` (None: the defaults) over `data`; keep
-    the output only where no measure in `never_grow` grew, preferring the
-    smaller `optimize_for` measure where rewrites trade one against another
-    (guard.py). `cache`: a loom_post.cache.Store to reuse and record results
-    in, or None."""
-    with _no_cyclic_gc():
-        module = module if module is not None else read_module(data)
-        chosen = resolve(passes)
-        if cache is None:
-            return _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, optimize_for,
-                             None)
-        rc = results_cache.ResultsCache(cache, [p.name for p in chosen],
-                                        guard_mod.normalize(never_grow), keep_dwarf,
-                                        optimize_for=optimize_for)
-        result = _cached(rc, data, module, chosen, never_grow)
-        if result is None:
-            result = _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, optimize_for,
-                               rc)
-            result.cache = "miss"
-            _record(rc, result)
-        return result
-
-
-@contextlib.contextmanager
-def _no_cyclic_gc():
-    """Decoded functions are millions of small tuples and lists with no cycles;
-    the cyclic collector's passes over them cost more than half the time on a
-    function of 10^6 instructions (bench/adversarial.py many-instrs: 31 s on,
-    13 s off). Reference counting still frees everything; the collector is
-    back on when the pipeline returns."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-def _optimize(data, module, chosen, keep_dwarf, jobs, never_grow, optimize_for, rc):
+def run(data, module, chosen, keep_dwarf, jobs, never_grow, optimize_for, rc):
+    """The passes `chosen` over `data` (its parsed `module`), under the guard,
+    validated (cached_run.optimize, the entry, calls this on a miss; `rc`:
+    its results_cache.ResultsCache for the per-function results, or None)."""
     result = OptimizeResult(data, module, module.code_size, chosen)
     note = check_input(data)  # InputInvalid when the validator rejects it
     if note:
@@ -477,7 +406,7 @@ def wbindgen_protected(module, bodies):
 def _make_guard(data, module, never_grow, optimize_for, keep_dwarf):
     """The guard for the measures beyond code (None when only code is guarded
     and preferred: every kept entry is strictly smaller, so code cannot grow)."""
-    measures = guard_mod.normalize(never_grow)
+    measures = guarded_measures(never_grow)
     if measures == ("code",) and optimize_for == "code":
         return None
     # Changed code drops stale DWARF: the reference is the input without it
@@ -622,7 +551,7 @@ def _credit_compact(result, reencoder, pos, entry, body):
 
 
 def _guard_done(guard, result, never_grow):
-    result.never_grow = guard_mod.normalize(never_grow)
+    result.never_grow = guarded_measures(never_grow)
     if guard is None:
         return
     result.guard_confirmations = guard.confirmations
@@ -661,88 +590,3 @@ def _revert_stats(result, pos):
         for key, n in s.counters.items():
             if key not in analysis:
                 total.counters[key] -= n
-
-
-
-# -- the result cache (results_cache.py keys it; this rebuilds and checks) -----------
-
-_FIGURES = ("functions_changed", "bytes_saved_by_reencoding", "not_understood", "skipped",
-            "dwarf_dropped", "notes", "functions_reverted", "guard_confirmations",
-            "code_offsets_changed", "functions_cached", "guard_reference")
-
-
-def _record(rc, result):
-    """Record a finished run: its figures and output under its input, and the
-    output as loom-post's own (a run over it will change nothing)."""
-    figures = {k: getattr(result, k) for k in _FIGURES}
-    figures["changed"] = result.changed
-    figures["passes"] = {n: [s.functions_changed, s.bytes_saved, s.counters]
-                         for n, s in result.passes.items()}
-    # the sizes the guard measured of exactly the output bytes (stored with them)
-    figures["guard_after"] = dict(result.guard_after(result.data)) if result.changed else {}
-    figures["sizes_before"] = {m: result.sizes_before.known(m) for m in ("gzip", "brotli")
-                               if result.sizes_before.known(m) is not None}
-    rc.put_module(result.input_data, figures, result.data if result.changed else None)
-    if result.changed:
-        rc.put_own_output(result.data)
-
-
-def _cached(rc, data, module, chosen, never_grow):
-    """The result of a run over `data` from the cache, or None. A cached output
-    is not validated again: it is recorded only after the validator accepted
-    it, and get_module returns exactly those bytes (their SHA-256 against the
-    recorded digest) under a key that holds the validator's version; so
-    wasmtime is not even imported on a hit (docs/speed.md, "Warm runs")."""
-    if rc.is_own_output(data):
-        result = OptimizeResult(data, module, module.code_size, chosen)
-        result.cache, result.never_grow = "own-output", guard_mod.normalize(never_grow)
-        return result
-    found = rc.get_module(data)
-    if found is None:
-        return None
-    figures, out = found
-    result = OptimizeResult(data, module, module.code_size, chosen)
-    try:
-        _restore(result, figures)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None  # a damaged entry is a miss
-    result.cache, result.never_grow = "module", guard_mod.normalize(never_grow)
-    if out is None:
-        return result
-    try:
-        new_module = read_module(out)  # the report's view of it; bodies stay undecoded
-    except DecodeError:
-        return None
-    measured = result.guard_after(out)
-    after = {"code": new_module.code_size, "file": len(out), **measured}
-    before = {"code": result.code_bytes_before, "file": len(data)}
-    before.update((m, result.sizes_before.known(m)) for m in ("gzip", "brotli"))
-    for m, size in result.guard_reference.items():   # judged against the stripped input
-        before[m] = size if before.get(m) is None else min(before[m], size)
-    if any(after.get(m) is None or before[m] is None or after[m] > before[m]
-           for m in result.never_grow):
-        return None  # the guard's figures for these bytes are not all recorded: recompute
-    result.data, result.module, result.changed = out, new_module, True
-    result.code_bytes_after = new_module.code_size
-    result.sizes_after = Sizes(out, new_module.code_size)
-    for measure in ("gzip", "brotli"):
-        if measure in measured:
-            result.sizes_after.put(measure, measured[measure])
-    return result
-
-
-def _restore(result, figures):
-    for k in _FIGURES:
-        value = figures[k]
-        if not isinstance(value, type(getattr(result, k))):
-            raise TypeError(k)
-        setattr(result, k, value)
-    for name, (changed, saved, counters) in figures["passes"].items():
-        stats = result.passes[name]
-        stats.functions_changed, stats.bytes_saved = int(changed), int(saved)
-        stats.counters = {str(k): int(v) for k, v in counters.items()}
-    measured = {str(k): int(v) for k, v in figures["guard_after"].items()}
-    # recorded with (and only for) the cached output, whose checksum get_module verified
-    result.guard_after = lambda out: measured
-    for measure, size in figures["sizes_before"].items():
-        result.sizes_before.put(measure, int(size))

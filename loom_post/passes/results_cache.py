@@ -26,8 +26,8 @@ import json
 import marshal
 import os
 
-from loom_post.cache import digest, installed, sha256_of
-from loom_post.passes import base
+from loom_post.cache import Digests, digest, installed
+from loom_post.passes.result import PassStats
 
 
 def code_version(pkg=None):
@@ -64,16 +64,18 @@ def module_context(module):
 
 class ResultsCache:
     def __init__(self, store, pass_names, never_grow, keep_dwarf, version=None,
-                 optimize_for="code"):
+                 optimize_for="code", digests=None):
         self.store = store
         self.config = config_key(pass_names, never_grow, keep_dwarf, version, optimize_for)
+        # the run's digests (cache.Digests), shared with its sizes' keys
+        self.digests = digests if digests is not None else Digests()
         self._last = (None, None)   # (bytes, key): a run looks up the same input twice
 
     # -- per module ------------------------------------------------------------
 
     def _module_key(self, data):
         if self._last[0] is not data:
-            self._last = (data, digest(self.config, sha256_of(data)))
+            self._last = (data, digest(self.config, self.digests.sha256(data)))
         return self._last[1]
 
     def get_module(self, data):
@@ -90,7 +92,7 @@ class ResultsCache:
         if not isinstance(figures, dict) or figures.get("key") != key:
             return None   # foreign: written under another key, or by an older loom-post
         out = payload[4 + n:] if figures.get("changed") else None
-        if out is not None and sha256_of(out).hex() != figures.get("out_sha256"):
+        if out is not None and self.digests.sha256(out).hex() != figures.get("out_sha256"):
             return None
         return figures, out
 
@@ -100,7 +102,7 @@ class ResultsCache:
         key = self._module_key(data)
         figures = dict(figures, key=key)
         if out is not None:
-            figures["out_sha256"] = sha256_of(out).hex()
+            figures["out_sha256"] = self.digests.sha256(out).hex()
         head = json.dumps(figures, sort_keys=True).encode()
         self.store.put("module", key, len(head).to_bytes(4, "little") + head + (out or b""))
 
@@ -160,7 +162,7 @@ def decode_outcome(value):
                 raise ValueError("bad body")
         out = []
         for name, changed, saved, counters in stats:
-            s = base.PassStats(name)
+            s = PassStats(name)
             s.functions_changed, s.bytes_saved = int(changed), int(saved)
             s.counters = {str(k): int(v) for k, v in counters.items()}
             out.append(s)

@@ -39,6 +39,10 @@ One source for the passes' facts and cse's openers (registry-source): reg.
 Shared offsets and merge-similar's constants (cold-alloc): alloc. 6/6
 (alloc.offsets-limit first survived as an equivalent mutation, the cap being
 applied twice, and was rewritten to remove the cap itself).
+Warm runs, fourth round (warm-lookup: a hit without the pipeline, per-run
+digests): warm. 32/32 (8 new; warm.no-validator-on-hit rewritten to import
+the validator, as cached_run.py does not), with guard.cached-reference and
+cache.output-digest (their lines moved) 34/34.
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
@@ -81,6 +85,7 @@ NATIVE = "loom_post/native.py"
 EFF = "loom_post/passes/effects.py"
 OPS = "loom_post/wasm/opcodes.py"
 PIPE = "loom_post/passes/pipeline.py"
+RUN = "loom_post/passes/cached_run.py"
 VAL = "loom_post/passes/validate.py"
 FIO = "loom_post/fileio.py"
 LEB = "loom_post/wasm/leb128.py"
@@ -557,7 +562,7 @@ MUTATIONS = [
      "return _candidate(module, True, keep_dwarf)   # none kept: the reference",
      "return _candidate(module, bool(keep) or bool(fixed), keep_dwarf)",
      k([T_COMP], "compares_with_the_stripped")),
-    ("guard.cached-reference", PIPE, "for m, size in result.guard_reference.items():",
+    ("guard.cached-reference", RUN, "for m, size in result.guard_reference.items():",
      "for m, size in {}.items():", k([T_COMP], "cached")),
     ("guard.report-labelled", OUTC, 'before, of = r.guard_reference[m], f" ({STRIPPED})"',
      'before, of = r.guard_reference[m], ""', k([T_COMP], "reports_say")),
@@ -717,7 +722,7 @@ MUTATIONS = [
     ("cache.lru-touch", STORE, "os.utime(path)  # a hit is a use", "pass  # a hit is a use",
      [T_CACHE]),
     ("cache.output-digest", RC,
-     'if out is not None and sha256_of(out).hex() != figures.get("out_sha256"):',
+     'if out is not None and self.digests.sha256(out).hex() != figures.get("out_sha256"):',
      "if False:", [T_CACHE]),
     ("cache.entry-key", RC, 'if not isinstance(figures, dict) or figures.get("key") != key:',
      "if not isinstance(figures, dict):", [T_CACHE]),
@@ -726,10 +731,11 @@ MUTATIONS = [
     ("cache.key-validator", RC, "digest(version or code_version(), validator_version(),",
      "digest(version or code_version(),", [T_CACHE]),
     # -- warm runs: what a hit skips, and the sizes cache ---------------------------
-    ("warm.figures-restored", PIPE, '"dwarf_dropped", "notes", "functions_reverted",',
+    ("warm.figures-restored", RUN, '"dwarf_dropped", "notes", "functions_reverted",',
      '"dwarf_dropped", "notes",', [T_WARM]),
-    ("warm.no-validator-on-hit", PIPE, "new_module = read_module(out)  # the report's view",
-     "new_module = validate_output(out)  # the report's view", [T_WARM]),
+    ("warm.no-validator-on-hit", RUN, "new_module = read_module(out)  # the report's view",
+     "from loom_post.passes.validate import validate_output\n"
+     "        new_module = validate_output(out)  # the report's view", [T_WARM]),
     ("warm.lazy-github", "loom_post/commands/check.py",
      "from loom_post.cache import measure_sizes, open_store\n",
      "from loom_post.cache import measure_sizes, open_store\n"
@@ -766,6 +772,27 @@ MUTATIONS = [
     ("warm.near-file-is-a-file", LINT, "if near and os.path.isfile(os.path.join(d, name)):",
      "if near:", [T_MIS]),
     ("warm.digest-bytes-only", STORE, "if type(data) is bytes:", "if True:", [T_CACHE]),
+    # -- warm runs, fourth round: a hit without the pipeline; per-run digests --------
+    ("warm.hit-without-pipeline", RUN, "from loom_post.passes import resolve, results_cache\n",
+     "from loom_post.passes import resolve, results_cache\n"
+     "from loom_post.passes.pipeline import run  # noqa\n", [T_WARM]),
+    ("warm.stats-without-stack-typing", RC, "from loom_post.passes.result import PassStats\n",
+     "from loom_post.passes.base import PassStats\n", [T_WARM]),
+    ("warm.never-grow-without-guard", "loom_post/commands/optimize.py",
+     "    from loom_post.sizes import guarded_measures, parse_measures\n",
+     "    from loom_post.sizes import guarded_measures, parse_measures\n"
+     "    import loom_post.passes.guard  # noqa\n", [T_WARM]),
+    ("warm.digests-per-run", "loom_post/postlink.py", "digests = Digests()   # this run's",
+     'digests = optimize_one.__dict__.setdefault("d", Digests())  #', [T_WARM]),
+    ("warm.digests-to-sizes", "loom_post/postlink.py", "first_run, store, digests)",
+     "first_run, store)", [T_WARM]),
+    ("warm.digests-to-results-cache", RUN, "optimize_for=optimize_for, digests=digests)",
+     "optimize_for=optimize_for)", [T_WARM]),
+    ("warm.digests-results-cache-uses", RC,
+     "self.digests = digests if digests is not None else Digests()",
+     "self.digests = Digests()", [T_WARM]),
+    ("warm.digests-remember", STORE, "            self._known[id(data)] = (data, d)\n",
+     "            pass\n", [T_CACHE, T_WARM]),
     ("warm.freeze", "loom_post/cli.py", "        gc.freeze()\n", "", [T_WARM]),
     ("warm.freeze-program-only", "loom_post/cli.py", "if not program or not gc.isenabled():",
      "if not gc.isenabled():", [T_WARM]),
