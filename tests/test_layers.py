@@ -13,7 +13,7 @@ LAYERS = [
     ("native",),  # loads the compiled build of the hot modules; imports nothing
     ("wasm",),
     ("exitcodes", "errors", "symbols", "words"),  # symbols: Rust names, imports nothing
-    ("regular", "tempfiles", "locks"),  # opening regular files, temp files, locks
+    ("regular", "tempfiles", "locks", "children"),  # regular files, temp files, locks; forked children
     ("fileio", "sizes", "cache"),  # reading modules, atomic replacement; file sizes; result store
     ("passes",),
     ("budget",),
@@ -47,15 +47,13 @@ def _imports(name, path, modules):
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
+            # `from pkg import a, b`: every submodule named, and pkg itself
             cands = [f"{target}.{a.name}" for a in node.names] + [target]
         elif isinstance(node, ast.Import):
             cands = [a.name for a in node.names]
         else:
             continue
-        for c in cands:
-            if c in modules and c != name:
-                found.add(c)
-                break
+        found.update(c for c in cands if c in modules and c != name)
     return found
 
 
@@ -119,4 +117,7 @@ def test_the_checker_sees_a_cycle_and_a_layer_breach():
     """The graph is real: known edges are found, so a new cycle would be too."""
     assert "loom_post.wasm.leb128" in GRAPH["loom_post.wasm.module"]
     assert "loom_post.postlink" in GRAPH["loom_post.integrations.link"]
+    # every module of a `from pkg import a, b, c` line, not only the first
+    assert "loom_post.passes.guard" in GRAPH["loom_post.passes.pipeline"]
+    assert "loom_post.passes.results_cache" in GRAPH["loom_post.passes.pipeline"]
     assert _layer("loom_post.cli") > _layer("loom_post.integrations.link")

@@ -92,6 +92,7 @@ a module pass ran, the guard can only keep the whole output or the input.
 import hashlib
 import zlib
 
+from loom_post.children import die_with_parent
 from loom_post.sizes import MEASURES, brotli_size, guarded_measures, gzip_size
 from loom_post.wasm.leb128 import encode_u
 
@@ -270,7 +271,6 @@ class _Background:
 
 def _send(f, data, writer):
     import os
-    from loom_post.passes.pipeline import die_with_parent
     die_with_parent(os.getppid())
     writer.send(f(data))
     writer.close()

@@ -44,6 +44,7 @@ The pipeline, not a pass, owns:
   the configuration's default (`never-grow`) is every measure.
 """
 
+from loom_post.children import die_with_parent
 from loom_post.passes import PASSES, base, funcindex, guard as guard_mod, results_cache
 from loom_post.passes.bodies import Bodies
 from loom_post.passes.result import OptimizeResult
@@ -318,29 +319,6 @@ def _init_worker(state, parent):
     _worker_state = state
     die_with_parent(parent)
 
-
-def die_with_parent(parent):
-    """End this (forked) process when `parent` dies, however it dies: Linux's
-    PR_SET_PDEATHSIG, else a daemon thread polling the parent pid."""
-    import os
-    import signal
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's clean-up handler
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # PR_SET_PDEATHSIG = 1
-            raise OSError(ctypes.get_errno(), "prctl")
-    except (OSError, AttributeError):
-        import threading
-        import time
-
-        def watch():
-            while os.getppid() == parent:
-                time.sleep(0.5)
-            os._exit(1)
-        threading.Thread(target=watch, daemon=True).start()
-    if os.getppid() != parent:  # it died before the line above took effect
-        os._exit(1)
 
 
 def _work(positions):
