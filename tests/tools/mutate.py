@@ -43,6 +43,9 @@ Warm runs, fourth round (warm-lookup: a hit without the pipeline, per-run
 digests): warm. 32/32 (8 new; warm.no-validator-on-hit rewritten to import
 the validator, as cached_run.py does not), with guard.cached-reference and
 cache.output-digest (their lines moved) 34/34.
+On the merged tree of that round (registry-source, cold-alloc, warm-lookup;
+2026-12-02 evening): reg. 7/7, alloc. 6/6, warm. 31/31, codec. 13/13,
+guard.cached-reference and cache.output-digest 2/2.
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
