@@ -80,6 +80,21 @@ def test_a_warm_run_reports_and_writes_what_a_cold_run_does(project, capsys, nev
         assert (project / "w2.wasm").read_bytes() == (project / "c2.wasm").read_bytes()
 
 
+@pytest.mark.parametrize("never_grow", [["--never-grow", "code"], []])
+def test_a_warm_run_prints_the_cold_run_s_text_report(project, capsys, never_grow):
+    """Word for word, counters in the pass's own order (the record keeps them
+    in JSON, which sorts keys: merge-similar's would be reordered)."""
+    def text(*argv):
+        code, out, _err = run(capsys, "optimize", *never_grow, "kernel.wasm", "-o", "o.wasm", *argv)
+        assert code == 0, out
+        return out
+    modules(project)
+    cold = text("--no-cache")
+    assert "functions merged, 0 shared bodies, 0 params added" in cold
+    text()                          # records
+    assert text() == cold
+
+
 def test_the_cse_module_changes_so_the_comparison_means_something(project, capsys):
     modules(project)
     report = optimize(capsys, "--no-cache", "--never-grow", "code", "cse.wasm", "-o", "o.wasm")

@@ -142,7 +142,8 @@ def _restore(result, figures):
     for name, (changed, saved, counters) in figures["passes"].items():
         stats = result.passes[name]
         stats.functions_changed, stats.bytes_saved = int(changed), int(saved)
-        stats.counters = {str(k): int(v) for k, v in counters.items()}
+        # into the pass's own counters, in its order: the record (JSON) sorted them
+        stats.counters.update((str(k), int(v)) for k, v in counters.items())
     measured = {str(k): int(v) for k, v in figures["guard_after"].items()}
     # recorded with (and only for) the cached output, whose checksum get_module verified
     result.guard_after = lambda out: measured

@@ -45,7 +45,8 @@ the validator, as cached_run.py does not), with guard.cached-reference and
 cache.output-digest (their lines moved) 34/34.
 On the merged tree of that round (registry-source, cold-alloc, warm-lookup;
 2026-12-02 evening): reg. 7/7, alloc. 6/6, warm. 31/31, codec. 13/13,
-guard.cached-reference and cache.output-digest 2/2.
+guard.cached-reference and cache.output-digest 2/2. A hit's counters in the
+pass's order (lead): warm.counters-in-order 1/1.
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
@@ -736,6 +737,9 @@ MUTATIONS = [
     # -- warm runs: what a hit skips, and the sizes cache ---------------------------
     ("warm.figures-restored", RUN, '"dwarf_dropped", "notes", "functions_reverted",',
      '"dwarf_dropped", "notes",', [T_WARM]),
+    ("warm.counters-in-order", RUN,
+     "stats.counters.update((str(k), int(v)) for k, v in counters.items())",
+     "stats.counters = {str(k): int(v) for k, v in counters.items()}", [T_WARM]),
     ("warm.no-validator-on-hit", RUN, "new_module = read_module(out)  # the report's view",
      "from loom_post.passes.validate import validate_output\n"
      "        new_module = validate_output(out)  # the report's view", [T_WARM]),
