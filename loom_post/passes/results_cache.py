@@ -69,14 +69,12 @@ class ResultsCache:
         self.config = config_key(pass_names, never_grow, keep_dwarf, version, optimize_for)
         # the run's digests (cache.Digests), shared with its sizes' keys
         self.digests = digests if digests is not None else Digests()
-        self._last = (None, None)   # (bytes, key): a run looks up the same input twice
 
     # -- per module ------------------------------------------------------------
 
     def _module_key(self, data):
-        if self._last[0] is not data:
-            self._last = (data, digest(self.config, self.digests.sha256(data)))
-        return self._last[1]
+        # the module's own digest is the run's (hashed once); this one is of a few bytes
+        return digest(self.config, self.digests.sha256(data))
 
     def get_module(self, data):
         """(figures dict, output bytes or None) recorded for this input, or None."""
