@@ -24,17 +24,17 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from bench.bench_speed import loom  # noqa: E402
 from bench.corpus import corpus_paths, default_fetch  # noqa: E402
 
 
 def run_once(tree, path, out, passes, extra=(), cpu=False):
-    cmd = [sys.executable, "-m", "loom_post", "optimize", path, "-o", out, "-j", "1"]
-    if passes:
-        cmd += ["--passes", passes]
-    cmd += list(extra)
-    # an empty result cache per run, so both trees run cold (an older tree has none)
+    args = [path, "-o", out, "-j", "1", *(["--passes", passes] if passes else []), *extra]
+    # an empty result cache per run, so both trees run cold (an older tree has none);
+    # bench_speed's environment: compiled .pyc files are kept (a sandbox's
+    # PYTHONDONTWRITEBYTECODE would make every timed run compile its sources)
     cache = tempfile.mkdtemp()
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(tree), XDG_CACHE_HOME=cache)
+    cmd, env = loom(args, cache, os.path.abspath(tree))
     start, used = time.perf_counter(), _children_cpu()
     # cwd: a directory with no loom_post/ in it, or `python3 -m` would import
     # the one in the current directory whatever PYTHONPATH says
