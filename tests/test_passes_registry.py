@@ -73,7 +73,7 @@ def test_resolving_and_listing_the_passes_imports_no_pass():
              "from loom_post.passes import resolve\n"
              "chosen = resolve(None)\n"
              "print(([p.name for p in chosen], [p.counters for p in chosen]))\n"
-             "main(['optimize', '--list-passes'])\n"
+             "assert main(['optimize', '--list-passes']) == 0\n"
              "print(' '.join(sorted(sys.modules)))\n")
     out = _printed(probe)
     assert out[0] == str(([n for n in MODULES], [passes.PASSES[n].counters for n in MODULES]))
