@@ -30,6 +30,7 @@ SMALL = """(module (memory 1) (global $g (mut i32) (i32.const 0))
     (i32x4.extract_lane 1 (local.get 1)))
   (func (export "g") (result i32) (call $f (i32.const 1) (v128.const i64x2 1 2))))"""
 
+LIBRARY = wasmtime_c.library_path(wasmtime_c.package_dir())  # the installed package's
 IMMUTABLE_SET = "(module (global i32 (i32.const 0)) (func (global.set 0 (i32.const 1))))"
 
 
@@ -251,12 +252,11 @@ def test_rss_does_not_grow_over_validations():
 
 def fake_package(tmp_path, config_text, library=True):
     """A directory laid out as the wasmtime package, around the real library."""
-    real = wasmtime_c.library_path(wasmtime_c.package_dir())
     pkg = tmp_path / "wasmtime"
     where = wasmtime_c.library_path(str(pkg))
     os.makedirs(os.path.dirname(where))
     if library:
-        os.symlink(real, where)
+        os.symlink(LIBRARY, where)
     (pkg / "_config.py").write_text(config_text)
     return str(pkg)
 
@@ -278,6 +278,7 @@ def test_load_falls_back_whenever_the_layout_is_unexpected(tmp_path, monkeypatch
                  "class Config:\n" + setter("wasm_teleport"), True, ("wasm_teleport",))}
     for name, (text, library, features) in cases.items():
         pkg = fake_package(tmp_path / name.replace(" ", "-"), text, library)
+        assert os.path.isfile(wasmtime_c.library_path(pkg)) == library
         monkeypatch.setattr(wasmtime_c, "package_dir", lambda: pkg)
         loaded = wasmtime_c.load(features)
         assert (loaded is not None) == (name == "ok"), name
@@ -310,8 +311,7 @@ def test_a_feature_left_out_is_left_out(engine):
     for f in features:
         setattr(config, f, True)
     without = wasmtime.Engine(config)
-    validator = wasmtime_c.Validator(wasmtime_c.ctypes.CDLL(
-        wasmtime_c.library_path(wasmtime_c.package_dir())), features)
+    validator = wasmtime_c.Validator(wasmtime_c.ctypes.CDLL(LIBRARY), features)
     try:
         mine = verdict(validator.validate, data)
         assert mine == verdict(lambda d: wasmtime.Module.validate(without, d), data)
