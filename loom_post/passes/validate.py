@@ -5,6 +5,10 @@ The validator is wasmtime's (`wasmtime.Module.validate`, every proposal this
 build knows switched on), a runtime dependency: it checks every function and
 every section, which a per-function type check cannot (immutable `global.set`,
 alignment, `br_table` arity, unknown tables and memories, segment counts...).
+It is called through the library the package ships, without importing the
+package (wasmtime_c.py: the same verdicts and messages, a cold run saves the
+package's 45-56 ms import), and through the package when that library is not
+laid out as expected.
 
 - `check_input(data)`: None when the validator accepts the input; a one-line
   note when it cannot judge it (wasmtime missing, or a feature or proposal it
@@ -52,11 +56,33 @@ def engine_config(wasmtime):
     return config
 
 
-_engine = None
+_library = None  # wasmtime_c's validate once loaded; False: its library is not usable
 
 
 def _validator():
-    """wasmtime's validate(bytes), or None when wasmtime is not installed."""
+    """wasmtime's validate(bytes), raising on an invalid module, or None when
+    wasmtime is not installed. Through its library without the package
+    (wasmtime_c: the package's import costs more than a mid-size module's
+    validation) when that library is as expected, else through the package."""
+    global _library
+    if _library is None:
+        _library = _library_validator() or False
+    return _library or _package_validator()
+
+
+def _library_validator():
+    from loom_post.passes import wasmtime_c
+    validator = wasmtime_c.load(FEATURES)
+    if validator is None:
+        return None
+    atexit.register(validator.close)
+    return validator.validate
+
+
+_engine = None
+
+
+def _package_validator():
     global _engine
     try:
         import wasmtime

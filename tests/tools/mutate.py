@@ -47,6 +47,11 @@ On the merged tree of that round (registry-source, cold-alloc, warm-lookup;
 2026-12-02 evening): reg. 7/7, alloc. 6/6, warm. 31/31, codec. 13/13,
 guard.cached-reference and cache.output-digest 2/2. A hit's counters in the
 pass's order (lead): warm.counters-in-order 1/1.
+Validation through wasmtime's library without its package (thin-validator):
+val. 14/14 (13 new val.thin-*; val.thin-layout-unchecked and
+val.thin-missing-symbol first survived, their test's fake packages linking a
+library path already patched away; a mutation turning every feature off was
+dropped: the engine's creation aborts, which this tool counts as a pytest error).
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
@@ -91,6 +96,7 @@ OPS = "loom_post/wasm/opcodes.py"
 PIPE = "loom_post/passes/pipeline.py"
 RUN = "loom_post/passes/cached_run.py"
 VAL = "loom_post/passes/validate.py"
+WC = "loom_post/passes/wasmtime_c.py"
 FIO = "loom_post/fileio.py"
 LEB = "loom_post/wasm/leb128.py"
 MOD = "loom_post/wasm/module.py"
@@ -114,6 +120,7 @@ STORE = "loom_post/cache.py"
 T_CACHE = "tests/test_cache.py"
 T_NATIVE = "tests/test_native.py"
 T_WARM = "tests/test_warm.py"
+T_THIN = "tests/test_thin_validator.py"
 
 T_GATE = "tests/test_cse_gate.py"
 T_RED = "tests/test_cse_redteam.py"
@@ -304,6 +311,29 @@ MUTATIONS = [
     ("val.input-unchecked", VAL, "    try:\n        validate(data)\n    except Exception as e:\n        message",
      "    try:\n        pass\n    except Exception as e:\n        message",
      ["tests/test_validation_rule.py"]),
+    # validation through wasmtime's library without its package (wasmtime_c.py)
+    ("val.thin-error-ignored", WC, "        if error:\n            raise WasmtimeError(",
+     "        if False:\n            raise WasmtimeError(", [T_THIN]),
+    ("val.thin-setter-skipped", WC, "        for setter in setters:",
+     "        for setter in setters[:-2]:", [T_THIN]),
+    ("val.thin-error-not-freed", WC, "            self._error_delete(error)", "            pass",
+     k([T_THIN], "freed")),
+    ("val.thin-message-not-freed", WC, "                self._vec_delete(ctypes.byref(vec))",
+     "                pass", k([T_THIN], "freed")),
+    ("val.thin-engine-not-freed", WC, "            self._engine_delete(engine)", "            pass",
+     k([T_THIN], "freed")),
+    ("val.thin-layout-unchecked", WC, "        if defined != calls:\n            return None",
+     "        if False:\n            return None", k([T_THIN], "falls_back")),
+    ("val.thin-every-feature", WC, "        if defined:\n            chosen.append(name)",
+     "        if True:\n            chosen.append(name)", k([T_THIN], "features")),
+    ("val.thin-missing-symbol", WC, "    except (OSError, AttributeError):\n        return None",
+     "    except OSError:\n        return None", k([T_THIN], "falls_back")),
+    ("val.thin-not-bytes", WC, "        if not isinstance(data, (bytes, bytearray)):",
+     "        if False:", k([T_THIN], "not_bytes")),
+    ("val.thin-no-fallback", VAL, "    return _library or _package_validator()",
+     "    return _library or None", k([T_THIN], "say_what")),
+    ("val.thin-never-used", VAL, "        _library = _library_validator() or False",
+     "        _library = False", k([T_THIN, T_WARM], "cold_run or imports_neither")),
     # -- files ---------------------------------------------------------------------------
     ("fio.lock-not-locking", "loom_post/locks.py", "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)",
      "fcntl.flock(fd, fcntl.LOCK_UN)", [T_FIO]),
