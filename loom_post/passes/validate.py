@@ -99,10 +99,11 @@ def check_input(data):
     return None
 
 
-def validate_output(data):
-    """The output, parsed; OutputInvalid unless the validator accepts it."""
+def validate_output(data, module=None):
+    """The output, parsed; OutputInvalid unless the validator accepts it.
+    `module`: `data` parsed already (read_module(data) gave it), not parsed again."""
     try:
-        module = read_module(data)
+        module = module if module is not None else read_module(data)
     except DecodeError as e:
         raise OutputInvalid(f"optimized output does not parse: {e}")
     validate = _validator()
