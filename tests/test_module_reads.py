@@ -108,3 +108,16 @@ def test_an_input_whose_payloads_do_not_parse_is_exit_3_and_untouched(tmp_path, 
         assert code == 3 and bad.read_bytes() == BAD_PAYLOAD
         assert err == (f"loom-post: error: {bad}: code section has 0 bodies for 1 "
                        f"declared functions at byte 18\n"), err
+
+
+def test_the_result_s_module_is_the_output_parsed_when_dwarf_was_dropped(parses):
+    """_finish hands the validator the module it has only while that module
+    is the output: dropping DWARF there makes new bytes, which are parsed."""
+    from loom_post.passes.cached_run import optimize
+    name = b".debug_info"
+    payload = bytes((len(name),)) + name + b"dwarf"
+    data = open(KERNEL, "rb").read() + b"\x00" + bytes((len(payload),)) + payload
+    result = optimize(data)
+    assert result.changed and result.dwarf_dropped == [".debug_info"]
+    assert result.module.data == result.data and result.module.code_size == result.code_bytes_after
+    assert len(set(parses)) == len(parses)
