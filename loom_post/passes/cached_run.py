@@ -5,7 +5,9 @@ not; a miss's result is recorded here for the next run.
 
 A hit runs no pass, types no function and validates nothing (docs/speed.md,
 "Warm runs"), so the pipeline, stack typing and the guard are imported on a
-miss only, and a hit pays for none of their imports (tests/test_warm.py).
+miss only, and a hit pays for none of their imports (tests/test_warm.py). It
+parses no payload either, of its input or of the cached output: both are read
+lazily (wasm/module.py), and an input read so is parsed here on a miss.
 """
 
 import contextlib
