@@ -1,8 +1,7 @@
-"""Reading a module no more than a run needs (docs/speed.md, "Reading modules"):
+"""Reading a module no more than a run needs (docs/speed.md, "Fifth round"):
 read_module(lazy=True) checks the framing at once and parses the payloads on
-first use, a cache hit parses no payload, a lazily read input is parsed on a
-miss before any pass (exit 3 as before), and a cold run never parses the same
-bytes twice."""
+first use, a cache hit parses no payload, and a lazily read input is parsed
+on a miss before any pass (exit 3 as before)."""
 
 import os
 import shutil
@@ -60,28 +59,6 @@ def test_a_lazy_read_parses_what_an_eager_one_does(parses):
     assert len(parses) == 2
 
 
-def test_a_copy_is_a_parse_of_the_same_bytes_that_leaves_the_original_alone(parses):
-    m = read_module(open(KERNEL, "rb").read())
-    work = m.copy()
-    assert len(parses) == 1 and work.to_bytes() is m.data and not work.changed
-    work.exports.append(("x", "func", 0))
-    work.replace_body(0, b"\x00\x0b")
-    assert ("x", "func", 0) not in m.exports and not m.changed
-    again = work.copy()   # a changed module: what its bytes parse to
-    assert len(parses) == 2 and again.data == work.to_bytes() and not again.changed
-
-
-def test_a_cold_run_never_parses_the_same_bytes_twice(tmp_path, capsys, parses):
-    """Each module pass works on a copy, and the output is handed to the
-    validator parsed: a parse per distinct module (input, each output a pass
-    kept, the function phase's), at most 2 + the module passes (three)."""
-    shutil.copy(KERNEL, tmp_path / "k.wasm")
-    code, out, _err = run(capsys, "optimize", "--no-cache", "--never-grow", "code",
-                          str(tmp_path / "k.wasm"), "-o", str(tmp_path / "o.wasm"))
-    assert code == 0 and (tmp_path / "o.wasm").read_bytes() != (tmp_path / "k.wasm").read_bytes()
-    assert len(set(parses)) == len(parses) <= 5, [len(p) for p in parses]
-
-
 def test_a_hit_parses_no_payload(tmp_path, capsys, parses):
     shutil.copy(KERNEL, tmp_path / "k.wasm")
     argv = ("optimize", "--never-grow", "code", str(tmp_path / "k.wasm"), "-o")
@@ -108,16 +85,3 @@ def test_an_input_whose_payloads_do_not_parse_is_exit_3_and_untouched(tmp_path, 
         assert code == 3 and bad.read_bytes() == BAD_PAYLOAD
         assert err == (f"loom-post: error: {bad}: code section has 0 bodies for 1 "
                        f"declared functions at byte 18\n"), err
-
-
-def test_the_result_s_module_is_the_output_parsed_when_dwarf_was_dropped(parses):
-    """_finish hands the validator the module it has only while that module
-    is the output: dropping DWARF there makes new bytes, which are parsed."""
-    from loom_post.passes.cached_run import optimize
-    name = b".debug_info"
-    payload = bytes((len(name),)) + name + b"dwarf"
-    data = open(KERNEL, "rb").read() + b"\x00" + bytes((len(payload),)) + payload
-    result = optimize(data)
-    assert result.changed and result.dwarf_dropped == [".debug_info"]
-    assert result.module.data == result.data and result.module.code_size == result.code_bytes_after
-    assert len(set(parses)) == len(parses)

@@ -109,7 +109,7 @@ def _module_pass(module, p, protected, result, guard, keep_dwarf, bodies):
     """Run a module pass on its own copy; keep its output only when the module
     got strictly smaller, its code section did not grow and the never-grow
     guard accepts it."""
-    work = module.copy()  # a rejected pass leaves no trace (parsed again only if changed)
+    work = read_module(module.to_bytes())  # a rejected pass leaves no trace
     stats = base.PassStats(p.name, p.counters)
     if p.shares_bodies:
         p.run_module(work, protected, stats, bodies)
@@ -153,8 +153,7 @@ def _finish(data, module, result, keep_dwarf):
     out = module.to_bytes()
     if out is data or out == data:
         return result
-    # the module as it stands is `out` parsed, unless DWARF was dropped just now
-    new_module = validate_output(out, module=None if module.changed else module)
+    new_module = validate_output(out)
     if new_module.code_size > result.code_bytes_before:
         raise AssertionError("optimizer grew the code section")
     result.data, result.module, result.changed = out, new_module, True

@@ -99,11 +99,10 @@ def check_input(data):
     return None
 
 
-def validate_output(data, module=None):
-    """The output, parsed; OutputInvalid unless the validator accepts it.
-    `module`: `data` parsed already (read_module(data) gave it), not parsed again."""
+def validate_output(data):
+    """The output, parsed; OutputInvalid unless the validator accepts it."""
     try:
-        module = module if module is not None else read_module(data)
+        module = read_module(data)
     except DecodeError as e:
         raise OutputInvalid(f"optimized output does not parse: {e}")
     validate = _validator()

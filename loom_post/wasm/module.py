@@ -118,20 +118,6 @@ class Module:
         self.code  # noqa: B018  (any field parses them all)
         return self
 
-    def copy(self):
-        """What read_module(self.to_bytes()) gives, without parsing again when
-        nothing was changed: the same bytes, sections and code entries (which
-        nobody changes), lists of its own (a pass that changed one would leave
-        this module as it was) and no changes."""
-        if self.changed:
-            return read_module(self.to_bytes())
-        m = Module(self.data)
-        m.sections, m.code_section = list(self.sections), self.code_section
-        for name in _FIELDS:
-            value = getattr(self, name)
-            setattr(m, name, list(value) if type(value) is list else value)
-        return m
-
     # -- sizes ---------------------------------------------------------------
     @property
     def code_size(self):
