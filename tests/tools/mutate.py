@@ -46,7 +46,10 @@ cache.output-digest (their lines moved) 34/34.
 On the merged tree of that round (registry-source, cold-alloc, warm-lookup;
 2026-12-02 evening): reg. 7/7, alloc. 6/6, warm. 31/31, codec. 13/13,
 guard.cached-reference and cache.output-digest 2/2. A hit's counters in the
-pass's order (lead): warm.counters-in-order 1/1.
+pass's order (lead): warm.counters-in-order 1/1. A hit reading the framing
+only and hashing its output once (module-reads): reads. 6/6, with the four
+whose lines moved (val.accept-everything, cache.checksum, cache.output-digest,
+warm.no-validator-on-hit) 10/10.
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
