@@ -84,8 +84,10 @@ class Store:
     def path(self, kind, key):
         return os.path.join(self.directory, kind, key[:2], key)
 
-    def get(self, kind, key):
-        """The payload stored under (kind, key), or None (absent or damaged)."""
+    def get(self, kind, key, digests=None):
+        """The payload stored under (kind, key), or None (absent or damaged).
+        `digests`: the run's Digests, for a payload the run hashes again (a
+        cached output: its own digest check, the sizes' key), hashed once."""
         path = self.path(kind, key)
         try:
             with open(path, "rb") as f:
@@ -93,7 +95,7 @@ class Store:
         except OSError:
             return None
         payload = raw[_HEAD:]
-        if not raw.startswith(MAGIC) or hashlib.sha256(payload).digest() != raw[len(MAGIC):_HEAD]:
+        if not raw.startswith(MAGIC) or _sha256(payload, digests) != raw[len(MAGIC):_HEAD]:
             return None
         try:
             os.utime(path)  # a hit is a use: eviction removes the least recently used
@@ -101,14 +103,15 @@ class Store:
             pass
         return payload
 
-    def put(self, kind, key, payload):
-        """Store `payload`; False when it could not be written."""
+    def put(self, kind, key, payload, digests=None):
+        """Store `payload`; False when it could not be written. `digests`: as
+        for get."""
         path = self.path(kind, key)
         tmp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(tmp, "xb") as f:
-                f.write(MAGIC + hashlib.sha256(payload).digest() + payload)
+                f.write(MAGIC + _sha256(payload, digests) + payload)
             os.replace(tmp, path)
         except OSError:
             try:
@@ -147,6 +150,10 @@ class Store:
                     yield path, os.stat(path)
                 except OSError:
                     continue
+
+
+def _sha256(payload, digests=None):
+    return digests.sha256(payload) if digests is not None else hashlib.sha256(payload).digest()
 
 
 def _unlink(path):

@@ -69,12 +69,14 @@ def read_bytes(path, limit=None):
     return read_snapshot(path, limit)[0]
 
 
-def load_module(path, data=None, limit=None):
-    """(bytes, Module) for `path`, or InputError naming the path and the offset."""
+def load_module(path, data=None, limit=None, lazy=False):
+    """(bytes, Module) for `path`, or InputError naming the path and the offset.
+    `lazy`: only the framing is checked here (wasm.module.read_module), for a
+    caller that parses the rest wherever a cache hit does not vouch for it."""
     if data is None:
         data = read_bytes(path, limit)
     try:
-        return data, read_module(data)
+        return data, read_module(data, lazy)
     except DecodeError as e:
         raise InputError(f"{e}", path=path)
 

@@ -86,7 +86,9 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
                 optimize_component(outcome, data, st, config, (Outcome, _store, _gate), output,
                                    keep_dwarf, jobs, passes, never_grow, measures)
                 return outcome
-            _, module = load_module(path, data)
+            # a cache hit needs the framing only: optimize() parses the payloads
+            # (exit 3 when they do not parse) unless the cache vouches for them
+            _, module = load_module(path, data, lazy=settings.optimize and store is not None)
             if not settings.optimize:
                 outcome.optimized = False
                 outcome.result = OptimizeResult.unchanged(data, module)

@@ -196,10 +196,12 @@ def test_a_cached_output_is_exactly_the_recorded_bytes(store):
     accepts, is a miss, and the run recomputes."""
     data = module()
     cold = run(data, store)
-    _rc, key, payload = _module_entry(store, data)
-    bad = bytearray(payload)
+    _rc, _key, payload = _module_entry(store, data)
+    digest = json.loads(payload)["out_sha256"]
+    bad = bytearray(store.get("output", digest))
+    assert bytes(bad) == cold.data
     bad[-2] ^= 0x01   # one bit of the output
-    store.put("module", key, bytes(bad))  # with a right store checksum
+    store.put("output", digest, bytes(bad))  # with a right store checksum
     again = run(data, store)
     assert again.cache == "miss" and again.data == cold.data
 

@@ -5,12 +5,15 @@ not; a miss's result is recorded here for the next run.
 
 A hit runs no pass, types no function and validates nothing (docs/speed.md,
 "Warm runs"), so the pipeline, stack typing and the guard are imported on a
-miss only, and a hit pays for none of their imports (tests/test_warm.py).
+miss only, and a hit pays for none of their imports (tests/test_warm.py). It
+parses no payload either, of its input or of the cached output: both are read
+lazily (wasm/module.py), and an input read so is parsed here on a miss.
 """
 
 import contextlib
 import gc
 
+from loom_post.errors import InputError
 from loom_post.passes import resolve, results_cache
 from loom_post.passes.result import OptimizeResult
 from loom_post.sizes import Sizes, guarded_measures
@@ -30,18 +33,29 @@ def optimize(data, module=None, passes=None, keep_dwarf=False, jobs=1, never_gro
         module = module if module is not None else read_module(data)
         chosen = resolve(passes)
         if cache is None:
-            return _run_pipeline(data, module, chosen, keep_dwarf, jobs, never_grow,
+            return _run_pipeline(data, _parsed(module), chosen, keep_dwarf, jobs, never_grow,
                                  optimize_for, None)
         rc = results_cache.ResultsCache(cache, [p.name for p in chosen],
                                         guarded_measures(never_grow), keep_dwarf,
                                         optimize_for=optimize_for, digests=digests)
         result = _cached(rc, data, module, chosen, never_grow)
         if result is None:
-            result = _run_pipeline(data, module, chosen, keep_dwarf, jobs, never_grow,
+            result = _run_pipeline(data, _parsed(module), chosen, keep_dwarf, jobs, never_grow,
                                    optimize_for, rc)
             result.cache = "miss"
             _record(rc, result)
         return result
+
+
+def _parsed(module):
+    """`module` with its payloads parsed: a caller may hand a lazily read one
+    (read_module(lazy=True)) whose bytes only a cache hit vouches for; on a
+    miss they are checked here, before any pass, as the caller's read would
+    have (InputError: exit 3, the file untouched; the caller names the path)."""
+    try:
+        return module.parse()
+    except DecodeError as e:
+        raise InputError(f"{e}")
 
 
 def _run_pipeline(*args):
@@ -112,7 +126,10 @@ def _cached(rc, data, module, chosen, never_grow):
     if out is None:
         return result
     try:
-        new_module = read_module(out)  # the report's view of it; bodies stay undecoded
+        # the report's view of it: the framing and the code size; the payloads
+        # are parsed on first use (a baseline's per-function sizes), and parse:
+        # these bytes were parsed and validated in the run that recorded them
+        new_module = read_module(out, lazy=True)
     except DecodeError:
         return None
     measured = result.guard_after(out)

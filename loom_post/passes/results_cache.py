@@ -2,7 +2,8 @@
 
 Two levels, both in the store of loom_post/cache.py:
 - per module (`module`): the SHA-256 of the whole input, with the
-  configuration, gives the output bytes and the result's figures; and every
+  configuration, gives the result's figures and the output's SHA-256, the
+  output bytes being stored apart under that digest (`output`); and every
   output written is recorded (`own`), so a module that is loom-post's own
   output under the same configuration is recognised without any pass running.
 - per function (`functions`): one pack per module context, mapping each code
@@ -79,18 +80,19 @@ class ResultsCache:
     def get_module(self, data):
         """(figures dict, output bytes or None) recorded for this input, or None."""
         key = self._module_key(data)
-        payload = self.store.get("module", key)
-        if payload is None or len(payload) < 4:
-            return None
-        n = int.from_bytes(payload[:4], "little")
         try:
-            figures = json.loads(payload[4:4 + n])
+            figures = json.loads(self.store.get("module", key) or b"null")
         except ValueError:
             return None
         if not isinstance(figures, dict) or figures.get("key") != key:
             return None   # foreign: written under another key, or by an older loom-post
-        out = payload[4 + n:] if figures.get("changed") else None
-        if out is not None and self.digests.sha256(out).hex() != figures.get("out_sha256"):
+        if not figures.get("changed"):
+            return figures, None
+        # the output is stored apart, under its own digest, so that it is hashed
+        # once (the run's digests: the store's checksum, this check, the sizes' key)
+        digest = figures.get("out_sha256")
+        out = self.store.get("output", digest, self.digests) if isinstance(digest, str) else None
+        if out is None or self.digests.sha256(out).hex() != digest:
             return None
         return figures, out
 
@@ -101,8 +103,8 @@ class ResultsCache:
         figures = dict(figures, key=key)
         if out is not None:
             figures["out_sha256"] = self.digests.sha256(out).hex()
-        head = json.dumps(figures, sort_keys=True).encode()
-        self.store.put("module", key, len(head).to_bytes(4, "little") + head + (out or b""))
+            self.store.put("output", figures["out_sha256"], out, self.digests)
+        self.store.put("module", key, json.dumps(figures, sort_keys=True).encode())
 
     def is_own_output(self, data):
         key = self._module_key(data)

@@ -7,13 +7,28 @@ does not need to understand (elements, data, custom sections) are kept as raw
 bytes. Function bodies are only located, never decoded here: a pass decodes the
 bodies it works on (body.py).
 
+`read_module(data, lazy=True)` checks the framing only (header, section ids,
+sizes, order, custom section names) and parses the payloads on the first use
+of a parsed field: for bytes whose digest already vouches that they parse (a
+result-cache hit), which need no more than the sections and the code size.
+
 `Module.to_bytes()` returns the input unchanged when nothing was replaced, and
 otherwise rebuilds only the sections that changed.
 """
 
-from loom_post.wasm.instructions import decode_instrs, read_valtype
 from loom_post.wasm.errors import DecodeError
 from loom_post.wasm.leb128 import encode_u, read_u32, read_u64
+
+# The instruction decoder (instructions.py and its opcode table, ~10 ms to
+# import) reads constant expressions and value types: imported by the first
+# payload parse (_load_decoder), so a run that parses none (a cache hit) does
+# not pay for it.
+decode_instrs = read_valtype = None
+
+
+def _load_decoder():
+    global decode_instrs, read_valtype
+    from loom_post.wasm.instructions import decode_instrs, read_valtype
 
 MAGIC = b"\0asm"
 CORE_VERSION = b"\x01\x00\x00\x00"
@@ -58,10 +73,12 @@ class CodeEntry:
         return self.end - self.body_start
 
 
-class Module:
-    def __init__(self, data):
-        self.data = data
-        self.sections = []
+class _Fields:
+    """What the section parsers read from the payloads: a Module's parsed
+    fields (_FIELDS), filled in apart and then taken over whole, so that a
+    lazily read module whose payload does not parse stays unparsed."""
+
+    def __init__(self):
         self.types = []            # (params, results) for function types, else None
         self.imports = []          # (module, name, kind, desc)
         self.func_types = []       # type index of every function, imports first
@@ -72,11 +89,34 @@ class Module:
         self.tags = []             # type index, imports first
         self.exports = []          # (name, kind, index)
         self.code = []             # CodeEntry per defined function
+
+
+_FIELDS = frozenset(vars(_Fields()))
+
+
+class Module:
+    def __init__(self, data):
+        self.data = data
+        self.sections = []
         self.code_section = None
         self._replaced = {}        # defined-function position -> new body bytes
         self._code = None          # a whole new code section payload
         self._payloads = {}        # id (python id) of a section -> its new payload
         self._dropped = set()      # ids (python id) of sections to leave out
+
+    def __getattr__(self, name):
+        # reached only for an attribute not set: the parsed fields of a lazily
+        # read module, parsed on first use (DecodeError if they do not parse)
+        if name not in _FIELDS:
+            raise AttributeError(name)
+        self.__dict__.update(vars(_parse_payloads(self.data, self.sections)))
+        return self.__dict__[name]
+
+    def parse(self):
+        """Parse the payloads now if read_module(lazy=True) left them for later
+        (DecodeError as read_module would have raised); the module itself."""
+        self.code  # noqa: B018  (any field parses them all)
+        return self
 
     # -- sizes ---------------------------------------------------------------
     @property
@@ -190,15 +230,28 @@ def _check_header(data):
         raise DecodeError(f"unsupported WebAssembly version {int.from_bytes(version, 'little')}", 4)
 
 
-def read_module(data):
-    """Parse `data` (bytes) as a core WebAssembly module, or raise DecodeError."""
+def read_module(data, lazy=False):
+    """Parse `data` (bytes) as a core WebAssembly module, or raise DecodeError.
+    `lazy`: check the framing now and parse the payloads on first use (only
+    for bytes known to parse: Module.parse checks them where that is not known)."""
     data = bytes(data)
-    n = len(data)
     _check_header(data)
     m = Module(data)
+    if lazy:
+        for _sec in _sections(data, m.sections):
+            pass
+    else:   # each section framed and parsed in turn: the first fault is the one named
+        m.__dict__.update(vars(_parse_payloads(data, _sections(data, m.sections))))
+    m.code_section = next((s for s in m.sections if s.id == 10), None)
+    return m
+
+
+def _sections(data, out):
+    """Yield each section of `data` once its framing is checked (id, size,
+    order, a custom section's name), appending it to `out`."""
+    n = len(data)
     pos = 8
     last_rank = 0
-    num_funcs_declared = None
     while pos < n:
         start = pos
         sid = data[pos]
@@ -222,21 +275,34 @@ def read_module(data):
             if rank <= last_rank:
                 raise DecodeError(f"{SECTION_NAMES[sid]} section out of order or repeated", start)
             last_rank = rank
-            parser = _PARSERS.get(sid)
-            if parser is not None:
-                result = parser(m, data, pos, end)
-                if sid == 3:
-                    num_funcs_declared = result
-                if sid == 10:
-                    m.code_section = sec
-        m.sections.append(sec)
+        out.append(sec)
+        yield sec
         pos = end
+
+
+def _parse_payloads(data, sections):
+    """The _Fields of `sections` (framed, in order), checked against each
+    other, or DecodeError."""
+    if decode_instrs is None:
+        _load_decoder()
+    m = _Fields()
+    num_funcs_declared = None
+    code_section = None
+    for sec in sections:
+        parser = _PARSERS.get(sec.id)
+        if parser is not None:
+            result = parser(m, data, sec.payload_start, sec.end)
+            if sec.id == 3:
+                num_funcs_declared = result
+            if sec.id == 10:
+                code_section = sec
     defined = len(m.func_types) - m.num_imported_funcs
-    if m.code_section is None and defined:
-        raise DecodeError(f"function section declares {defined} functions but there is no code section", n)
-    if m.code_section is not None and len(m.code) != (num_funcs_declared or 0):
+    if code_section is None and defined:
+        raise DecodeError(f"function section declares {defined} functions but there is no code section",
+                          len(data))
+    if code_section is not None and len(m.code) != (num_funcs_declared or 0):
         raise DecodeError(f"code section has {len(m.code)} bodies for {num_funcs_declared or 0} declared functions",
-                          m.code_section.start)
+                          code_section.start)
     for ti in m.func_types:
         if ti >= len(m.types) or m.types[ti] is None:
             raise DecodeError(f"function uses type {ti}, which is not a function type", 0)

@@ -52,6 +52,10 @@ val. 14/14 (13 new val.thin-*; val.thin-layout-unchecked and
 val.thin-missing-symbol first survived, their test's fake packages linking a
 library path already patched away; a mutation turning every feature off was
 dropped: the engine's creation aborts, which this tool counts as a pytest error).
+A hit reading the framing
+only and hashing its output once (module-reads): reads. 6/6, with the four
+whose lines moved (val.accept-everything, cache.checksum, cache.output-digest,
+warm.no-validator-on-hit) 10/10.
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
@@ -121,6 +125,7 @@ T_CACHE = "tests/test_cache.py"
 T_NATIVE = "tests/test_native.py"
 T_WARM = "tests/test_warm.py"
 T_THIN = "tests/test_thin_validator.py"
+T_READS = "tests/test_module_reads.py"
 
 T_GATE = "tests/test_cse_gate.py"
 T_RED = "tests/test_cse_redteam.py"
@@ -751,13 +756,13 @@ MUTATIONS = [
      '"functions", ",".join(pass_names), module_context(module))',
      '"functions", ",".join(pass_names))', [T_CACHE]),
     ("cache.checksum", STORE,
-     "if not raw.startswith(MAGIC) or hashlib.sha256(payload).digest() != raw[len(MAGIC):_HEAD]:",
+     "if not raw.startswith(MAGIC) or _sha256(payload, digests) != raw[len(MAGIC):_HEAD]:",
      "if not raw.startswith(MAGIC):", [T_CACHE]),
     ("cache.lru-touch", STORE, "os.utime(path)  # a hit is a use", "pass  # a hit is a use",
      [T_CACHE]),
     ("cache.output-digest", RC,
-     'if out is not None and self.digests.sha256(out).hex() != figures.get("out_sha256"):',
-     "if False:", [T_CACHE]),
+     'if out is None or self.digests.sha256(out).hex() != digest:',
+     "if out is None:", [T_CACHE]),
     ("cache.entry-key", RC, 'if not isinstance(figures, dict) or figures.get("key") != key:',
      "if not isinstance(figures, dict):", [T_CACHE]),
     ("cache.own-key", RC, 'return self.store.get("own", key) == key.encode()',
@@ -770,9 +775,24 @@ MUTATIONS = [
     ("warm.counters-in-order", RUN,
      "stats.counters.update((str(k), int(v)) for k, v in counters.items())",
      "stats.counters = {str(k): int(v) for k, v in counters.items()}", [T_WARM]),
-    ("warm.no-validator-on-hit", RUN, "new_module = read_module(out)  # the report's view",
+    ("warm.no-validator-on-hit", RUN, "new_module = read_module(out, lazy=True)",
      "from loom_post.passes.validate import validate_output\n"
-     "        new_module = validate_output(out)  # the report's view", [T_WARM]),
+     "        new_module = validate_output(out)", [T_WARM]),
+    # Reading modules no more than needed (issue 16, module-reads)
+    ("reads.hit-eager-output", RUN, "new_module = read_module(out, lazy=True)",
+     "new_module = read_module(out)", [T_WARM, T_READS]),
+    ("reads.hit-eager-input", "loom_post/postlink.py",
+     "lazy=settings.optimize and store is not None)", "lazy=False)", [T_WARM, T_READS]),
+    ("reads.miss-unparsed", RUN,
+     "_parsed(module), chosen, keep_dwarf, jobs, never_grow,\n                                   optimize_for, rc)",
+     "module, chosen, keep_dwarf, jobs, never_grow,\n                                   optimize_for, rc)",
+     [T_READS, "tests/test_malformed.py"]),
+    ("reads.lazy-parses-now", MOD, "    if lazy:\n        for _sec", "    if False:\n        for _sec",
+     [T_READS]),
+    ("reads.decoder-imported", MOD, "decode_instrs = read_valtype = None\n",
+     "from loom_post.wasm.instructions import decode_instrs, read_valtype\n", [T_WARM]),
+    ("reads.output-digests", RC, 'self.store.get("output", digest, self.digests)',
+     'self.store.get("output", digest)', [T_WARM]),
     ("warm.lazy-github", "loom_post/commands/check.py",
      "from loom_post.cache import measure_sizes, open_store\n",
      "from loom_post.cache import measure_sizes, open_store\n"
