@@ -113,8 +113,8 @@ class _Shape:
     """One function as a candidate: its bytes with the constant immediates
     cut out (the group key), its constant instructions and the spans of local
     indices past the parameters. `consts` holds the decoded body's own
-    instruction tuples (op, imm, start, end), not copies: every function of
-    the module has a shape until the groups are known, and a new record per
+    instruction tuples (op, imm, start, end), not copies: every candidate
+    (see _candidates) has a shape until the groups are known, and a new record per
     constant cost a tuple each (memory at the run's peak, and time)."""
 
     __slots__ = ("pos", "body", "decoded", "n_params", "consts", "locals_")

@@ -609,8 +609,8 @@ MUTATIONS = [
     ("msf.minimal-measure", MSF, "sum(_entry_len(m.minimal_size()) for m in members), fixed + shared_min)",
      "sum(_entry_len(m.minimal_size()) for m in members) + 10 ** 9, fixed + shared_min)",
      k([T_MSF], "not raw")),
-    ("msf.protected", MSF, "        if index in protected:\n            continue\n        shape",
-     "        if False:\n            continue\n        shape", k([T_MSF], "protected")),
+    ("msf.protected", MSF, "        if index in protected:\n            continue\n        decoded",
+     "        if False:\n            continue\n        decoded", k([T_MSF], "protected")),
     ("msf.understood", MSF, "return (module.code and funcindex.understood(module)",
      "return (module.code", k([T_MSF], "linking")),
     ("msf.wasm-bindgen-input", MSF, "and not module.custom_sections(_WBINDGEN))", ")",
@@ -623,6 +623,15 @@ MUTATIONS = [
      "        if False:\n            continue\n        t = ", k([T_MSF], "not raw")),
     ("msf.type-reused", MSF, "        if _signature(*t) == sig:\n            return i, 0",
      "        if False:\n            return i, 0", k([T_MSF], "reused")),
+    # only functions alike in signature, instruction count and locals are shaped
+    # (module-passes)
+    ("msf.candidates-only", MSF, "return [pos for pos, bucket in where if seen[bucket] > 1]",
+     "return [pos for pos, _bucket in where]", k([T_MSF], "alike")),
+    ("msf.candidates-pairs", MSF, "return [pos for pos, bucket in where if seen[bucket] > 1]",
+     "return [pos for pos, bucket in where if seen[bucket] > 2]", k([T_MSF], "alike")),
+    ("msf.candidates-implied-only", MSF,
+     "declared = module.data[start:start + decoded.code_start - decoded.start]",
+     "declared = module.data[start:module.code[pos].end]", k([T_MSF], "alike")),
     # -- the run's shared store of decoded bodies: each body decoded once -------
     ("bodies.keyed-lookup", BOD, "found = self._by_bytes.get(data)", "found = None",
      [T_BOD]),
