@@ -27,6 +27,7 @@ from loom_post.wasm.sections import ENCODERS, encode_function_section, encode_na
 
 _REF_OPS = ("call", "return_call", "ref.func")
 REF_ROWS = frozenset(op for op in opcodes.ALL if op.name in _REF_OPS)  # one u32 immediate each
+_REF_ROW_TUPLE = tuple(sorted(REF_ROWS, key=lambda op: _REF_OPS.index(op.name)))
 _FOREIGN = ("linking", "reloc.", "metadata.code.")
 
 
@@ -69,11 +70,21 @@ def _spans(data, bodies):
     found = None if bodies is None else bodies.known_references(data)
     if found is None:
         decoded = decode_body(data, 0, len(data)) if bodies is None else bodies.of_bytes(data)
-        rows = REF_ROWS
-        found = [(s + len(info.opcode_bytes), e, imm) for info, imm, s, e in decoded.instrs
-                 if info in rows]
+        found = _scan(decoded.instrs)
         if bodies is not None:   # a later pass of the run (or the guard's rerun) reads them again
             bodies.note_references(data, found)
+    return found
+
+
+def _scan(instrs):
+    """[(start, end, target)] of the function-index immediates among a body's
+    decoded instructions: a look at each row, a tuple for each reference."""
+    found = []
+    call, return_call, ref_func = _REF_ROW_TUPLE
+    for ins in instrs:
+        info = ins[0]
+        if info is call or info is return_call or info is ref_func:
+            found.append((ins[2] + len(info.opcode_bytes), ins[3], ins[1]))
     return found
 
 
