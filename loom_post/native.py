@@ -28,9 +28,10 @@ import sys
 
 # The modules worth compiling, measured (docs/speed.md, "The compiled
 # build"): compiling the other seven of the passes and the format layer made
-# runs no faster (1.02x, 1.00x, 0.99x the CPU of these six) and the install
-# slower. cse, stack_types and zero_sets have a .pxd of static types beside
-# them.
+# runs no faster (1.02x, 1.00x, 0.99x the CPU of the first six) and the install
+# slower. funcindex (the module passes' reference scan and index rewriting,
+# docs/speed.md "Module passes") was added later. All but leb128 and
+# merge_similar have a .pxd of static types beside them.
 HOT = (
     "loom_post.wasm.instructions",
     "loom_post.wasm.leb128",
@@ -38,6 +39,7 @@ HOT = (
     "loom_post.passes.cse",
     "loom_post.passes.zero_sets",
     "loom_post.passes.merge_similar",
+    "loom_post.passes.funcindex",
 )
 
 # How setup.py (and the tests that compile into a copy) call Cython: annotations

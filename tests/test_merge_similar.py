@@ -435,7 +435,7 @@ def test_raw_cargo_modules_behave_the_same(name):
 
 
 def test_shapes_hold_the_decoded_instructions_not_copies():
-    """Every function has a shape until the groups are known (the run's
+    """Every candidate has a shape until the groups are known (the run's
     peak memory): its constants are the decoded body's own instruction tuples,
     and the group key is the body with just their immediates cut out."""
     data = _pair(3, 2)
@@ -447,3 +447,52 @@ def test_shapes_hold_the_decoded_instructions_not_copies():
         assert [c[0].name for c in shape.consts] == ["i32.const"] * 2
         cut = b"".join(shape.key(None)[1])
         assert len(cut) == len(shape.body) - sum(c[3] - c[2] - 1 for c in shape.consts)
+
+
+def _all_shapes_groups(module):
+    """The groups as keyed over every function (what _groups did before it
+    shaped only the candidates): [(signature, [position])]."""
+    from loom_post.passes.bodies import Bodies
+    bodies, by_key = Bodies(), {}
+    for pos in range(len(module.code)):
+        shape = merge_similar._Shape(module, pos, bodies)
+        if shape.consts:
+            sig = module.func_type(module.func_index(pos))
+            by_key.setdefault(shape.key(sig), []).append(pos)
+    return [(key[0], members) for key, members in by_key.items() if len(members) > 1]
+
+
+ALIKE = """(module
+  (func $a (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+  (func $b (param i32) (result i32) (i32.add (local.get 0) (i32.const 1000000)))
+  (func $c (param i32) (result i32) (local i64) (i32.add (local.get 0) (i32.const 2)))
+  (func $d (param i32) (result i32) (i32.sub (local.get 0) (i32.const 3)))
+  (func $e (param i64) (result i64) (i64.add (local.get 0) (i64.const 1)))
+  (func $f (param i32) (result i32) (i32.add (i32.add (local.get 0) (i32.const 1)) (i32.const 1))))"""
+
+
+def test_only_functions_alike_in_signature_count_and_locals_are_shaped(monkeypatch):
+    """Constants are cut out only of functions that share their signature,
+    instruction count and locals with another (equal keys imply all three);
+    the groups are exactly, and in the same order, those keyed over every
+    function: constants of other widths (a longer body), padded LEB128s,
+    random near-duplicates."""
+    data = wat(ALIKE)
+    m = read_module(data)
+    shaped = []
+    real = merge_similar._Shape
+
+    def counting(module, pos, bodies):
+        shaped.append(pos)
+        return real(module, pos, bodies)
+    monkeypatch.setattr(merge_similar, "_Shape", counting)
+    groups = merge_similar._groups(m, set())
+    assert shaped == [0, 1, 3]   # not $c (locals), $e (signature), $f (count)
+    monkeypatch.setattr(merge_similar, "_Shape", real)
+    assert [(sig, [s.pos for s in ms]) for sig, ms in groups] == \
+        [(((0x7F,), (0x7F,)), [0, 1])] == _all_shapes_groups(m)
+    modules = [data, wat(MODULE)] + [_random_module(random.Random(s)) for s in range(20)]
+    for data in modules + [pad_module(d) for d in modules]:
+        m = read_module(data)
+        got = [(sig, [s.pos for s in ms]) for sig, ms in merge_similar._groups(m, set())]
+        assert got == _all_shapes_groups(m)

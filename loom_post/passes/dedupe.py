@@ -60,7 +60,8 @@ class DedupeFunctionsPass(ModulePass):
             return
         order = [pos for pos in range(len(module.code)) if module.func_index(pos) not in target]
         try:
-            funcindex.rewrite(module, refs, funcindex.Layout(module, order, target))
+            layout = funcindex.Layout(module, order, target)
+            funcindex.rewrite(module, [spans for _chunks, spans in refs], layout)
         except (ValueError, IndexError):
             return  # a section this pass cannot rewrite: leave the module alone
         stats.count("functions_removed", len(target))

@@ -4,7 +4,7 @@ that remove or reorder defined functions (dedupe-functions, renumber-functions).
 A `Layout` says which defined functions stay, in which order, and where a
 removed one's references go. `rewrite(module, refs, layout)` then writes the
 code section (bodies in the new order, `call`/`return_call`/`ref.func`
-immediates mapped), the function section, and every other place a function
+immediates mapped: only those spliced, the bytes between them copied), the function section, and every other place a function
 index lives: global initializers, exports, start, element segments (all
 encodings) and the `name` section (function, local and label names, moved with
 their function; a removed function's are dropped).
@@ -27,6 +27,7 @@ from loom_post.wasm.sections import ENCODERS, encode_function_section, encode_na
 
 _REF_OPS = ("call", "return_call", "ref.func")
 REF_ROWS = frozenset(op for op in opcodes.ALL if op.name in _REF_OPS)  # one u32 immediate each
+_REF_ROW_TUPLE = tuple(sorted(REF_ROWS, key=lambda op: _REF_OPS.index(op.name)))
 _FOREIGN = ("linking", "reloc.", "metadata.code.")
 
 
@@ -45,23 +46,46 @@ def body(module, pos):
     return module.data[entry.body_start:entry.end]
 
 
+def spans(module, pos, bodies=None):
+    """[(start, end, target)] of one body's function-index immediates, offsets
+    relative to the body; DecodeError when it does not decode. `bodies`: the
+    run's store of decoded bodies (bodies.Bodies), or None."""
+    return _spans(body(module, pos), bodies)
+
+
 def references(module, pos, bodies=None):
-    """(body chunks between references, [(start, end, target)]) of one body,
-    offsets relative to the body; DecodeError when it does not decode.
-    `bodies`: the run's store of decoded bodies (bodies.Bodies), or None."""
+    """(body chunks between references, spans) of one body: what
+    dedupe-functions compares."""
     data = body(module, pos)
-    spans = None if bodies is None else bodies.known_references(data)
-    if spans is None:
-        decoded = decode_body(data, 0, len(data)) if bodies is None else bodies.of_bytes(data)
-        rows = REF_ROWS
-        spans = [(s + len(info.opcode_bytes), e, imm) for info, imm, s, e in decoded.instrs
-                 if info in rows]
+    found = _spans(data, bodies)
     chunks, last = [], 0
-    for s, e, _t in spans:
+    for s, e, _t in found:
         chunks.append(data[last:s])
         last = e
     chunks.append(data[last:])
-    return tuple(chunks), spans
+    return tuple(chunks), found
+
+
+def _spans(data, bodies):
+    found = None if bodies is None else bodies.known_references(data)
+    if found is None:
+        decoded = decode_body(data, 0, len(data)) if bodies is None else bodies.of_bytes(data)
+        found = _scan(decoded.instrs)
+        if bodies is not None:   # a later pass of the run (or the guard's rerun) reads them again
+            bodies.note_references(data, found)
+    return found
+
+
+def _scan(instrs):
+    """[(start, end, target)] of the function-index immediates among a body's
+    decoded instructions: a look at each row, a tuple for each reference."""
+    found = []
+    call, return_call, ref_func = _REF_ROW_TUPLE
+    for ins in instrs:
+        info = ins[0]
+        if info is call or info is return_call or info is ref_func:
+            found.append((ins[2] + len(info.opcode_bytes), ins[3], ins[1]))
+    return found
 
 
 def find(target, index):
@@ -89,11 +113,12 @@ class Layout:
         return self.new_index.get(index)
 
 
-def rewrite(module, refs, layout):
+def rewrite(module, spans, layout):
     """Apply `layout` to `module` (through set_code_payload / set_payload);
-    DecodeError, IndexError or ValueError leave the module untouched."""
+    `spans`: each body's, by position (see spans()). DecodeError, IndexError
+    or ValueError leave the module untouched."""
     payloads = _sections(module, layout)
-    code = _code(module, refs, layout)
+    code = _code(module, spans, layout)
     module.set_code_payload(code)
     for sec, payload in payloads:
         module.set_payload(sec, payload)
@@ -105,14 +130,17 @@ def _index(new, old, width):
     return encode_u(new) if width == size_u(old) else encode_u_width(new, width)
 
 
-def _code(module, refs, layout):
+def _code(module, spans, layout):
     data = module.data
     count_width = module.code[0].start - module.code_section.payload_start
     parts = [_index(len(layout.order), len(module.code), count_width)]
+    # (old index, width) -> its new immediate, b"" when unchanged: a function
+    # is called from many places, each mapped and written once
+    immediates = {}
     for pos in layout.order:
         entry = module.code[pos]
         old = data[entry.body_start:entry.end]
-        new = _body(old, refs[pos][1], layout)
+        new = _body(old, spans[pos], layout, immediates)
         if new is old:
             parts.append(data[entry.start:entry.end])
         else:
@@ -120,13 +148,17 @@ def _code(module, refs, layout):
     return b"".join(parts)
 
 
-def _body(old, spans, layout):
+def _body(old, spans, layout, immediates):
     parts, last = [], 0
     for s, e, t in spans:
-        new = layout.ref(t)
-        if new != t:
+        key = (t, e - s)
+        imm = immediates.get(key)
+        if imm is None:
+            new = layout.ref(t)
+            imm = immediates[key] = b"" if new == t else _index(new, t, e - s)
+        if imm:
             parts.append(old[last:s])
-            parts.append(_index(new, t, e - s))
+            parts.append(imm)
             last = e
     if not parts:
         return old

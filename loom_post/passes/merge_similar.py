@@ -41,10 +41,12 @@ Why it is safe
     the thunk no longer has (the shared body has no name).
 
 What it costs
-    Every body is read once to find its constants, from the run's store of
-    decoded bodies (passes/bodies.py: decoded here, the function phase finds
-    it again); bodies are grouped by
-    their bytes with the constant immediates left out (a dict lookup each). A
+    Every body is decoded once, into the run's store of decoded bodies
+    (passes/bodies.py: the function phase finds it there). Only functions
+    that share their signature, instruction count and locals with another
+    (a tenth of the instructions on the large corpus modules) are read to
+    find their constants and grouped by their bytes with the constant
+    immediates left out (a dict lookup each). A
     group is merged only when the bytes it saves are strictly positive,
     counted exactly: the members' code entries (size prefixes included) against
     the thunks' entries, the shared body's entry, its function-section entry
@@ -111,8 +113,8 @@ class _Shape:
     """One function as a candidate: its bytes with the constant immediates
     cut out (the group key), its constant instructions and the spans of local
     indices past the parameters. `consts` holds the decoded body's own
-    instruction tuples (op, imm, start, end), not copies: every function of
-    the module has a shape until the groups are known, and a new record per
+    instruction tuples (op, imm, start, end), not copies: every candidate
+    (see _candidates) has a shape until the groups are known, and a new record per
     constant cost a tuple each (memory at the run's peak, and time)."""
 
     __slots__ = ("pos", "body", "decoded", "n_params", "consts", "locals_")
@@ -165,16 +167,36 @@ def _groups(module, protected, bodies=None):
     `bodies`: the run's store of decoded bodies (None: a store of its own)."""
     bodies = Bodies() if bodies is None else bodies
     by_key = {}
-    for pos in range(len(module.code)):
+    for pos in _candidates(module, protected, bodies):
         index = module.func_index(pos)
-        if index in protected:
-            continue
         shape = _Shape(module, pos, bodies)
         if shape.consts:
             # by signature, not type index: equal types at two indices (rustc
             # emits them) would otherwise get two identical shared bodies
             by_key.setdefault(shape.key(module.func_type(index)), []).append(shape)
     return [(key[0], members) for key, members in by_key.items() if len(members) > 1]
+
+
+def _candidates(module, protected, bodies):
+    """The positions, in order, of the unprotected functions that share their
+    signature, instruction count and locals declaration with another one
+    (DecodeError when a body does not decode). Equal group keys imply all
+    three (the key's first chunk holds the locals and ends on an instruction
+    boundary, as does every chunk, so both bodies decode to as many
+    instructions), so only these can form a group; cutting out the constants
+    of the others (most of the code) was most of this pass's time."""
+    seen, where = {}, []
+    for pos in range(len(module.code)):
+        index = module.func_index(pos)
+        if index in protected:
+            continue
+        decoded = bodies.get(module, pos)   # every body: the function phase reads them next
+        start = module.code[pos].body_start
+        declared = module.data[start:start + decoded.code_start - decoded.start]
+        bucket = (module.func_type(index), len(decoded.instrs), declared)
+        seen[bucket] = seen.get(bucket, 0) + 1
+        where.append((pos, bucket))
+    return [pos for pos, bucket in where if seen[bucket] > 1]
 
 
 class _Merge:

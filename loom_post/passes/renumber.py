@@ -44,8 +44,8 @@ class RenumberFunctionsPass(ModulePass):
         if len(module.code) + module.num_imported_funcs <= 128:
             return  # every index is one byte already
         try:
-            refs = [funcindex.references(module, pos, bodies) for pos in range(len(module.code))]
-            counts = _counts(module, refs)
+            spans = [funcindex.spans(module, pos, bodies) for pos in range(len(module.code))]
+            counts = _counts(module, spans)
         except (ValueError, IndexError):
             return
         n_imp = module.num_imported_funcs
@@ -53,7 +53,7 @@ class RenumberFunctionsPass(ModulePass):
         if order == list(range(len(module.code))):
             return
         try:
-            funcindex.rewrite(module, refs, funcindex.Layout(module, order))
+            funcindex.rewrite(module, spans, funcindex.Layout(module, order))
         except (ValueError, IndexError):
             return
         moved = sum(1 for new, old in enumerate(order) if new != old)
@@ -61,10 +61,10 @@ class RenumberFunctionsPass(ModulePass):
         stats.functions_changed = moved
 
 
-def _counts(module, refs):
+def _counts(module, spans):
     counts = {}
-    for _chunks, spans in refs:
-        for _s, _e, t in spans:
+    for found in spans:
+        for _s, _e, t in found:
             counts[t] = counts.get(t, 0) + 1
     for index in funcindex.other_references(module):
         counts[index] = counts.get(index, 0) + 1
