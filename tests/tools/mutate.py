@@ -685,6 +685,14 @@ MUTATIONS = [
      "elif kind == 7 and (imm is None or type(imm) is not str):", [T_CODEC]),
     ("codec.encode-marks", INS, "marks.append((at, len(out), imm))", "marks.append((at, at + 1, imm))",
      [T_CODEC]),
+    # a rewrite of a minimal body copies the original's own tuples (function-phase)
+    ("reuse.identity", INS, "if j < n and orig[j] is ins:", "if j < n and orig[j][2] == ins[2]:",
+     [T_CODEC]),
+    ("reuse.flush-resets", INS, "        run_start = run_end = 0\n        info, imm",
+     "        info, imm", [T_CODEC]),
+    ("reuse.copied-marks", INS, "if firsts[data[s]] and ins[0] in marked:", "if False:", [T_CODEC]),
+    ("reuse.mark-offset", INS, "len(out) + (s - run_start) + len(ins[0].opcode_bytes),",
+     "len(out) + (s - run_start),", [T_CODEC]),
     # shared offsets and constants held by reference (cold-alloc)
     ("alloc.offsets-bound", INS, "after = offsets[pos] if pos < shared else pos",
      "after = offsets[pos]", [T_CODEC]),
