@@ -14,7 +14,7 @@ encode it to know its minimal size.
 from loom_post.wasm import opcodes as O
 from loom_post.wasm.errors import DecodeError, UnknownInstruction
 from loom_post.wasm.leb128 import (encode_s, encode_u, read_s32, read_s33, read_s64, read_u32,
-                     read_u64, size_s)
+                     read_u64, size_s, size_u)
 
 _SINGLE = O.SINGLE
 # each one-byte opcode's immediate kind, read without the row's attribute
@@ -573,11 +573,11 @@ def instr_size(info, imm):
     if kind == 0:
         return base
     if kind == 1:
-        return base + (1 if imm < 0x80 else len(encode_u(imm)))
+        return base + (1 if imm < 0x80 else size_u(imm))
     if kind == 2 or kind == 3:
         return base + size_s(imm)
     if kind == 6:
         align, mem, offset = imm
-        n = (1 if offset < 0x80 else len(encode_u(offset)))
-        return base + n + (1 + len(encode_u(mem)) if mem else 1)
+        n = (1 if offset < 0x80 else size_u(offset))
+        return base + n + (1 + size_u(mem) if mem else 1)
     return base + len(encode_imm(info, imm))
