@@ -46,7 +46,8 @@ cache.output-digest (their lines moved) 34/34.
 On the merged tree of that round (registry-source, cold-alloc, warm-lookup;
 2026-12-02 evening): reg. 7/7, alloc. 6/6, warm. 31/31, codec. 13/13,
 guard.cached-reference and cache.output-digest 2/2. A hit's counters in the
-pass's order (lead): warm.counters-in-order 1/1.
+pass's order (lead): warm.counters-in-order 1/1. The encoder copying a minimal
+body's own instructions (function-phase): reuse. 4/4.
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
