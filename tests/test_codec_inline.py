@@ -137,3 +137,34 @@ def test_offsets_past_the_shared_table_are_exact_and_not_kept():
     assert [ins[2:] for ins in body.instrs[-400:]] == [(k, k + 1) for k in range(n - 398, n + 2)]
     assert body.instrs[-1][0] is END and body.instrs[0][0] is NOP
     assert body.instrs[-1][3] is not again.instrs[-1][3]
+
+
+def _rewrites(orig):
+    """Rewrites of `orig` as passes make them, and the ways one could go wrong:
+    kept, removed, inserted, reordered, repeated and equal-but-not-same tuples."""
+    new_get, new_call = (GET, 300, -1, -1), (CALL, 7, -1, -1)
+    yield list(orig)
+    yield [ins for i, ins in enumerate(orig) if i % 3]                   # removals
+    yield [x for ins in orig for x in (ins, new_get)]                    # insertions
+    yield orig[:5] + [new_call] + orig[9:] + [new_get]
+    yield orig[10:] + orig[:10]                                          # reordered
+    yield orig + orig[:4]                                                # repeated
+    yield [tuple(list(ins)) if i % 2 else ins for i, ins in enumerate(orig)]  # equal copies
+    yield [(ins[0], ins[1], ins[2] + 1, ins[3]) if ins[0] is GET else ins for ins in orig]
+    yield [(GET, 99, ins[2], ins[3]) if i == 7 else ins for i, ins in enumerate(orig)]  # a span
+
+
+def test_reusing_a_minimal_body_gives_the_bytes_and_marks_of_encoding_it():
+    """encode_body_marked with a `source` copies the source's own tuples from
+    its bytes and encodes any other: the same result as encoding everything."""
+    instrs = [(op, imm, 0, 0) for op, imm in _instrs()]
+    data = encode_body([(2, 0x7E)], instrs) + b"\x0b"
+    body = decode_body(data, 0, len(data))
+    assert body.minimal
+    marked = frozenset((CALL,))
+    for rewrite in _rewrites(body.instrs):
+        for groups in ([(2, 0x7E)], [(2, 0x7E), (1, 0x7F)]):
+            want = encode_body_marked(groups, rewrite, marked)
+            assert encode_body_marked(groups, rewrite, marked, (body.instrs, data)) == want
+            assert encode_body_marked(groups, rewrite, marked,
+                                      (body.instrs, bytearray(data))) == want

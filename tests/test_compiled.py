@@ -1,6 +1,6 @@
 """The optional compiled build of the hot modules (Cython, pure-Python mode).
 
-The `.pxd` files beside cse.py, stack_types.py, zero_sets.py and instructions.py give Cython
+The `.pxd` files beside cse.py, stack_types.py, zero_sets.py, instructions.py and leb128.py give Cython
 static types for those modules; plain Python never reads them. These tests
 compile the typed modules into a copy of the package as setup.py does
 (tests/native_build.py; skipped without Cython or a C compiler) and check that the compiled modules are the ones imported and
@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "kernel-sched", "kernel_sched.wasm")
 # The modules that have a .pxd beside them.
 TYPED = ["loom_post.passes.cse", "loom_post.wasm.stack_types", "loom_post.passes.zero_sets",
-         "loom_post.wasm.instructions"]
+         "loom_post.wasm.instructions", "loom_post.wasm.leb128"]
 # A small module of the corpus exercises more of each module than the example.
 CORPUS_PICK = ("jsquash-squoosh-hqx.wasm", "wasm-gzip.wasm")
 

@@ -79,12 +79,12 @@ def _append(path, text):
 @pytest.mark.parametrize("change", [
     # an edit after the build: Python itself would load the stale .so
     lambda pkg: _append(os.path.join(pkg, "wasm", "leb128.py"), "\n# edited\n"),
-    # static types added beside it are part of what was compiled
+    # its static types (the .pxd beside it) are part of what was compiled
     lambda pkg: _append(os.path.join(pkg, "wasm", "leb128.pxd"), "# types\n"),
     # no manifest: an extension file left over from an older build
     lambda pkg: os.remove(os.path.join(pkg, native.MANIFEST)),
     lambda pkg: _append(os.path.join(pkg, native.MANIFEST), "not json"),
-], ids=["edited-source", "added-pxd", "no-manifest", "corrupt-manifest"])
+], ids=["edited-source", "edited-pxd", "no-manifest", "corrupt-manifest"])
 def test_a_stale_build_loads_python(compiled_tree, tmp_path, change):
     assert _probe(_variant(compiled_tree, tmp_path, change)) == "python"
 
@@ -119,8 +119,10 @@ def test_a_package_in_a_zip_is_left_to_pythons_own_finders(tmp_path):
 
 def test_the_digest_covers_each_source_file(tmp_path):
     pkg = copy_package(str(tmp_path))
+    pxd = os.path.join(pkg, "wasm", "leb128.pxd")
+    os.remove(pxd)      # leb128 has one: the digest without it, then with an empty one
     before = native.source_digest(pkg, NAME)
-    _append(os.path.join(pkg, "wasm", "leb128.pxd"), "")
+    _append(pxd, "")
     assert native.source_digest(pkg, NAME) != before   # an empty .pxd is still a file
     assert native.source_files(pkg, NAME)[0].endswith("leb128.py")
 

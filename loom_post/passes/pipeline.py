@@ -272,6 +272,9 @@ def _run_one(func, old_entry, passes, contexts, same=None):
     reencoder = None    # the stats of a pass that asked for re-encoding (compact)
     encoded = None      # (locals, instrs, bytes, references) last encoded
     refs = funcindex.REF_ROWS
+    # a minimal original's instructions are copied from its bytes when encoding
+    # what the passes made of them
+    source = (original[1], same[0]) if same is not None else None
     for p, ctx in zip(passes, contexts):
         stats = base.PassStats(p.name)
         before = (func.locals, func.instrs)
@@ -284,8 +287,8 @@ def _run_one(func, old_entry, passes, contexts, same=None):
             if encoded[0] is not func.locals or encoded[1] is not func.instrs:
                 # a pass that only asks for re-encoding (compact) leaves the very
                 # same lists: their encoding is already known
-                encoded = (func.locals, func.instrs) + encode_body_marked(func.locals,
-                                                                          func.instrs, refs)
+                encoded = (func.locals, func.instrs) + encode_body_marked(
+                    func.locals, func.instrs, refs, source)
             body = encoded[2]
             sizes.append(_entry(len(body)))
             stats.functions_changed = 1

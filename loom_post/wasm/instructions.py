@@ -14,7 +14,7 @@ encode it to know its minimal size.
 from loom_post.wasm import opcodes as O
 from loom_post.wasm.errors import DecodeError, UnknownInstruction
 from loom_post.wasm.leb128 import (encode_s, encode_u, read_s32, read_s33, read_s64, read_u32,
-                     read_u64, size_s)
+                     read_u64, size_s, size_u)
 
 _SINGLE = O.SINGLE
 # each one-byte opcode's immediate kind, read without the row's attribute
@@ -454,13 +454,70 @@ def encode_body(groups, instrs):
     return bytes(_encode_into(groups, instrs, _NONE_MARKED, None))
 
 
-def encode_body_marked(groups, instrs, marked):
+def encode_body_marked(groups, instrs, marked, source=None):
     """encode_body, and [(start, end, index)] of the index immediate of every
     instruction whose row is in `marked` (rows with one u32 immediate, e.g.
     the calls), offsets relative to the body: what a caller would otherwise
-    decode the new bytes again to find."""
+    decode the new bytes again to find. `source`: (instructions, bytes) of a
+    body decoded from those bytes with `Body.minimal` true, which `instrs`
+    was made from (a pass's rewrite of it): its instructions are copied, not
+    encoded."""
     marks = []
-    return bytes(_encode_into(groups, instrs, marked, marks)), marks
+    if source is None:
+        return bytes(_encode_into(groups, instrs, marked, marks)), marks
+    out = _encode_reusing(groups, instrs, marked, marks, source[0], _as_bytes(source[1]))
+    return bytes(out), marks
+
+
+def _encode_reusing(groups, instrs, marked, marks, orig, data):
+    """_encode_into for a rewrite of `orig`, a body decoded from `data` where
+    every instruction is written minimally: a tuple of `orig` in `instrs` is
+    its own encoding, copied from `data` by runs of consecutive ones (a
+    function pass keeps most of them: CSE inserts a few, zero-sets removes a
+    few); any other tuple is encoded. `orig`'s starts increase, so one index
+    moving forward finds each of its tuples `instrs` kept in order (a tuple
+    found out of order is encoded, and so is one merely equal to one of
+    `orig`'s: only the very tuple is known to come from `data`)."""
+    out = bytearray(encode_locals(groups))
+    # the first byte of each marked row: a copied instruction is looked up in
+    # `marked` only when it starts with one
+    firsts = bytearray(256)
+    for info in marked:
+        firsts[info.opcode_bytes[0]] = 1
+    j, n = 0, len(orig)
+    run_start = run_end = 0     # data[run_start:run_end]: to copy, not yet written
+    for ins in instrs:
+        if j < n and orig[j] is not ins and ins[2] >= 0:
+            s = ins[2]
+            while j < n:        # skip the originals the rewrite removed
+                start = orig[j][2]
+                if start >= s:
+                    break
+                j += 1
+        if j < n and orig[j] is ins:
+            j += 1
+            s = ins[2]
+            if s != run_end:
+                out += data[run_start:run_end]
+                run_start = s
+            run_end = ins[3]
+            if firsts[data[s]] and ins[0] in marked:  # its immediate ends the instruction
+                marks.append((len(out) + (s - run_start) + len(ins[0].opcode_bytes),
+                              len(out) + (run_end - run_start), ins[1]))
+            continue
+        out += data[run_start:run_end]
+        run_start = run_end = 0
+        info, imm = ins[0], ins[1]
+        out += info.opcode_bytes
+        at = len(out)
+        if info.imm == 1 and imm < 0x80:    # the new local.get and local.tee
+            out.append(imm)
+        else:
+            out += encode_imm(info, imm)
+        if info in marked:
+            marks.append((at, len(out), imm))
+    out += data[run_start:run_end]
+    return out
 
 
 _NONE_MARKED = frozenset()
@@ -516,11 +573,11 @@ def instr_size(info, imm):
     if kind == 0:
         return base
     if kind == 1:
-        return base + (1 if imm < 0x80 else len(encode_u(imm)))
+        return base + (1 if imm < 0x80 else size_u(imm))
     if kind == 2 or kind == 3:
         return base + size_s(imm)
     if kind == 6:
         align, mem, offset = imm
-        n = (1 if offset < 0x80 else len(encode_u(offset)))
-        return base + n + (1 + len(encode_u(mem)) if mem else 1)
+        n = (1 if offset < 0x80 else size_u(offset))
+        return base + n + (1 + size_u(mem) if mem else 1)
     return base + len(encode_imm(info, imm))

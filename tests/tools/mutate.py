@@ -56,6 +56,9 @@ A hit reading the framing
 only and hashing its output once (module-reads): reads. 6/6, with the four
 whose lines moved (val.accept-everything, cache.checksum, cache.output-digest,
 warm.no-validator-on-hit) 10/10.
+The encoder copying a minimal body's own instructions (function-phase):
+reuse. 4/4. Merge-similar's candidates and renumber's spans (module-passes):
+msf.candidates-*, msf.protected, bodies.* 7/7.
 
 How to run (from the repository root; not part of CI, stdlib only):
     python3 tests/tools/mutate.py                 # every mutation, 2 at a time
@@ -729,6 +732,14 @@ MUTATIONS = [
      "elif kind == 7 and (imm is None or type(imm) is not str):", [T_CODEC]),
     ("codec.encode-marks", INS, "marks.append((at, len(out), imm))", "marks.append((at, at + 1, imm))",
      [T_CODEC]),
+    # a rewrite of a minimal body copies the original's own tuples (function-phase)
+    ("reuse.identity", INS, "if j < n and orig[j] is ins:", "if j < n and orig[j][2] == ins[2]:",
+     [T_CODEC]),
+    ("reuse.flush-resets", INS, "        run_start = run_end = 0\n        info, imm",
+     "        info, imm", [T_CODEC]),
+    ("reuse.copied-marks", INS, "if firsts[data[s]] and ins[0] in marked:", "if False:", [T_CODEC]),
+    ("reuse.mark-offset", INS, "len(out) + (s - run_start) + len(ins[0].opcode_bytes),",
+     "len(out) + (s - run_start),", [T_CODEC]),
     # shared offsets and constants held by reference (cold-alloc)
     ("alloc.offsets-bound", INS, "after = offsets[pos] if pos < shared else pos",
      "after = offsets[pos]", [T_CODEC]),
