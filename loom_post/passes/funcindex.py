@@ -2,12 +2,13 @@
 that remove or reorder defined functions (dedupe-functions, renumber-functions).
 
 A `Layout` says which defined functions stay, in which order, and where a
-removed one's references go. `rewrite(module, refs, layout)` then writes the
+removed one's references go. `rewrite(module, spans, layout)` then writes the
 code section (bodies in the new order, `call`/`return_call`/`ref.func`
-immediates mapped: only those spliced, the bytes between them copied), the function section, and every other place a function
-index lives: global initializers, exports, start, element segments (all
-encodings) and the `name` section (function, local and label names, moved with
-their function; a removed function's are dropped).
+immediates mapped: only those spliced, the bytes between them copied), the
+function section, and every other place a function index lives: global
+initializers, exports, start, element segments (all encodings) and the `name`
+section (function, local and label names, moved with their function; a
+removed function's are dropped).
 
 Widths: in the code section an index, a body size or the count that was written
 minimally is written minimally again; a padded one keeps its width (a new value

@@ -90,9 +90,10 @@ class ResultsCache:
             return figures, None
         # the output is stored apart, under its own digest, so that it is hashed
         # once (the run's digests: the store's checksum, this check, the sizes' key)
-        digest = figures.get("out_sha256")
-        out = self.store.get("output", digest, self.digests) if isinstance(digest, str) else None
-        if out is None or self.digests.sha256(out).hex() != digest:
+        out_digest = figures.get("out_sha256")   # (the name `digest` is the key's function)
+        out = (self.store.get("output", out_digest, self.digests)
+               if isinstance(out_digest, str) else None)
+        if out is None or self.digests.sha256(out).hex() != out_digest:
             return None
         return figures, out
 

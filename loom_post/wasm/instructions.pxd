@@ -22,10 +22,13 @@ cpdef tuple _read_memarg(bytes data, Py_ssize_t pos)
                sign=Py_ssize_t, offsets=list, shared=Py_ssize_t)
 cpdef tuple _decode_instrs(bytes data, Py_ssize_t pos, Py_ssize_t end)
 
-@cython.locals(out=bytearray, kind=Py_ssize_t, at=Py_ssize_t)
+@cython.locals(out=bytearray)
 cpdef bytearray _encode_into(groups, instrs, marked, marks)
 
+@cython.locals(kind=Py_ssize_t, at=Py_ssize_t)
+cdef _append_instrs(bytearray out, instrs, marked, marks)
+
 @cython.locals(out=bytearray, firsts=bytearray, j=Py_ssize_t, n=Py_ssize_t, s=Py_ssize_t,
-               run_start=Py_ssize_t, run_end=Py_ssize_t, at=Py_ssize_t, start=Py_ssize_t,
-               ins=tuple)
+               run_start=Py_ssize_t, run_end=Py_ssize_t, start=Py_ssize_t,
+               ins=tuple, fresh=list)
 cdef bytearray _encode_reusing(groups, instrs, marked, list marks, list orig, bytes data)

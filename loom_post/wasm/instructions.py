@@ -486,6 +486,7 @@ def _encode_reusing(groups, instrs, marked, marks, orig, data):
         firsts[info.opcode_bytes[0]] = 1
     j, n = 0, len(orig)
     run_start = run_end = 0     # data[run_start:run_end]: to copy, not yet written
+    fresh = []                  # instructions to encode (_append_instrs), not yet written
     for ins in instrs:
         if j < n and orig[j] is not ins and ins[2] >= 0:
             s = ins[2]
@@ -496,6 +497,9 @@ def _encode_reusing(groups, instrs, marked, marks, orig, data):
                 j += 1
         if j < n and orig[j] is ins:
             j += 1
+            if fresh:           # written first: a copied mark's offset counts them
+                _append_instrs(out, fresh, marked, marks)
+                fresh = []
             s = ins[2]
             if s != run_end:
                 out += data[run_start:run_end]
@@ -507,16 +511,9 @@ def _encode_reusing(groups, instrs, marked, marks, orig, data):
             continue
         out += data[run_start:run_end]
         run_start = run_end = 0
-        info, imm = ins[0], ins[1]
-        out += info.opcode_bytes
-        at = len(out)
-        if info.imm == 1 and imm < 0x80:    # the new local.get and local.tee
-            out.append(imm)
-        else:
-            out += encode_imm(info, imm)
-        if info in marked:
-            marks.append((at, len(out), imm))
+        fresh.append(ins)
     out += data[run_start:run_end]
+    _append_instrs(out, fresh, marked, marks)
     return out
 
 
@@ -527,6 +524,13 @@ def _encode_into(groups, instrs, marked, marks):
     """The body's bytes, written into one bytearray: a mark's offsets are its
     length before and after the immediate."""
     out = bytearray(encode_locals(groups))
+    _append_instrs(out, instrs, marked, marks)
+    return out
+
+
+def _append_instrs(out, instrs, marked, marks):
+    """`instrs` encoded at the end of `out` (a body's locals and any
+    instructions before them already there)."""
     append = out.append
     # Indices (kind 1), i32 constants (kind 2), memargs (6) and block types
     # (7) are most immediates and nearly always fit one or two bytes each:
@@ -563,7 +567,6 @@ def _encode_into(groups, instrs, marked, marks):
             append(0x40 if imm is None else imm)  # no type, or one value type
         else:
             out += encode_imm(info, imm)
-    return out
 
 
 def instr_size(info, imm):
