@@ -77,6 +77,9 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
     passes = passes if passes is not None else config.passes
     store = open_store(config)
     digests = Digests()   # this run's: the input and the output are each hashed once
+    guarded = settings.never_grow if never_grow is None else never_grow
+    optimize_for = optimize_for or settings.optimize_for
+    measures = reported_measures(measures, guarded, optimize_for)
     try:
         with locked(path, timeout=config.lock_timeout):
             data, st = read_snapshot(path, config.max_input_size)
@@ -93,10 +96,8 @@ def optimize_one(path, config, output=None, keep_dwarf=False, jobs=1, passes=Non
                 outcome.optimized = False
                 outcome.result = OptimizeResult.unchanged(data, module)
             else:
-                guarded = settings.never_grow if never_grow is None else never_grow
                 outcome.result = optimize(data, module, passes=passes, keep_dwarf=keep_dwarf,
-                                          jobs=jobs, never_grow=guarded,
-                                          optimize_for=optimize_for or settings.optimize_for,
+                                          jobs=jobs, never_grow=guarded, optimize_for=optimize_for,
                                           cache=store, digests=digests)
                 outcome.notes.extend(outcome.result.notes)
             _store(path, output, outcome, st)
@@ -120,13 +121,26 @@ def missing_baseline_note(baseline):
             f"not checked; `loom-post baseline` records it")
 
 
+def reported_measures(asked, guarded, optimize_for):
+    """The compressed sizes a run reports besides code and file: those asked
+    for, plus gzip when the never-grow guard or optimize-for involves it.
+    gzip -9 of input and output is a fifth of a cold run on a 1 MB module
+    (docs/speed.md), so a run that guards only code or file does not pay for
+    it unless asked (`--gzip`); brotli (~5 s per MB) is reported only when asked."""
+    wanted = set(asked)
+    if "gzip" in (guarded or ()) or optimize_for == "gzip":
+        wanted.add("gzip")
+    return tuple(m for m in MEASURES if m in wanted)
+
+
 def _gate(path, outcome, config, settings, measures, first_run=False, store=None,
           digests=None):
-    """The budgets' verdict, with the sizes reports show measured: code, file
-    and gzip always (cheap), brotli when a budget needs it or it was asked for."""
+    """The budgets' verdict, with the sizes reports show measured: code and file
+    always, `measures` (reported_measures) and those a budget needs. A size
+    the never-grow guard measured anyway is reported too (Sizes.put)."""
     from loom_post.budget.measures import measures_needed
     r = outcome.result
-    wanted = {"code", "file", "gzip"} | set(measures) | set(
+    wanted = {"code", "file"} | set(measures) | set(
         measures_needed(settings, optimizing=True))
     for sizes in (r.sizes_before, r.sizes_after):
         measure_sizes(sizes, [m for m in MEASURES if m in wanted], store, digests)

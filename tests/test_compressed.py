@@ -401,9 +401,74 @@ def test_optimize_default_guard_and_never_grow_code(project, capsys):
     assert m["never_grow"] == ["code"] and m["functions_changed"] == 1
     new = (project / "app.wasm").read_bytes()
     assert len(new) < len(data) and gz(new) > gz(data)
-    assert m["gzip_bytes_before"] == gz(data) and m["gzip_bytes_after"] == gz(new)
+    # gzip is neither guarded nor asked for: not measured (a fifth of a large run)
+    assert "gzip_bytes_before" not in m and "gzip_bytes_after" not in m
     assert m["file_bytes_before"] == len(data) and m["file_bytes_after"] == len(new)
     assert run_hot(new, 3) == run_hot(data, 3)
+
+
+@pytest.mark.parametrize("argv,reported", [
+    ((), True),                                        # gzip guarded by default
+    (("--never-grow", "code"), False),
+    (("--never-grow", "code,file"), False),
+    (("--never-grow", "code", "--gzip"), True),
+    (("--never-grow", "code", "--optimize-for", "gzip"), True),
+    (("--never-grow", "code,gzip"), True),
+])
+def test_optimize_reports_gzip_when_guarded_or_asked(project, capsys, argv, reported):
+    data = cse_grows_gzip()
+    (project / "app.wasm").write_bytes(data)
+    code, out, _ = cli(capsys, "optimize", "app.wasm", "-o", "out.wasm", "--format", "json",
+                       "--no-cache", *argv)
+    [m] = json.loads(out)["modules"]
+    assert code == 0 and ("gzip_bytes_before" in m) == reported
+    if reported:
+        new = (project / "out.wasm").read_bytes()
+        assert m["gzip_bytes_before"] == gz(data) and m["gzip_bytes_after"] == gz(new)
+
+
+# one function with nothing to rewrite: the guard measures nothing, so what the
+# report shows comes from the reporting rule alone
+_NOTHING_TO_DO = bytes.fromhex("0061736d01000000" "010401600000" "03020100" "0a040102000b")
+
+
+@pytest.mark.parametrize("argv,reported", [
+    ((), True),
+    (("--never-grow", "code"), False),
+    (("--never-grow", "code,gzip"), True),
+    (("--never-grow", "code", "--optimize-for", "gzip"), True),
+])
+def test_optimize_reports_gzip_by_the_rule_when_nothing_changes(project, capsys, argv,
+                                                                 reported):
+    (project / "app.wasm").write_bytes(_NOTHING_TO_DO)
+    code, out, _ = cli(capsys, "optimize", "app.wasm", "--format", "json", "--no-cache", *argv)
+    [m] = json.loads(out)["modules"]
+    assert code == 0 and m["functions_changed"] == 0
+    assert m.get("gzip_bytes_after") == (gz(_NOTHING_TO_DO) if reported else None)
+
+
+@pytest.mark.parametrize("keys,reported", [
+    ("", True),
+    ('never-grow = ["code"]\n', False),
+    ('never-grow = ["code"]\noptimize-for = "gzip"\n', True),
+])
+def test_measure_only_module_reports_gzip_by_the_rule(project, capsys, keys, reported):
+    # optimize = false: no guard runs, so only the reporting rule measures gzip
+    (project / "app.wasm").write_bytes(_NOTHING_TO_DO)
+    config = "optimize = false\n" + keys
+    (project / "loom-post.toml").write_text(config)
+    code, out, _ = cli(capsys, "optimize", "app.wasm", "--format", "json", "--no-cache")
+    [m] = json.loads(out)["modules"]
+    assert code == 0 and m.get("gzip_bytes_after") == (gz(_NOTHING_TO_DO) if reported else None)
+
+
+def test_optimize_reports_gzip_a_budget_needs(project, capsys):
+    data = cse_grows_gzip()
+    (project / "app.wasm").write_bytes(data)
+    (project / "loom-post.toml").write_text('never-grow = ["code"]\nmax-gzip-size = "1 MB"\n')
+    code, out, _ = cli(capsys, "optimize", "app.wasm", "--format", "json", "--no-cache")
+    [m] = json.loads(out)["modules"]
+    assert code == 0 and m["gzip_bytes_after"] == gz((project / "app.wasm").read_bytes())
 
 
 def test_optimize_never_grow_option_wins_over_the_configuration(project, capsys):

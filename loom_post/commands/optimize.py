@@ -39,6 +39,9 @@ def add_parser(sub):
                    help="the size that wins when rewrites trade one against another, as "
                         "long as no never-grow size grows (default: the configured "
                         "`optimize-for`, else code)")
+    p.add_argument("--gzip", action="store_true",
+                   help="also report gzip -9 sizes (~0.1 s per MB; reported anyway when gzip "
+                        "is guarded, the default, or optimized for, or a gzip budget applies)")
     p.add_argument("--brotli", action="store_true",
                    help="also report brotli q11 sizes (~5 s per MB; measured anyway when "
                         "brotli is guarded and rewrites survive, or a brotli budget applies)")
@@ -63,6 +66,11 @@ def parse_passes(text):
     except UnknownPass as e:
         raise ConfigError(f"--passes: {e}")
     return names
+
+
+def _asked(args):
+    """The compressed sizes asked for on the command line."""
+    return tuple(m for m, on in (("gzip", args.gzip), ("brotli", args.brotli)) if on)
 
 
 def run(args):
@@ -94,7 +102,7 @@ def run(args):
         outcomes += optimize_paths([path], config, output=args.output,
                                    keep_dwarf=args.keep_dwarf, jobs=args.jobs, passes=passes,
                                    never_grow=never_grow, optimize_for=args.optimize_for,
-                                   measures=("brotli",) if args.brotli else ())
+                                   measures=_asked(args))
         progress.finished(path)
     progress.clear()
     return report(outcomes, args.format, args)

@@ -960,6 +960,15 @@ MUTATIONS = [
     ("cy.no-runtime-cython", CSE, "from bisect import bisect_right\n",
      "from bisect import bisect_right\nimport cython  # noqa: F401\n",
      ["tests/test_compiled.py"]),
+    # gzip is measured for the report only when guarded, optimized for or asked (round 8)
+    ("gzip.guarded", "loom_post/postlink.py", 'if "gzip" in (guarded or ()) or optimize_for == "gzip":',
+     'if optimize_for == "gzip":', ["tests/test_compressed.py"]),
+    ("gzip.optimize-for", "loom_post/postlink.py", 'if "gzip" in (guarded or ()) or optimize_for == "gzip":',
+     'if "gzip" in (guarded or ()):', ["tests/test_compressed.py"]),
+    ("gzip.asked", "loom_post/postlink.py", "wanted = set(asked)", "wanted = set()",
+     ["tests/test_compressed.py"]),
+    ("gzip.always", "loom_post/postlink.py", 'wanted = {"code", "file"} | set(measures)',
+     'wanted = {"code", "file", "gzip"} | set(measures)', ["tests/test_compressed.py"]),
 ]
 
 
