@@ -37,7 +37,10 @@ of CPU per run, more than a warm run's own work.
 CPU is the child's user+sys (os.wait4), wall is perf_counter; the machines are
 shared, so the ratios (loom-post / wasm-opt, per module, of medians) are what
 to quote, CPU first. `--never-grow code` leaves out the compressed-size guard
-(measured by bench_guard.py). Cold and warm outputs must be byte-identical.
+(measured by bench_guard.py) and, since the seventh round, the report's gzip
+-9 of input and output, which `optimize` now measures only when it is guarded,
+optimized for, budgeted or asked for (`--gzip`). Cold and warm outputs must be
+byte-identical.
 """
 
 import argparse
